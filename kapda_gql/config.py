@@ -1,0 +1,167 @@
+"""Settings read once from the environment (the variables of API.md, "Operating the service")."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+SANDBOX_KEY_ID = "rzp_test_kapdasandbox"
+SANDBOX_KEY_SECRET = "sandbox-key-secret-not-for-production"
+SANDBOX_WEBHOOK_SECRET = "sandbox-webhook-secret-not-for-production"
+SANDBOX_HOSTS = ("127.0.0.1", "localhost", "[::1]", "0.0.0.0")
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(Exception):
+    """The configuration cannot run the service; the message says which setting is wrong."""
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    lowered = value.strip().lower()
+    if lowered in {"1", "on", "true", "yes"}:
+        return True
+    if lowered in {"0", "off", "false", "no"}:
+        return False
+    raise ConfigError(f"expected on/off, got {value!r}")
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "development"
+    database_url: str | None = None
+    data_dir: Path = Path(".kapda")
+    jwt_secret: str = ""
+    token_ttl_seconds: int = 7 * 24 * 3600
+    razorpay_key_id: str = SANDBOX_KEY_ID
+    razorpay_key_secret: str = SANDBOX_KEY_SECRET
+    razorpay_webhook_secret: str = SANDBOX_WEBHOOK_SECRET
+    razorpay_base_url: str | None = None
+    razorpay_timeout_seconds: float = 10.0
+    rate_limits: bool = True
+    redis_url: str | None = None
+    graphiql: bool = True
+    introspection: bool = True
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 1_000_000
+    max_query_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 2_000
+    max_cost: int = 20_000
+    max_page_size: int = 100
+    batching: bool = False
+    checkout_ttl_seconds: int = 30 * 60
+    db_pool_size: int = 10
+    db_pool_overflow: int = 10
+    sentry_dsn: str | None = None
+    log_json: bool = True
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def sandbox_gateway(self) -> bool:
+        return self.razorpay_base_url is None or any(
+            f"//{host}" in self.razorpay_base_url for host in SANDBOX_HOSTS
+        )
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        mode = env.get("KAPDA_ENV", "development").strip().lower() or "development"
+        if mode not in {"development", "production"}:
+            raise ConfigError(f"KAPDA_ENV must be development or production, got {mode!r}")
+        production = mode == "production"
+        data_dir = Path(env.get("KAPDA_DATA_DIR") or ".kapda")
+        origins = tuple(o.strip() for o in env.get("KAPDA_CORS_ORIGINS", "").split(",") if o.strip())
+        settings = cls(
+            env=mode,
+            database_url=env.get("KAPDA_DATABASE_URL") or None,
+            data_dir=data_dir,
+            jwt_secret=env.get("KAPDA_JWT_SECRET", ""),
+            token_ttl_seconds=_int(env, "KAPDA_TOKEN_TTL_SECONDS", 7 * 24 * 3600),
+            razorpay_key_id=env.get("KAPDA_RAZORPAY_KEY_ID") or ("" if production else SANDBOX_KEY_ID),
+            razorpay_key_secret=env.get("KAPDA_RAZORPAY_KEY_SECRET")
+            or ("" if production else SANDBOX_KEY_SECRET),
+            razorpay_webhook_secret=env.get("KAPDA_RAZORPAY_WEBHOOK_SECRET")
+            or ("" if production else SANDBOX_WEBHOOK_SECRET),
+            razorpay_base_url=env.get("KAPDA_RAZORPAY_BASE_URL") or None,
+            rate_limits=_flag(env.get("KAPDA_RATE_LIMITS"), True),
+            redis_url=env.get("KAPDA_REDIS_URL") or None,
+            graphiql=_flag(env.get("KAPDA_GRAPHIQL"), not production),
+            introspection=_flag(env.get("KAPDA_INTROSPECTION"), not production),
+            cors_origins=origins,
+            max_body_bytes=_int(env, "KAPDA_MAX_BODY_BYTES", 1_000_000),
+            max_query_depth=_int(env, "KAPDA_MAX_QUERY_DEPTH", 12),
+            max_aliases=_int(env, "KAPDA_MAX_ALIASES", 30),
+            max_tokens=_int(env, "KAPDA_MAX_TOKENS", 2_000),
+            max_cost=_int(env, "KAPDA_MAX_COST", 20_000),
+            batching=_flag(env.get("KAPDA_BATCHING"), False),
+            checkout_ttl_seconds=_int(env, "KAPDA_CHECKOUT_TTL_SECONDS", 30 * 60),
+            db_pool_size=_int(env, "KAPDA_DB_POOL_SIZE", 10),
+            db_pool_overflow=_int(env, "KAPDA_DB_POOL_OVERFLOW", 10),
+            sentry_dsn=env.get("KAPDA_SENTRY_DSN") or None,
+            log_json=_flag(env.get("KAPDA_LOG_JSON"), True),
+        )
+        if production:
+            settings.check_production()
+        elif not settings.jwt_secret:
+            settings = replace(settings, jwt_secret=_dev_secret(data_dir))
+        return settings
+
+    def check_production(self) -> None:
+        """Refuse to run production on missing, weak or sandbox secrets, naming the culprit."""
+        problems = []
+        if not self.jwt_secret:
+            problems.append("KAPDA_JWT_SECRET is missing")
+        elif len(self.jwt_secret.encode()) < MIN_SECRET_LENGTH or len(set(self.jwt_secret)) < 10:
+            problems.append(
+                f"KAPDA_JWT_SECRET is weak: use at least {MIN_SECRET_LENGTH} random bytes "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        for name, value, sandbox in (
+            ("KAPDA_RAZORPAY_KEY_ID", self.razorpay_key_id, SANDBOX_KEY_ID),
+            ("KAPDA_RAZORPAY_KEY_SECRET", self.razorpay_key_secret, SANDBOX_KEY_SECRET),
+            ("KAPDA_RAZORPAY_WEBHOOK_SECRET", self.razorpay_webhook_secret, SANDBOX_WEBHOOK_SECRET),
+        ):
+            if not value:
+                problems.append(f"{name} is missing")
+            elif value == sandbox:
+                problems.append(f"{name} is the development sandbox value")
+        if self.razorpay_base_url is not None and self.sandbox_gateway:
+            problems.append("KAPDA_RAZORPAY_BASE_URL points at the local sandbox")
+        if not self.database_url:
+            problems.append("KAPDA_DATABASE_URL is missing (the embedded database is for development)")
+        if problems:
+            raise ConfigError("refusing to start in production: " + "; ".join(problems))
+
+
+def _dev_secret(data_dir: Path) -> str:
+    """Made once and kept in the data dir, so tokens survive restarts in development."""
+    path = data_dir / "jwt-secret"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.write_text(secret)
+    path.chmod(0o600)
+    return secret

@@ -1,0 +1,138 @@
+"""The unit of work: one database transaction, committed only when a service says so.
+
+Services receive a fresh ``UnitOfWork`` per call (sibling GraphQL fields
+resolve concurrently, so a request must never share one session between two
+services). ``run`` retries the whole unit when PostgreSQL reports a
+serialization failure or a deadlock, which are safe to retry by definition:
+the failed attempt was rolled back entirely.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+log = logging.getLogger("kapda_gql.uow")
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+DEFAULT_ATTEMPTS = 5
+
+
+def sqlstate(error: BaseException) -> str | None:
+    """The SQLSTATE behind a SQLAlchemy/asyncpg error, however deeply it is wrapped."""
+    seen: BaseException | None = error
+    while seen is not None:
+        state = getattr(seen, "sqlstate", None) or getattr(seen, "pgcode", None)
+        if isinstance(state, str):
+            return state
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return None
+
+
+class UnitOfWork:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, attempts: int = DEFAULT_ATTEMPTS):
+        self._sessions = sessions
+        self._attempts = attempts
+        self._session: AsyncSession | None = None
+        self._committed = False
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("the unit of work is not open: use `async with uow` or `uow.run`")
+        return self._session
+
+    async def __aenter__(self) -> Self:
+        if self._session is not None:
+            raise RuntimeError("a unit of work cannot be entered twice at once")
+        self._session = self._sessions()
+        self._committed = False
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        session, self._session = self._session, None
+        if session is None:
+            return
+        try:
+            if not self._committed:
+                await session.rollback()
+        finally:
+            await session.close()
+
+    async def commit(self) -> None:
+        await self.session.commit()
+        self._committed = True
+
+    async def rollback(self) -> None:
+        await self.session.rollback()
+
+    async def run(self, work: Callable[[Self], Awaitable[T]]) -> T:
+        """Run ``work`` in a fresh transaction, retrying it whole on 40001/40P01."""
+        for attempt in range(1, self._attempts + 1):
+            try:
+                async with self:
+                    return await work(self)
+            except DBAPIError as error:
+                if sqlstate(error) not in RETRYABLE_SQLSTATES or attempt == self._attempts:
+                    raise
+                log.warning("retrying unit of work after SQLSTATE %s (attempt %d)", sqlstate(error), attempt)
+                # Jittered backoff so the transactions that collided do not collide again.
+                await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311
+        raise AssertionError("unreachable")
+
+
+def transactional(
+    fn: Callable[Concatenate[UnitOfWork, P], Awaitable[T]],
+) -> Callable[Concatenate[UnitOfWork, P], Awaitable[T]]:
+    """Make a service function one retried transaction; it must call ``uow.commit()`` itself."""
+
+    @functools.wraps(fn)
+    async def wrapper(uow: UnitOfWork, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await uow.run(lambda u: fn(u, *args, **kwargs))
+
+    return wrapper
+
+
+class Database:
+    """The engine plus the factory of units of work."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions)
+
+    async def ping(self, timeout: float = 2.0) -> bool:
+        from sqlalchemy import text
+
+        try:
+            async with asyncio.timeout(timeout), self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:  # readiness must answer, whatever the failure is
+            return False
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    def pool_status(self) -> dict[str, Any]:
+        pool: Any = self.engine.pool
+        return {
+            "size": pool.size(),
+            "checked_out": pool.checkedout(),
+            "overflow": pool.overflow(),
+        }

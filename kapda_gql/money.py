@@ -1,0 +1,62 @@
+"""The one money type: integer minor units (paise) plus an ISO currency code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_CURRENCY = "INR"
+_SYMBOLS = {"INR": "₹"}
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Money:
+    amount: int
+    currency: str = DEFAULT_CURRENCY
+
+    def __post_init__(self) -> None:
+        # bool is an int subclass; a float here would be a bug upstream.
+        if isinstance(self.amount, bool) or not isinstance(self.amount, int):
+            raise TypeError(f"Money amount must be int paise, got {type(self.amount).__name__}")
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.amount + other.amount, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.amount - other.amount, self.currency)
+
+    def __mul__(self, quantity: int) -> Money:
+        return Money(self.amount * quantity, self.currency)
+
+    def share(self, basis_points: int) -> Money:
+        """``basis_points``/10000 of this amount, rounded half up to the paisa."""
+        return Money((self.amount * basis_points + 5000) // 10000, self.currency)
+
+    def _same(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise ValueError(f"cannot mix {self.currency} and {other.currency}")
+
+    @property
+    def formatted(self) -> str:
+        """Indian digit grouping for INR (₹1,29,999.00), Western grouping otherwise."""
+        sign = "-" if self.amount < 0 else ""
+        major, minor = divmod(abs(self.amount), 100)
+        digits = str(major)
+        if self.currency == "INR" and len(digits) > 3:
+            head, tail = digits[:-3], digits[-3:]
+            groups = []
+            while len(head) > 2:
+                groups.insert(0, head[-2:])
+                head = head[:-2]
+            if head:
+                groups.insert(0, head)
+            digits = ",".join([*groups, tail])
+        else:
+            digits = f"{major:,}"
+        symbol = _SYMBOLS.get(self.currency, self.currency + " ")
+        return f"{sign}{symbol}{digits}.{minor:02d}"
+
+    @classmethod
+    def zero(cls, currency: str = DEFAULT_CURRENCY) -> Money:
+        return cls(0, currency)
