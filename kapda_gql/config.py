@@ -11,7 +11,7 @@ from pathlib import Path
 SANDBOX_KEY_ID = "rzp_test_kapdasandbox"
 SANDBOX_KEY_SECRET = "sandbox-key-secret-not-for-production"
 SANDBOX_WEBHOOK_SECRET = "sandbox-webhook-secret-not-for-production"
-SANDBOX_HOSTS = ("127.0.0.1", "localhost", "[::1]", "0.0.0.0")
+SANDBOX_HOSTS = ("127.0.0.1", "localhost", "[::1]", "0.0.0.0")  # noqa: S104 (recognised, not bound)
 MIN_SECRET_LENGTH = 32
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 05:00:05.613384
+Create Date: 2026-11-26 05:02:49.792574
 """
 
 from collections.abc import Sequence
@@ -24,7 +24,7 @@ def upgrade() -> None:
         "rate_limit_buckets",
         sa.Column("key", sa.String(length=200), nullable=False),
         sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("count", sa.Integer(), server_default="0", nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("key", "window_start", name=op.f("pk_rate_limit_buckets")),
     )
@@ -44,8 +44,8 @@ def upgrade() -> None:
         sa.Column("email", sa.String(length=254), nullable=False),
         sa.Column("password_hash", sa.Text(), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("role", sa.String(length=16), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("role", sa.String(length=16), server_default="CUSTOMER", nullable=False),
+        sa.Column("status", sa.String(length=16), server_default="ACTIVE", nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.CheckConstraint("role IN ('CUSTOMER', 'DESIGNER', 'ADMIN')", name=op.f("ck_users_role_valid")),
         sa.CheckConstraint("status IN ('ACTIVE', 'SUSPENDED')", name=op.f("ck_users_status_valid")),
@@ -59,8 +59,8 @@ def upgrade() -> None:
         sa.Column("event_id", sa.String(length=64), nullable=False),
         sa.Column("event_type", sa.String(length=64), nullable=False),
         sa.Column("payload", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=16), server_default="RECEIVED", nullable=False),
+        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("received_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("processed_at", sa.DateTime(timezone=True), nullable=True),
@@ -106,15 +106,20 @@ def upgrade() -> None:
     )
     op.create_table(
         "checkout_sessions",
-        sa.Column("id", sa.UUID(), nullable=False),
+        sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
         sa.Column("user_id", sa.BigInteger(), nullable=False),
         sa.Column("razorpay_order_id", sa.String(length=64), nullable=True),
         sa.Column("amount", sa.BigInteger(), nullable=False),
-        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("currency", sa.String(length=3), server_default="INR", nullable=False),
         sa.Column("lines", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column("price_adjustments", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column(
+            "price_adjustments",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'[]'::jsonb"),
+            nullable=False,
+        ),
         sa.Column("shipping_address", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.String(length=16), server_default="OPEN", nullable=False),
         sa.Column("failure_code", sa.String(length=40), nullable=True),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
@@ -134,7 +139,7 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
         sa.Column("user_id", sa.BigInteger(), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("commission_rate_bps", sa.Integer(), nullable=False),
+        sa.Column("commission_rate_bps", sa.Integer(), server_default="2000", nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.CheckConstraint(
             "commission_rate_bps BETWEEN 0 AND 10000", name=op.f("ck_designers_commission_rate_range")
@@ -164,13 +169,18 @@ def upgrade() -> None:
         sa.Column("number", sa.String(length=32), nullable=False),
         sa.Column("user_id", sa.BigInteger(), nullable=False),
         sa.Column("checkout_session_id", sa.UUID(), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("payment_status", sa.String(length=24), nullable=False),
+        sa.Column("status", sa.String(length=16), server_default="PENDING", nullable=False),
+        sa.Column("payment_status", sa.String(length=24), server_default="CAPTURED", nullable=False),
         sa.Column("subtotal", sa.BigInteger(), nullable=False),
         sa.Column("total", sa.BigInteger(), nullable=False),
-        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("currency", sa.String(length=3), server_default="INR", nullable=False),
         sa.Column("shipping_address", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column("price_adjustments", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column(
+            "price_adjustments",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'[]'::jsonb"),
+            nullable=False,
+        ),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("processing_at", sa.DateTime(timezone=True), nullable=True),
@@ -211,9 +221,9 @@ def upgrade() -> None:
         sa.Column("description", sa.Text(), nullable=False),
         sa.Column("category", sa.String(length=80), nullable=False),
         sa.Column("price", sa.BigInteger(), nullable=False),
-        sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("images", postgresql.ARRAY(sa.Text()), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("currency", sa.String(length=3), server_default="INR", nullable=False),
+        sa.Column("images", postgresql.ARRAY(sa.Text()), server_default="{}", nullable=False),
+        sa.Column("status", sa.String(length=16), server_default="DRAFT", nullable=False),
         sa.Column("rejection_reason", sa.Text(), nullable=True),
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column(
@@ -281,7 +291,7 @@ def upgrade() -> None:
         sa.Column("amount", sa.BigInteger(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("status", sa.String(length=24), nullable=False),
-        sa.Column("refunded_amount", sa.BigInteger(), nullable=False),
+        sa.Column("refunded_amount", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.CheckConstraint(
@@ -313,7 +323,7 @@ def upgrade() -> None:
         sa.Column("size", sa.String(length=32), nullable=True),
         sa.Column("color", sa.String(length=40), nullable=True),
         sa.Column("price", sa.BigInteger(), nullable=True),
-        sa.Column("stock", sa.Integer(), nullable=False),
+        sa.Column("stock", sa.Integer(), server_default="0", nullable=False),
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.CheckConstraint("price IS NULL OR price >= 0", name=op.f("ck_variants_price_non_negative")),
@@ -397,9 +407,9 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("reason", sa.String(length=40), nullable=False),
         sa.Column("idempotency_key", sa.String(length=64), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.String(length=16), server_default="PENDING", nullable=False),
         sa.Column("razorpay_refund_id", sa.String(length=64), nullable=True),
-        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column(
             "next_attempt_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
@@ -431,7 +441,7 @@ def upgrade() -> None:
         sa.Column("designer_id", sa.BigInteger(), nullable=False),
         sa.Column("rate_bps", sa.Integer(), nullable=False),
         sa.Column("amount", sa.BigInteger(), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.String(length=16), server_default="PENDING", nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.CheckConstraint(

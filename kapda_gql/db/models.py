@@ -23,7 +23,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
-    UniqueConstraint,
     func,
     text,
 )
@@ -41,7 +40,7 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dict[str, Any]: JSONB, list[Any]: JSONB}
+    type_annotation_map = {dict[str, Any]: JSONB, list[Any]: JSONB}  # noqa: RUF012
 
 
 class Role(enum.StrEnum):
@@ -114,8 +113,6 @@ def _now() -> Any:
     return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
 
-
-
 class User(Base):
     __tablename__ = "users"
     __table_args__ = (
@@ -129,8 +126,8 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(254))
     password_hash: Mapped[str] = mapped_column(Text)
     name: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(16), default=Role.CUSTOMER.value)
-    status: Mapped[str] = mapped_column(String(16), default=UserStatus.ACTIVE.value)
+    role: Mapped[str] = mapped_column(String(16), default=Role.CUSTOMER.value, server_default="CUSTOMER")
+    status: Mapped[str] = mapped_column(String(16), default=UserStatus.ACTIVE.value, server_default="ACTIVE")
     created_at: Mapped[datetime] = _now()
 
 
@@ -144,7 +141,7 @@ class Designer(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     # The designer's share of each line sold, in basis points (2000 = 20 %).
-    commission_rate_bps: Mapped[int] = mapped_column(Integer, default=2000)
+    commission_rate_bps: Mapped[int] = mapped_column(Integer, default=2000, server_default="2000")
     created_at: Mapped[datetime] = _now()
 
 
@@ -166,9 +163,9 @@ class Product(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     category: Mapped[str] = mapped_column(String(80))
     price: Mapped[int] = mapped_column(BigInteger)
-    currency: Mapped[str] = mapped_column(String(3), default="INR")
-    images: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
-    status: Mapped[str] = mapped_column(String(16), default=ProductStatus.DRAFT.value)
+    currency: Mapped[str] = mapped_column(String(3), default="INR", server_default="INR")
+    images: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list, server_default="{}")
+    status: Mapped[str] = mapped_column(String(16), default=ProductStatus.DRAFT.value, server_default="DRAFT")
     rejection_reason: Mapped[str | None] = mapped_column(Text)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     search_vector: Mapped[Any] = mapped_column(
@@ -198,7 +195,7 @@ class Variant(Base):
     size: Mapped[str | None] = mapped_column(String(32))
     color: Mapped[str | None] = mapped_column(String(40))
     price: Mapped[int | None] = mapped_column(BigInteger)
-    stock: Mapped[int] = mapped_column(Integer, default=0)
+    stock: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
 
@@ -234,17 +231,17 @@ class CheckoutSession(Base):
         Index("ix_checkout_sessions_user", "user_id", "created_at"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4, server_default=text("gen_random_uuid()"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     razorpay_order_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     amount: Mapped[int] = mapped_column(BigInteger)
-    currency: Mapped[str] = mapped_column(String(3), default="INR")
+    currency: Mapped[str] = mapped_column(String(3), default="INR", server_default="INR")
     # The frozen quote: [{variant_id, product_id, quantity, unit_price, ...}], so the order
     # is made from exactly what the customer was charged for.
     lines: Mapped[list[Any]] = mapped_column(JSONB)
-    price_adjustments: Mapped[list[Any]] = mapped_column(JSONB, default=list)
+    price_adjustments: Mapped[list[Any]] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))
     shipping_address: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    status: Mapped[str] = mapped_column(String(16), default=CheckoutStatus.OPEN.value)
+    status: Mapped[str] = mapped_column(String(16), default=CheckoutStatus.OPEN.value, server_default="OPEN")
     failure_code: Mapped[str | None] = mapped_column(String(40))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
@@ -266,13 +263,13 @@ class Order(Base):
     checkout_session_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("checkout_sessions.id", ondelete="RESTRICT"), unique=True
     )
-    status: Mapped[str] = mapped_column(String(16), default=OrderStatus.PENDING.value)
-    payment_status: Mapped[str] = mapped_column(String(24), default=PaymentStatus.CAPTURED.value)
+    status: Mapped[str] = mapped_column(String(16), default=OrderStatus.PENDING.value, server_default="PENDING")
+    payment_status: Mapped[str] = mapped_column(String(24), default=PaymentStatus.CAPTURED.value, server_default="CAPTURED")
     subtotal: Mapped[int] = mapped_column(BigInteger)
     total: Mapped[int] = mapped_column(BigInteger)
-    currency: Mapped[str] = mapped_column(String(3), default="INR")
+    currency: Mapped[str] = mapped_column(String(3), default="INR", server_default="INR")
     shipping_address: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    price_adjustments: Mapped[list[Any]] = mapped_column(JSONB, default=list)
+    price_adjustments: Mapped[list[Any]] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
     processing_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -332,7 +329,7 @@ class Commission(Base):
     designer_id: Mapped[int] = mapped_column(ForeignKey("designers.id", ondelete="RESTRICT"))
     rate_bps: Mapped[int] = mapped_column(Integer)
     amount: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(16), default=CommissionStatus.PENDING.value)
+    status: Mapped[str] = mapped_column(String(16), default=CommissionStatus.PENDING.value, server_default="PENDING")
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 
@@ -355,7 +352,7 @@ class Payment(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(24))
-    refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 
@@ -377,9 +374,9 @@ class Refund(Base):
     currency: Mapped[str] = mapped_column(String(3))
     reason: Mapped[str] = mapped_column(String(40))
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
-    status: Mapped[str] = mapped_column(String(16), default=RefundStatus.PENDING.value)
+    status: Mapped[str] = mapped_column(String(16), default=RefundStatus.PENDING.value, server_default="PENDING")
     razorpay_refund_id: Mapped[str | None] = mapped_column(String(64), unique=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime] = _now()
     created_at: Mapped[datetime] = _now()
@@ -413,8 +410,8 @@ class WebhookEvent(Base):
     event_id: Mapped[str] = mapped_column(String(64), unique=True)
     event_type: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    status: Mapped[str] = mapped_column(String(16), default=WebhookStatus.RECEIVED.value)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default=WebhookStatus.RECEIVED.value, server_default="RECEIVED")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = _now()
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -447,5 +444,5 @@ class RateLimitBucket(Base):
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
-    count: Mapped[int] = mapped_column(Integer, default=0)
+    count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

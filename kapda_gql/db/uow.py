@@ -68,6 +68,9 @@ class UnitOfWork:
             return
         try:
             if not self._committed:
+                # Detach first: a rollback would expire every loaded row, and read-only
+                # units hand their rows to the caller after the transaction ends.
+                session.expunge_all()
                 await session.rollback()
         finally:
             await session.close()
@@ -116,11 +119,11 @@ class Database:
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions)
 
-    async def ping(self, timeout: float = 2.0) -> bool:
+    async def ping(self, seconds: float = 2.0) -> bool:
         from sqlalchemy import text
 
         try:
-            async with asyncio.timeout(timeout), self.engine.connect() as conn:
+            async with asyncio.timeout(seconds), self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
             return True
         except Exception:  # readiness must answer, whatever the failure is

@@ -1,0 +1,3 @@
+from kapda_gql.cli import main
+
+raise SystemExit(main())

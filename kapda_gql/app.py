@@ -1,0 +1,81 @@
+"""The app factory: one Starlette app with /graphql, the REST routes and the middleware stack."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route
+
+from kapda_gql.config import Settings
+from kapda_gql.db.engine import database_url, make_engine
+from kapda_gql.db.uow import Database
+from kapda_gql.graphql.schema import build_schema
+from kapda_gql.graphql.view import GraphQLView
+from kapda_gql.http.request_id import RequestIdMiddleware
+from kapda_gql.payments.gateway import PaymentGateway
+from kapda_gql.rest.health import healthz, readyz
+from kapda_gql.runtime import Runtime
+
+log = logging.getLogger("kapda_gql")
+
+# Hooks that later layers (webhooks, hardening) use to add routes, middleware,
+# schema extensions and background tasks without the factory knowing them by name.
+RouteHook = Callable[[Runtime], list[Route]]
+MiddlewareHook = Callable[[Runtime], list[Middleware]]
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    engine = make_engine(
+        database_url(settings), pool_size=settings.db_pool_size, max_overflow=settings.db_pool_overflow
+    )
+    gateway = PaymentGateway(
+        key_id=settings.razorpay_key_id,
+        key_secret=settings.razorpay_key_secret,
+        webhook_secret=settings.razorpay_webhook_secret,
+        base_url=settings.razorpay_base_url,
+        timeout=settings.razorpay_timeout_seconds,
+    )
+    return Runtime(settings=settings, db=Database(engine), gateway=gateway)
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Starlette:
+    settings = settings or (runtime.settings if runtime else Settings.from_env())
+    runtime = runtime or build_runtime(settings)
+    from kapda_gql import extensions  # late: it imports services that import this module's peers
+
+    schema = build_schema(extensions.schema_extensions(runtime))
+    routes: list[Any] = [
+        Route("/graphql", GraphQLView(schema, runtime), methods=["GET", "POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        *extensions.routes(runtime),
+    ]
+    middleware = [*extensions.outer_middleware(runtime), Middleware(RequestIdMiddleware), *extensions.middleware(runtime)]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            for task in extensions.background_tasks(runtime):
+                await stack.enter_async_context(task)
+            try:
+                yield
+            finally:
+                await runtime.db.dispose()
+
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.runtime = runtime
+    return app
+
+
+def create_app_from_env() -> Starlette:
+    """For `uvicorn --factory` workers: everything comes from the environment the CLI prepared."""
+    from kapda_gql.logging import configure_logging
+
+    settings = Settings.from_env()
+    configure_logging(settings)
+    return create_app(settings)

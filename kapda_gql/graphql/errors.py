@@ -1,0 +1,74 @@
+"""The one mapping from errors to API error codes, with the request id on every error.
+
+Domain errors carry their code; parse and validation failures get the GraphQL
+codes; anything else is INTERNAL_SERVER_ERROR, masked in production and logged
+with its traceback under the request id.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from graphql import GraphQLError, GraphQLSyntaxError
+
+from kapda_gql.errors import DomainError
+
+log = logging.getLogger("kapda_gql.errors")
+
+INTERNAL = "INTERNAL_SERVER_ERROR"
+_COERCION_MARKERS = ("Variable '$", "got invalid value", "of required type", "was not provided")
+
+
+def domain_error(error: GraphQLError) -> DomainError | None:
+    original = error.original_error
+    while original is not None and not isinstance(original, DomainError):
+        original = getattr(original, "original_error", None) or original.__cause__
+    return original if isinstance(original, DomainError) else None
+
+
+def error_code(error: GraphQLError) -> str:
+    domain = domain_error(error)
+    if domain is not None:
+        return domain.code
+    preset = (error.extensions or {}).get("code")
+    if isinstance(preset, str):
+        return preset
+    if isinstance(error, GraphQLSyntaxError):
+        return "GRAPHQL_PARSE_FAILED"
+    if error.original_error is None:
+        # Raised by graphql-core itself before or while coercing: the document or its variables are wrong.
+        if error.path is None and any(m in error.message for m in _COERCION_MARKERS):
+            return "BAD_USER_INPUT"
+        return "GRAPHQL_VALIDATION_FAILED" if error.path is None else "BAD_USER_INPUT"
+    return INTERNAL
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    return error_code(error) == INTERNAL
+
+
+def format_error(error: GraphQLError, *, request_id: str, production: bool) -> dict[str, Any]:
+    code = error_code(error)
+    domain = domain_error(error)
+    extensions: dict[str, Any] = {}
+    if domain is not None:
+        extensions.update(domain.extensions)
+    elif error.extensions:
+        extensions.update({k: v for k, v in error.extensions.items() if k != "code"})
+    extensions["code"] = code
+    extensions["requestId"] = request_id
+    if code == INTERNAL and production:
+        return {"message": "Internal server error", "extensions": {"code": INTERNAL, "requestId": request_id}}
+    body: dict[str, Any] = {"message": domain.message if domain is not None else error.message}
+    if error.locations:
+        body["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
+    if error.path:
+        body["path"] = list(error.path)
+    body["extensions"] = extensions
+    return body
+
+
+def request_error(code: str, message: str, request_id: str, **extensions: Any) -> dict[str, Any]:
+    """A whole-request error body (bad JSON, wrong content type, too large) in the GraphQL shape."""
+    return {"errors": [{"message": message, "extensions": {"code": code, "requestId": request_id, **extensions}}]}

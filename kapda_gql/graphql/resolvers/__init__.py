@@ -1,0 +1,1 @@
+"""Resolvers: thin adapters from GraphQL arguments to service calls, one module per capability."""

@@ -1,0 +1,75 @@
+"""The schema, assembled from one Query and one Mutation part per capability."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
+
+from kapda_gql.graphql.errors import is_unexpected
+from kapda_gql.graphql.resolvers.auth import AuthMutation, AuthQuery
+from kapda_gql.graphql.resolvers.catalog import CatalogMutation, CatalogQuery
+
+log = logging.getLogger("kapda_gql.graphql")
+
+QUERY_PARTS: list[type] = [AuthQuery, CatalogQuery]
+MUTATION_PARTS: list[type] = [AuthMutation, CatalogMutation]
+
+
+def _optional_parts() -> None:
+    """Capabilities that live in their own modules register their parts here."""
+    for module in ("cart", "checkout", "orders", "audit"):
+        try:
+            mod = __import__(f"kapda_gql.graphql.resolvers.{module}", fromlist=["QUERY", "MUTATION"])
+        except ModuleNotFoundError as error:
+            if error.name != f"kapda_gql.graphql.resolvers.{module}":
+                raise
+            continue
+        if getattr(mod, "QUERY", None) is not None:
+            QUERY_PARTS.append(mod.QUERY)
+        if getattr(mod, "MUTATION", None) is not None:
+            MUTATION_PARTS.append(mod.MUTATION)
+
+
+_optional_parts()
+
+Query = merge_types("Query", tuple(QUERY_PARTS))
+Mutation = merge_types("Mutation", tuple(MUTATION_PARTS))
+
+
+class KapdaSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        """Log only what is unexpected, with its traceback and request id; client errors are not news."""
+        context: Any = execution_context.context if execution_context else None
+        request_id = getattr(context, "request_id", None)
+        for error in errors:
+            if is_unexpected(error):
+                log.error(
+                    "unexpected error in %s",
+                    ".".join(str(p) for p in error.path or []) or "operation",
+                    exc_info=error.original_error or error,
+                    extra={"request_id": request_id},
+                )
+
+
+ExtensionFactory = Callable[[], Sequence[type[SchemaExtension] | SchemaExtension]]
+
+
+def build_schema(extensions: Sequence[type[SchemaExtension] | SchemaExtension] = ()) -> KapdaSchema:
+    return KapdaSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=[lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512), *extensions],
+        config=StrawberryConfig(auto_camel_case=True),
+    )
+
+
+def export_sdl() -> str:
+    return build_schema().as_str() + "\n"

@@ -1,0 +1,1 @@
+"""GraphQL object types. They wrap service results; services never see them."""

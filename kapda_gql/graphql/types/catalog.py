@@ -1,0 +1,220 @@
+"""Catalog types. Nested designer and variants load through the request's DataLoaders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from kapda_gql.db import models
+from kapda_gql.graphql.context import Info
+from kapda_gql.graphql.types.common import Money, PageInfo, ProductStatus
+from kapda_gql.services import catalog
+
+ProductSort = strawberry.enum(catalog.ProductSort, name="ProductSort")
+ReviewDecision = strawberry.enum(catalog.ReviewDecision, name="ReviewDecision")
+
+
+@strawberry.type
+class Designer:
+    id: strawberry.ID
+    name: str
+
+    @classmethod
+    def of(cls, row: models.Designer) -> Designer:
+        return cls(id=strawberry.ID(str(row.id)), name=row.name)
+
+
+@strawberry.type
+class Variant:
+    row: strawberry.Private[models.Variant]
+    product_price: strawberry.Private[int | None] = None
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def sku(self) -> str:
+        return self.row.sku
+
+    @strawberry.field
+    def size(self) -> str | None:
+        return self.row.size
+
+    @strawberry.field
+    def color(self) -> str | None:
+        return self.row.color
+
+    @strawberry.field
+    def stock(self) -> int:
+        return self.row.stock
+
+    @strawberry.field
+    def in_stock(self) -> bool:
+        return self.row.stock > 0
+
+    @strawberry.field(description="The variant's own price, or its product's when it has none.")
+    async def price(self, info: Info) -> Money:
+        if self.row.price is not None:
+            return Money.of(self.row.price)
+        if self.product_price is None:
+            product = await info.context.loaders.product.load(self.row.product_id)
+            self.product_price = product.price if product else 0
+        return Money.of(self.product_price)
+
+    @strawberry.field
+    async def product(self, info: Info) -> Product | None:
+        row = await info.context.loaders.product.load(self.row.product_id)
+        return Product(row=row) if row is not None and row.deleted_at is None else None
+
+
+@strawberry.type
+class Product:
+    row: strawberry.Private[models.Product]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def slug(self) -> str:
+        return self.row.slug
+
+    @strawberry.field
+    def title(self) -> str:
+        return self.row.title
+
+    @strawberry.field
+    def description(self) -> str:
+        return self.row.description
+
+    @strawberry.field
+    def category(self) -> str:
+        return self.row.category
+
+    @strawberry.field
+    def price(self) -> Money:
+        return Money.of(self.row.price, self.row.currency)
+
+    @strawberry.field
+    def images(self) -> list[str]:
+        return list(self.row.images or [])
+
+    @strawberry.field
+    def status(self) -> ProductStatus:
+        return models.ProductStatus(self.row.status)
+
+    @strawberry.field(description="Why an admin rejected the product (visible to its designer and admins).")
+    def rejection_reason(self, info: Info) -> str | None:
+        actor = info.context.actor
+        if actor.is_admin or (actor.designer_id is not None and actor.designer_id == self.row.designer_id):
+            return self.row.rejection_reason
+        return None
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+    @strawberry.field
+    async def designer(self, info: Info) -> Designer:
+        row = await info.context.loaders.designer.load(self.row.designer_id)
+        assert row is not None  # a foreign key guarantees it
+        return Designer.of(row)
+
+    @strawberry.field
+    async def variants(self, info: Info) -> list[Variant]:
+        rows = await info.context.loaders.variants_by_product.load(self.row.id)
+        return [Variant(row=v, product_price=self.row.price) for v in rows]
+
+    @strawberry.field
+    async def in_stock(self, info: Info) -> bool:
+        rows = await info.context.loaders.variants_by_product.load(self.row.id)
+        return any(v.stock > 0 for v in rows)
+
+
+@strawberry.type
+class ProductEdge:
+    cursor: str
+    node: Product
+
+
+@strawberry.type
+class ProductConnection:
+    edges: list[ProductEdge]
+    page_info: PageInfo
+    filter: strawberry.Private[catalog.ProductFilter]
+
+    @strawberry.field(description="How many products match the filter (counted only when asked for).")
+    async def total_count(self, info: Info) -> int:
+        return await catalog.count_products(info.context.uow(), info.context.actor, self.filter)
+
+    @classmethod
+    def of(cls, page: catalog.Page[models.Product], flt: catalog.ProductFilter) -> ProductConnection:
+        edges = [ProductEdge(cursor=c, node=Product(row=p)) for p, c in zip(page.items, page.cursors, strict=True)]
+        return cls(
+            edges=edges,
+            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.cursors[-1] if page.cursors else None),
+            filter=flt,
+        )
+
+
+@strawberry.input
+class ProductFilter:
+    search: str | None = None
+    category: str | None = None
+    designer_id: strawberry.ID | None = None
+    min_price: int | None = None
+    max_price: int | None = None
+    size: str | None = None
+    color: str | None = None
+    in_stock: bool | None = None
+    status: ProductStatus | None = strawberry.field(
+        default=None, description="Designers and admins: only products in this status."
+    )
+
+
+@strawberry.input
+class VariantInput:
+    sku: str
+    size: str | None = None
+    color: str | None = None
+    price: int | None = strawberry.field(default=None, description="Overrides the product's price, in paise.")
+    stock: int
+
+
+@strawberry.input
+class CreateProductInput:
+    title: str
+    description: str
+    category: str
+    price: int
+    images: list[str] | None = strawberry.field(default_factory=list)
+    variants: list[VariantInput]
+    designer_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Admins only: the designer the product belongs to."
+    )
+
+
+@strawberry.input
+class UpdateProductInput:
+    product_id: strawberry.ID
+    title: str | None = None
+    description: str | None = None
+    category: str | None = None
+    price: int | None = None
+    images: list[str] | None = None
+    add_variants: list[VariantInput] | None = None
+
+
+@strawberry.input
+class ReviewProductInput:
+    product_id: strawberry.ID
+    decision: ReviewDecision
+    reason: str | None = None
+
+
+@strawberry.input
+class SetStockInput:
+    variant_id: strawberry.ID
+    stock: int

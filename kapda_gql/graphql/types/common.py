@@ -1,0 +1,47 @@
+"""Shared GraphQL types: Money, page info, ID parsing, enums mirrored from the domain."""
+
+from __future__ import annotations
+
+import strawberry
+
+from kapda_gql import money
+from kapda_gql.db import models
+from kapda_gql.errors import BadUserInput
+
+Role = strawberry.enum(models.Role, name="Role")
+UserStatus = strawberry.enum(models.UserStatus, name="UserStatus")
+ProductStatus = strawberry.enum(models.ProductStatus, name="ProductStatus")
+OrderStatus = strawberry.enum(models.OrderStatus, name="OrderStatus")
+PaymentStatus = strawberry.enum(models.PaymentStatus, name="PaymentStatus")
+
+MAX_ID = 2**63 - 1
+
+
+@strawberry.type(description="An amount of money in minor units (paise for INR).")
+class Money:
+    amount: int
+    currency: str
+    formatted: str
+
+    @classmethod
+    def of(cls, amount: int, currency: str = money.DEFAULT_CURRENCY) -> Money:
+        value = money.Money(amount, currency)
+        return cls(amount=value.amount, currency=value.currency, formatted=value.formatted)
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+def parse_id(value: strawberry.ID | str, field: str) -> int:
+    """IDs are opaque strings to clients; a malformed one is BAD_USER_INPUT, not a 500."""
+    text = str(value).strip()
+    if not text.isdigit() or not 0 < int(text) <= MAX_ID:
+        raise BadUserInput(field, "is not a valid id")
+    return int(text)
+
+
+def parse_optional_id(value: strawberry.ID | None, field: str) -> int | None:
+    return None if value is None else parse_id(value, field)

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from kapda_gql.db import models
+from kapda_gql.graphql.types.common import Role, UserStatus
+
+
+@strawberry.type
+class User:
+    id: strawberry.ID
+    email: str
+    name: str
+    role: Role
+    status: UserStatus
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: models.User) -> User:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            email=row.email,
+            name=row.name,
+            role=models.Role(row.role),
+            status=models.UserStatus(row.status),
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type
+class AuthPayload:
+    token: str
+    expires_at: datetime
+    user: User
+
+
+@strawberry.type
+class LogoutPayload:
+    ok: bool
+    clear_local_storage: bool
+
+
+@strawberry.input
+class RegisterInput:
+    email: str
+    password: str
+    name: str
+
+
+@strawberry.input
+class LoginInput:
+    email: str
+    password: str

@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by the GraphQL and REST routes (request ids, middleware)."""

@@ -1,0 +1,1 @@
+"""Plain REST routes beside GraphQL: health probes and the Razorpay webhook."""

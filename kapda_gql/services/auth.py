@@ -1,0 +1,210 @@
+"""Accounts: register, log in and out, authenticate a token, manage users."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from kapda_gql.db.models import Cart, CartLine, Designer, RevokedToken, Role, User, UserStatus
+from kapda_gql.db.uow import UnitOfWork
+from kapda_gql.errors import (
+    AccountSuspended,
+    BadUserInput,
+    EmailTaken,
+    InvalidCredentials,
+    NotFound,
+    Unauthenticated,
+)
+from kapda_gql.policy import Actor, require_admin
+from kapda_gql.security import TokenClaims, decode_token, hash_password, issue_token, verify_password
+from kapda_gql.services import audit
+
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+MIN_PASSWORD = 8
+MAX_PASSWORD = 256
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResult:
+    token: str
+    expires_at: datetime
+    user: User
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: int
+    role: Role
+    designer_id: int | None
+    jti: str
+    expires_at: datetime
+
+
+def validate_account(email: str, password: str, name: str) -> tuple[str, str]:
+    errors: list[tuple[str, str]] = []
+    email = email.strip()
+    name = name.strip()
+    if len(email) > 254 or not EMAIL_RE.match(email):
+        errors.append(("email", "is not a valid e-mail address"))
+    if len(password) < MIN_PASSWORD:
+        errors.append(("password", f"must be at least {MIN_PASSWORD} characters"))
+    elif len(password) > MAX_PASSWORD:
+        errors.append(("password", f"must be at most {MAX_PASSWORD} characters"))
+    if not name:
+        errors.append(("name", "is required"))
+    elif len(name) > 200:
+        errors.append(("name", "must be at most 200 characters"))
+    if errors:
+        raise BadUserInput(errors)
+    return email, name
+
+
+async def create_user(
+    uow: UnitOfWork, actor: Actor, *, email: str, password: str, name: str, role: Role = Role.CUSTOMER
+) -> User:
+    """Make a user (and its designer profile for designers); EMAIL_TAKEN case-insensitively."""
+    email, name = validate_account(email, password, name)
+    password_hash = await hash_password(password)
+
+    async def work(uow: UnitOfWork) -> User:
+        taken = await uow.session.scalar(select(exists().where(func.lower(User.email) == email.lower())))
+        if taken:
+            raise EmailTaken()
+        user = User(email=email, password_hash=password_hash, name=name, role=role.value)
+        uow.session.add(user)
+        try:
+            await uow.session.flush()
+        except IntegrityError:  # a concurrent registration won the race for this e-mail
+            raise EmailTaken() from None
+        if role is Role.DESIGNER:
+            uow.session.add(Designer(user_id=user.id, name=name))
+        await audit.record(
+            uow,
+            actor if actor.authenticated or actor.system else Actor(**{**_meta(actor), "user_id": user.id}),
+            "user.created",
+            "User",
+            user.id,
+            {"email": email, "role": role.value},
+        )
+        await uow.commit()
+        return user
+
+    return await uow.run(work)
+
+
+def _meta(actor: Actor) -> dict[str, object]:
+    return {"request_id": actor.request_id, "ip": actor.ip, "user_agent": actor.user_agent}
+
+
+async def register(
+    uow: UnitOfWork, actor: Actor, *, email: str, password: str, name: str, secret: str, ttl: int
+) -> AuthResult:
+    user = await create_user(uow, actor, email=email, password=password, name=name)
+    token, claims = issue_token(secret, user.id, ttl)
+    return AuthResult(token, claims.expires_at, user)
+
+
+async def login(
+    uow: UnitOfWork, actor: Actor, *, email: str, password: str, secret: str, ttl: int
+) -> AuthResult:
+    async with uow:
+        user = await uow.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    # Verified even for an unknown e-mail, so timing does not reveal which accounts exist.
+    ok = await verify_password(user.password_hash if user else None, password[:MAX_PASSWORD])
+    if user is None or not ok:
+        raise InvalidCredentials()
+    if user.status == UserStatus.SUSPENDED:
+        raise AccountSuspended()
+    token, claims = issue_token(secret, user.id, ttl)
+    return AuthResult(token, claims.expires_at, user)
+
+
+async def authenticate(uow: UnitOfWork, token: str, *, secret: str) -> Principal:
+    """One statement: the user, its designer profile and whether the token was revoked."""
+    claims: TokenClaims = decode_token(secret, token)
+    revoked = exists().where(RevokedToken.jti == claims.jti)
+    stmt = (
+        select(User.id, User.role, User.status, Designer.id, revoked)
+        .outerjoin(Designer, Designer.user_id == User.id)
+        .where(User.id == claims.user_id)
+    )
+    async with uow:
+        row = (await uow.session.execute(stmt)).one_or_none()
+    if row is None or row[4]:
+        raise Unauthenticated("The token has been revoked" if row is not None else "The token is invalid")
+    if row[2] == UserStatus.SUSPENDED:
+        raise AccountSuspended()
+    return Principal(row[0], Role(row[1]), row[3], claims.jti, claims.expires_at)
+
+
+async def logout(uow: UnitOfWork, actor: Actor, principal: Principal) -> None:
+    """Revoke the token everywhere (it is in PostgreSQL) and empty the cart."""
+
+    async def work(uow: UnitOfWork) -> None:
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        await uow.session.execute(
+            pg_insert(RevokedToken)
+            .values(jti=principal.jti, expires_at=principal.expires_at)
+            .on_conflict_do_nothing()
+        )
+        cart_ids = select(Cart.id).where(Cart.user_id == principal.user_id).scalar_subquery()
+        await uow.session.execute(delete(CartLine).where(CartLine.cart_id.in_(cart_ids)))
+        await uow.commit()
+
+    await uow.run(work)
+
+
+async def get_user(uow: UnitOfWork, user_id: int) -> User | None:
+    async with uow:
+        return await uow.session.get(User, user_id)
+
+
+async def set_user_status(uow: UnitOfWork, actor: Actor, user_id: int, status: UserStatus) -> User:
+    require_admin(actor)
+
+    async def work(uow: UnitOfWork) -> User:
+        user = await uow.session.get(User, user_id, with_for_update=True)
+        if user is None:
+            raise NotFound("User not found")
+        if user.id == actor.user_id and status is UserStatus.SUSPENDED:
+            raise BadUserInput("userId", "admins cannot suspend themselves")
+        before = user.status
+        if before != status.value:
+            await uow.session.execute(update(User).where(User.id == user_id).values(status=status.value))
+            user.status = status.value
+            await audit.record(
+                uow,
+                actor,
+                "user.status_changed",
+                "User",
+                user_id,
+                {"status": {"from": before, "to": status.value}},
+            )
+        await uow.commit()
+        return user
+
+    return await uow.run(work)
+
+
+async def ensure_user(
+    uow: UnitOfWork, *, email: str, password: str, name: str, role: Role
+) -> tuple[User, bool]:
+    """For the demo loader: the user with this e-mail, created if missing."""
+    async with uow:
+        existing = await uow.session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+    if existing is not None:
+        return existing, False
+    try:
+        return await create_user(
+            uow, Actor.system_actor("demo"), email=email, password=password, name=name, role=role
+        ), True
+    except EmailTaken:
+        async with uow:
+            user = await uow.session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+        assert user is not None
+        return user, False

@@ -1,0 +1,623 @@
+"""The catalog: browsing (visibility per role, filters, full-text search, keyset pages) and management."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from kapda_gql.db.models import Designer, Product, ProductStatus, Variant
+from kapda_gql.db.uow import UnitOfWork
+from kapda_gql.errors import BadUserInput, InvalidTransition, NotFound, QueryTooComplex
+from kapda_gql.policy import (
+    Actor,
+    can_see_product,
+    check_manage_product,
+    require_admin,
+    require_catalog_manager,
+)
+from kapda_gql.services import audit
+
+MAX_PAGE = 100
+T = TypeVar("T")
+MAX_STOCK = 1_000_000
+MAX_PRICE = 10_000_000_00  # ₹1 crore in paise: anything above is a typo, not a garment
+SKU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+URL_RE = re.compile(r"^https?://\S{1,2000}$")
+
+
+class ProductSort(StrEnum):
+    NEWEST = "NEWEST"
+    PRICE_ASC = "PRICE_ASC"
+    PRICE_DESC = "PRICE_DESC"
+    RELEVANCE = "RELEVANCE"
+
+
+class ReviewDecision(StrEnum):
+    APPROVE = "APPROVE"
+    REJECT = "REJECT"
+
+
+@dataclass(frozen=True, slots=True)
+class ProductFilter:
+    search: str | None = None
+    category: str | None = None
+    designer_id: int | None = None
+    min_price: int | None = None
+    max_price: int | None = None
+    size: str | None = None
+    color: str | None = None
+    in_stock: bool | None = None
+    status: ProductStatus | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    cursors: list[str]
+    has_next_page: bool
+
+
+@dataclass(frozen=True, slots=True)
+class VariantSpec:
+    sku: str
+    size: str | None = None
+    color: str | None = None
+    price: int | None = None
+    stock: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ProductSpec:
+    title: str
+    description: str
+    category: str
+    price: int
+    images: Sequence[str] = ()
+    variants: Sequence[VariantSpec] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ProductChanges:
+    title: str | None = None
+    description: str | None = None
+    category: str | None = None
+    price: int | None = None
+    images: Sequence[str] | None = None
+    add_variants: Sequence[VariantSpec] = field(default_factory=tuple)
+
+
+# --- cursors ---------------------------------------------------------------------------------
+
+
+def encode_cursor(*values: Any) -> str:
+    raw = json.dumps([v.isoformat() if isinstance(v, datetime) else v for v in values], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, kinds: Sequence[type]) -> list[Any]:
+    """Opaque to clients; a cursor we did not make is BAD_USER_INPUT, never a 500."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(values, list) or len(values) != len(kinds):
+            raise ValueError
+        out: list[Any] = []
+        for value, kind in zip(values, kinds, strict=True):
+            if kind is datetime:
+                out.append(datetime.fromisoformat(value))
+            elif kind is float:
+                out.append(float(value))
+            elif kind is int:
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise ValueError
+                out.append(value)
+            else:
+                out.append(kind(value))
+        return out
+    except (ValueError, TypeError, UnicodeDecodeError, json.JSONDecodeError):
+        raise BadUserInput("after", "is not a valid cursor") from None
+
+
+def check_page_size(first: int, limit: int = MAX_PAGE) -> None:
+    if first < 0:
+        raise BadUserInput("first", "must not be negative")
+    if first > limit:
+        raise QueryTooComplex(f"first may be at most {limit}", limit=limit)
+
+
+# --- browsing --------------------------------------------------------------------------------
+
+
+def _visible(actor: Actor) -> ColumnElement[bool]:
+    not_deleted = Product.deleted_at.is_(None)
+    if actor.is_admin:
+        return not_deleted
+    approved = Product.status == ProductStatus.APPROVED.value
+    if actor.is_designer:
+        return and_(not_deleted, or_(approved, Product.designer_id == actor.designer_id))
+    return and_(not_deleted, approved)
+
+
+def _validate_filter(flt: ProductFilter) -> None:
+    errors = []
+    if flt.min_price is not None and flt.min_price < 0:
+        errors.append(("filter.minPrice", "must not be negative"))
+    if flt.max_price is not None and flt.max_price < 0:
+        errors.append(("filter.maxPrice", "must not be negative"))
+    if flt.min_price is not None and flt.max_price is not None and flt.min_price > flt.max_price:
+        errors.append(("filter.minPrice", "must not exceed maxPrice"))
+    for name, value in (
+        ("search", flt.search),
+        ("category", flt.category),
+        ("size", flt.size),
+        ("color", flt.color),
+    ):
+        if value is not None and len(value) > 200:
+            errors.append((f"filter.{name}", "must be at most 200 characters"))
+    if errors:
+        raise BadUserInput(errors)
+
+
+def _ts_query(search: str) -> Any:
+    return func.websearch_to_tsquery("english", search)
+
+
+def _filtered(actor: Actor, flt: ProductFilter) -> Select[Any]:
+    _validate_filter(flt)
+    live_variant = and_(Variant.product_id == Product.id, Variant.deleted_at.is_(None))
+    conditions: list[ColumnElement[bool]] = [_visible(actor)]
+    if flt.search and flt.search.strip():
+        conditions.append(Product.search_vector.op("@@")(_ts_query(flt.search.strip())))
+    if flt.category:
+        conditions.append(func.lower(Product.category) == flt.category.strip().lower())
+    if flt.designer_id is not None:
+        conditions.append(Product.designer_id == flt.designer_id)
+    if flt.min_price is not None:
+        conditions.append(Product.price >= flt.min_price)
+    if flt.max_price is not None:
+        conditions.append(Product.price <= flt.max_price)
+    if flt.size:
+        conditions.append(exists().where(live_variant, func.lower(Variant.size) == flt.size.strip().lower()))
+    if flt.color:
+        conditions.append(
+            exists().where(live_variant, func.lower(Variant.color) == flt.color.strip().lower())
+        )
+    if flt.in_stock is not None:
+        in_stock = exists().where(live_variant, Variant.stock > 0)
+        conditions.append(in_stock if flt.in_stock else ~in_stock)
+    if flt.status is not None:
+        conditions.append(Product.status == flt.status.value)
+    return select(Product).where(*conditions)
+
+
+def _keyset(sort: ProductSort, flt: ProductFilter) -> tuple[list[Any], list[Any], list[type]]:
+    """(sort key expressions, ORDER BY clauses, cursor value kinds) for a sort."""
+    if sort is ProductSort.RELEVANCE and flt.search and flt.search.strip():
+        rank = func.ts_rank_cd(Product.search_vector, _ts_query(flt.search.strip())).cast(_float8())
+        return [rank, Product.id], [rank.desc(), Product.id.desc()], [float, int]
+    if sort is ProductSort.PRICE_ASC:
+        return [Product.price, Product.id], [Product.price.asc(), Product.id.asc()], [int, int]
+    if sort is ProductSort.PRICE_DESC:
+        return [Product.price, Product.id], [Product.price.desc(), Product.id.desc()], [int, int]
+    return [Product.created_at, Product.id], [Product.created_at.desc(), Product.id.desc()], [datetime, int]
+
+
+def _float8() -> Any:
+    from sqlalchemy import Float
+
+    return Float(precision=53)
+
+
+def _after(keys: list[Any], ascending: bool, values: list[Any]) -> ColumnElement[bool]:
+    first, tie = keys
+    if ascending:
+        return or_(first > values[0], and_(first == values[0], tie > values[1]))
+    return or_(first < values[0], and_(first == values[0], tie < values[1]))
+
+
+async def list_products(
+    uow: UnitOfWork,
+    actor: Actor,
+    flt: ProductFilter,
+    sort: ProductSort = ProductSort.NEWEST,
+    *,
+    first: int = 20,
+    after: str | None = None,
+) -> Page[Product]:
+    check_page_size(first)
+    stmt = _filtered(actor, flt)
+    keys, order, kinds = _keyset(sort, flt)
+    if after:
+        stmt = stmt.where(_after(keys, sort is ProductSort.PRICE_ASC, decode_cursor(after, kinds)))
+    stmt = stmt.add_columns(*keys).order_by(*order).limit(first + 1)
+    async with uow:
+        rows = (await uow.session.execute(stmt)).all()
+    page = rows[:first]
+    return Page(
+        items=[row[0] for row in page],
+        cursors=[encode_cursor(*row[1:]) for row in page],
+        has_next_page=len(rows) > first,
+    )
+
+
+async def count_products(uow: UnitOfWork, actor: Actor, flt: ProductFilter) -> int:
+    stmt = _filtered(actor, flt).with_only_columns(func.count(Product.id))
+    async with uow:
+        return int((await uow.session.execute(stmt)).scalar_one())
+
+
+async def get_product(
+    uow: UnitOfWork, actor: Actor, *, product_id: int | None, slug: str | None
+) -> Product | None:
+    if (product_id is None) == (slug is None):
+        raise BadUserInput(
+            [("id", "give exactly one of id and slug"), ("slug", "give exactly one of id and slug")]
+        )
+    cond = Product.id == product_id if product_id is not None else Product.slug == slug
+    async with uow:
+        product = await uow.session.scalar(select(Product).where(cond))
+    if product is None or not can_see_product(
+        actor, status=product.status, designer_id=product.designer_id, deleted=product.deleted_at is not None
+    ):
+        return None
+    return product
+
+
+# --- batch loads for DataLoaders (one statement per batch) --------------------------------------
+
+
+async def designers_by_ids(uow: UnitOfWork, ids: Sequence[int]) -> list[Designer | None]:
+    async with uow:
+        rows = (await uow.session.execute(select(Designer).where(Designer.id.in_(ids)))).scalars().all()
+    by_id = {d.id: d for d in rows}
+    return [by_id.get(i) for i in ids]
+
+
+async def variants_by_product_ids(uow: UnitOfWork, ids: Sequence[int]) -> list[list[Variant]]:
+    stmt = (
+        select(Variant)
+        .where(Variant.product_id.in_(ids), Variant.deleted_at.is_(None))
+        .order_by(Variant.product_id, Variant.id)
+    )
+    async with uow:
+        rows = (await uow.session.execute(stmt)).scalars().all()
+    grouped: dict[int, list[Variant]] = defaultdict(list)
+    for v in rows:
+        grouped[v.product_id].append(v)
+    return [grouped.get(i, []) for i in ids]
+
+
+async def variants_by_ids(uow: UnitOfWork, ids: Sequence[int]) -> list[Variant | None]:
+    async with uow:
+        rows = (await uow.session.execute(select(Variant).where(Variant.id.in_(ids)))).scalars().all()
+    by_id = {v.id: v for v in rows}
+    return [by_id.get(i) for i in ids]
+
+
+async def products_by_ids(uow: UnitOfWork, ids: Sequence[int]) -> list[Product | None]:
+    async with uow:
+        rows = (await uow.session.execute(select(Product).where(Product.id.in_(ids)))).scalars().all()
+    by_id = {p.id: p for p in rows}
+    return [by_id.get(i) for i in ids]
+
+
+def effective_price(product: Product, variant: Variant) -> int:
+    return variant.price if variant.price is not None else product.price
+
+
+# --- management ------------------------------------------------------------------------------
+
+
+def _slugify(title: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+    return slug[:200] or "product"
+
+
+def _validate_variants(variants: Sequence[VariantSpec], prefix: str = "variants") -> list[tuple[str, str]]:
+    errors = []
+    seen: set[str] = set()
+    for i, v in enumerate(variants):
+        where = f"{prefix}[{i}]"
+        if not SKU_RE.match(v.sku):
+            errors.append((f"{where}.sku", "must be 1-64 letters, digits, '.', '_' or '-'"))
+        elif v.sku.lower() in seen:
+            errors.append((f"{where}.sku", "is repeated"))
+        seen.add(v.sku.lower())
+        if not 0 <= v.stock <= MAX_STOCK:
+            errors.append((f"{where}.stock", f"must be between 0 and {MAX_STOCK}"))
+        if v.price is not None and not 0 <= v.price <= MAX_PRICE:
+            errors.append((f"{where}.price", f"must be between 0 and {MAX_PRICE} paise"))
+        for name, value in (("size", v.size), ("color", v.color)):
+            if value is not None and not 0 < len(value.strip()) <= 32:
+                errors.append((f"{where}.{name}", "must be 1-32 characters"))
+    return errors
+
+
+def _validate_fields(
+    title: str | None,
+    description: str | None,
+    category: str | None,
+    price: int | None,
+    images: Sequence[str] | None,
+) -> list[tuple[str, str]]:
+    errors = []
+    if title is not None and not 0 < len(title.strip()) <= 200:
+        errors.append(("title", "must be 1-200 characters"))
+    if description is not None and len(description) > 5000:
+        errors.append(("description", "must be at most 5000 characters"))
+    if category is not None and not 0 < len(category.strip()) <= 80:
+        errors.append(("category", "must be 1-80 characters"))
+    if price is not None and not 0 <= price <= MAX_PRICE:
+        errors.append(("price", f"must be between 0 and {MAX_PRICE} paise"))
+    if images is not None:
+        if len(images) > 12:
+            errors.append(("images", "at most 12 images"))
+        errors.extend(
+            (f"images[{i}]", "must be an http(s) URL") for i, u in enumerate(images) if not URL_RE.match(u)
+        )
+    return errors
+
+
+async def _insert_variants(
+    uow: UnitOfWork, product_id: int, variants: Sequence[VariantSpec], prefix: str
+) -> None:
+    for v in variants:
+        uow.session.add(
+            Variant(
+                product_id=product_id,
+                sku=v.sku,
+                size=v.size.strip() if v.size else None,
+                color=v.color.strip() if v.color else None,
+                price=v.price,
+                stock=v.stock,
+            )
+        )
+    try:
+        await uow.session.flush()
+    except IntegrityError as error:
+        if "sku" in str(error.orig):
+            raise BadUserInput(f"{prefix}.sku", "a variant with this SKU already exists") from None
+        raise
+
+
+async def create_product(
+    uow: UnitOfWork, actor: Actor, spec: ProductSpec, *, designer_id: int | None = None
+) -> Product:
+    """Designers create for themselves; admins must name the designer."""
+    require_catalog_manager(actor)
+    owner = actor.designer_id if actor.is_designer and not actor.is_admin else designer_id
+    errors = _validate_fields(spec.title, spec.description, spec.category, spec.price, spec.images)
+    if not spec.variants:
+        errors.append(("variants", "at least one variant is required"))
+    errors += _validate_variants(spec.variants)
+    if owner is None:
+        errors.append(("designerId", "admins must say which designer the product belongs to"))
+    if errors:
+        raise BadUserInput(errors)
+    assert owner is not None
+
+    async def work(uow: UnitOfWork) -> Product:
+        if await uow.session.get(Designer, owner) is None:
+            raise BadUserInput("designerId", "no such designer")
+        base = _slugify(spec.title)
+        taken = await uow.session.scalar(select(exists().where(Product.slug == base)))
+        product = Product(
+            designer_id=owner,
+            slug=f"{base}-{secrets.token_hex(3)}" if taken else base,
+            title=spec.title.strip(),
+            description=spec.description,
+            category=spec.category.strip(),
+            price=spec.price,
+            images=list(spec.images),
+            status=ProductStatus.DRAFT.value,
+        )
+        uow.session.add(product)
+        await uow.session.flush()
+        await _insert_variants(uow, product.id, spec.variants, "variants")
+        await audit.record(
+            uow,
+            actor,
+            "product.created",
+            "Product",
+            product.id,
+            {"title": product.title, "price": spec.price, "variants": [v.sku for v in spec.variants]},
+        )
+        await uow.commit()
+        return product
+
+    return await uow.run(work)
+
+
+async def _locked_product(uow: UnitOfWork, actor: Actor, product_id: int) -> Product:
+    product = await uow.session.scalar(
+        select(Product).where(Product.id == product_id, Product.deleted_at.is_(None)).with_for_update()
+    )
+    if product is None:
+        raise NotFound("Product not found")
+    check_manage_product(actor, designer_id=product.designer_id)
+    return product
+
+
+def _snapshot(product: Product) -> dict[str, Any]:
+    return {
+        "title": product.title,
+        "description": product.description,
+        "category": product.category,
+        "price": product.price,
+        "images": list(product.images or []),
+        "status": product.status,
+    }
+
+
+async def update_product(uow: UnitOfWork, actor: Actor, product_id: int, changes: ProductChanges) -> Product:
+    require_catalog_manager(actor)
+    errors = _validate_fields(
+        changes.title, changes.description, changes.category, changes.price, changes.images
+    )
+    errors += _validate_variants(changes.add_variants, "addVariants")
+    if errors:
+        raise BadUserInput(errors)
+
+    async def work(uow: UnitOfWork) -> Product:
+        product = await _locked_product(uow, actor, product_id)
+        before = _snapshot(product)
+        values: dict[str, Any] = {
+            k: v
+            for k, v in {
+                "title": changes.title.strip() if changes.title is not None else None,
+                "description": changes.description,
+                "category": changes.category.strip() if changes.category is not None else None,
+                "price": changes.price,
+                "images": list(changes.images) if changes.images is not None else None,
+            }.items()
+            if v is not None
+        }
+        for key, value in values.items():
+            setattr(product, key, value)
+        product.updated_at = datetime.now(UTC)
+        await uow.session.flush()
+        await _insert_variants(uow, product.id, changes.add_variants, "addVariants")
+        delta: dict[str, Any] = audit.diff(before, _snapshot(product))
+        if changes.add_variants:
+            delta["addedVariants"] = [v.sku for v in changes.add_variants]
+        await audit.record(uow, actor, "product.updated", "Product", product.id, delta)
+        await uow.commit()
+        await uow.session.refresh(product)
+        return product
+
+    return await uow.run(work)
+
+
+SUBMITTABLE = (ProductStatus.DRAFT, ProductStatus.REJECTED)
+
+
+async def submit_product(uow: UnitOfWork, actor: Actor, product_id: int) -> Product:
+    require_catalog_manager(actor)
+
+    async def work(uow: UnitOfWork) -> Product:
+        product = await _locked_product(uow, actor, product_id)
+        current = ProductStatus(product.status)
+        if current not in SUBMITTABLE:
+            raise InvalidTransition(
+                f"A {current.value} product cannot be submitted for review",
+                **{"from": current.value, "to": ProductStatus.PENDING_REVIEW.value},
+                allowed=[s.value for s in _product_next(current)],
+            )
+        await _set_product_status(
+            uow, actor, product, ProductStatus.PENDING_REVIEW, "product.submitted", None
+        )
+        await uow.commit()
+        return product
+
+    return await uow.run(work)
+
+
+def _product_next(current: ProductStatus) -> list[ProductStatus]:
+    return {
+        ProductStatus.DRAFT: [ProductStatus.PENDING_REVIEW],
+        ProductStatus.REJECTED: [ProductStatus.PENDING_REVIEW],
+        ProductStatus.PENDING_REVIEW: [ProductStatus.APPROVED, ProductStatus.REJECTED],
+        ProductStatus.APPROVED: [ProductStatus.REJECTED],
+    }[current]
+
+
+async def _set_product_status(
+    uow: UnitOfWork, actor: Actor, product: Product, to: ProductStatus, action: str, reason: str | None
+) -> None:
+    before = product.status
+    product.status = to.value
+    product.rejection_reason = reason if to is ProductStatus.REJECTED else None
+    product.updated_at = datetime.now(UTC)
+    await uow.session.flush()
+    changes: dict[str, Any] = {"status": {"from": before, "to": to.value}}
+    if reason:
+        changes["reason"] = reason
+    await audit.record(uow, actor, action, "Product", product.id, changes)
+
+
+async def review_product(
+    uow: UnitOfWork, actor: Actor, product_id: int, decision: ReviewDecision, reason: str | None
+) -> Product:
+    require_admin(actor)
+    reason = (reason or "").strip() or None
+    if decision is ReviewDecision.REJECT and not reason:
+        raise BadUserInput("reason", "is required when rejecting")
+    if reason and len(reason) > 1000:
+        raise BadUserInput("reason", "must be at most 1000 characters")
+    target = ProductStatus.APPROVED if decision is ReviewDecision.APPROVE else ProductStatus.REJECTED
+
+    async def work(uow: UnitOfWork) -> Product:
+        product = await _locked_product(uow, actor, product_id)
+        current = ProductStatus(product.status)
+        allowed = _product_next(current) if current is not ProductStatus.DRAFT else []
+        if target not in allowed or current in SUBMITTABLE:
+            raise InvalidTransition(
+                f"A {current.value} product cannot be {'approved' if target is ProductStatus.APPROVED else 'rejected'}",
+                **{"from": current.value, "to": target.value},
+                allowed=[s.value for s in allowed if s is not ProductStatus.PENDING_REVIEW],
+            )
+        await _set_product_status(uow, actor, product, target, f"product.{decision.value.lower()}d", reason)
+        await uow.commit()
+        return product
+
+    return await uow.run(work)
+
+
+async def delete_product(uow: UnitOfWork, actor: Actor, product_id: int) -> bool:
+    require_catalog_manager(actor)
+
+    async def work(uow: UnitOfWork) -> bool:
+        product = await _locked_product(uow, actor, product_id)
+        product.deleted_at = datetime.now(UTC)
+        await uow.session.flush()
+        await audit.record(uow, actor, "product.deleted", "Product", product.id, {"title": product.title})
+        await uow.commit()
+        return True
+
+    return await uow.run(work)
+
+
+async def set_stock(uow: UnitOfWork, actor: Actor, variant_id: int, stock: int) -> Variant:
+    require_catalog_manager(actor)
+    if not 0 <= stock <= MAX_STOCK:
+        raise BadUserInput("stock", f"must be between 0 and {MAX_STOCK}")
+
+    async def work(uow: UnitOfWork) -> Variant:
+        row = (
+            await uow.session.execute(
+                select(Variant, Product.designer_id)
+                .join(Product, Product.id == Variant.product_id)
+                .where(Variant.id == variant_id, Variant.deleted_at.is_(None), Product.deleted_at.is_(None))
+                .with_for_update(of=Variant)
+            )
+        ).one_or_none()
+        if row is None:
+            raise NotFound("Variant not found")
+        variant, designer_id = row
+        check_manage_product(actor, designer_id=designer_id)
+        before = variant.stock
+        await uow.session.execute(update(Variant).where(Variant.id == variant_id).values(stock=stock))
+        variant.stock = stock
+        await audit.record(
+            uow,
+            actor,
+            "stock.set",
+            "Variant",
+            variant_id,
+            {"stock": {"from": before, "to": stock}, "sku": variant.sku},
+        )
+        await uow.commit()
+        return variant
+
+    return await uow.run(work)
