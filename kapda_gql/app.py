@@ -55,7 +55,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         Route("/readyz", readyz, methods=["GET"]),
         *extensions.routes(runtime),
     ]
-    middleware = [*extensions.outer_middleware(runtime), Middleware(RequestIdMiddleware), *extensions.middleware(runtime)]
+    middleware = [
+        *extensions.outer_middleware(runtime),
+        Middleware(RequestIdMiddleware),
+        *extensions.middleware(runtime),
+    ]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -22,8 +22,9 @@ SCHEMA_FILE = ROOT / "schema.graphql"
 
 def migrate(url: str) -> None:
     """`alembic upgrade head` on ``url`` (safe to run from several processes at once)."""
-    from alembic import command
     from alembic.config import Config
+
+    from alembic import command
 
     config = Config(str(ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(ROOT / "alembic"))
@@ -141,7 +142,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     if settings.graphiql:
         print(f"GraphiQL: open {where}/graphql in a browser", flush=True)
     if sandbox is not None:
-        print(f"Razorpay sandbox: {sandbox.base_url} (pay an order: POST {sandbox.base_url}/sandbox/orders/<razorpayOrderId>/pay)", flush=True)
+        print(
+            f"Razorpay sandbox: {sandbox.base_url} (pay an order: POST {sandbox.base_url}/sandbox/orders/<razorpayOrderId>/pay)",
+            flush=True,
+        )
     uvicorn.run(
         "kapda_gql.app:create_app_from_env",
         factory=True,
@@ -165,7 +169,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--demo", action="store_true", help="load the demo catalog and users once, print logins")
+    serve.add_argument(
+        "--demo", action="store_true", help="load the demo catalog and users once, print logins"
+    )
     serve.add_argument("--sandbox-port", type=int, default=8001, help="development Razorpay sandbox port")
     serve.set_defaults(fn=cmd_serve)
     sub.add_parser("migrate", help="alembic upgrade head").set_defaults(fn=cmd_migrate)
@@ -183,10 +189,14 @@ def parser() -> argparse.ArgumentParser:
     )
     hooks = sub.add_parser("webhooks", help="webhook maintenance")
     hooks_sub = hooks.add_subparsers(dest="action", required=True)
-    hooks_sub.add_parser("retry", help="handle failed webhook events again").set_defaults(fn=cmd_webhooks_retry)
+    hooks_sub.add_parser("retry", help="handle failed webhook events again").set_defaults(
+        fn=cmd_webhooks_retry
+    )
     refunds = sub.add_parser("refunds", help="refund outbox maintenance")
     refunds_sub = refunds.add_subparsers(dest="action", required=True)
-    refunds_sub.add_parser("process", help="carry out pending refunds now").set_defaults(fn=cmd_refunds_process)
+    refunds_sub.add_parser("process", help="carry out pending refunds now").set_defaults(
+        fn=cmd_refunds_process
+    )
     return p
 
 

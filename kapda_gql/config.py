@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -13,6 +14,10 @@ SANDBOX_KEY_SECRET = "sandbox-key-secret-not-for-production"
 SANDBOX_WEBHOOK_SECRET = "sandbox-webhook-secret-not-for-production"
 SANDBOX_HOSTS = ("127.0.0.1", "localhost", "[::1]", "0.0.0.0")  # noqa: S104 (recognised, not bound)
 MIN_SECRET_LENGTH = 32
+# scheme://host[:port] and nothing else; "*" is accepted in development only.
+CORS_ORIGIN_RE = re.compile(
+    r"^(\*|https?://[A-Za-z0-9.-]+(:\d{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?)$"
+)
 
 
 class ConfigError(Exception):
@@ -28,6 +33,25 @@ def _flag(value: str | None, default: bool) -> bool:
     if lowered in {"0", "off", "false", "no"}:
         return False
     raise ConfigError(f"expected on/off, got {value!r}")
+
+
+def _rate(env: Mapping[str, str], name: str, default: tuple[int, int]) -> tuple[int, int]:
+    """A rate limit spelled `count/seconds`, e.g. `10/300` for ten per five minutes."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    count, sep, seconds = raw.strip().partition("/")
+    try:
+        rate = (int(count), int(seconds))
+    except ValueError:
+        raise ConfigError(f"{name} must look like 10/300 (count/seconds), got {raw!r}") from None
+    if not sep or rate[0] < 1 or rate[1] < 1:
+        raise ConfigError(f"{name} must look like 10/300 (count/seconds), got {raw!r}")
+    return rate
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -69,6 +93,16 @@ class Settings:
     db_pool_overflow: int = 10
     sentry_dsn: str | None = None
     log_json: bool = True
+    # Rate limits as (requests, window seconds); shared by every worker through PostgreSQL or Redis.
+    rate_login_per_account: tuple[int, int] = (10, 300)
+    rate_login_per_ip: tuple[int, int] = (50, 300)
+    rate_mutations_per_user: tuple[int, int] = (60, 60)
+    rate_anonymous_per_ip: tuple[int, int] = (300, 60)
+    # Peers (addresses or CIDR blocks) whose X-Forwarded-For is believed: the load balancer, nothing else.
+    trusted_proxies: tuple[str, ...] = ()
+    metrics: bool = True
+    # When set, GET /metrics needs `Authorization: Bearer <token>`.
+    metrics_token: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -92,7 +126,7 @@ class Settings:
             raise ConfigError(f"KAPDA_ENV must be development or production, got {mode!r}")
         production = mode == "production"
         data_dir = Path(env.get("KAPDA_DATA_DIR") or ".kapda")
-        origins = tuple(o.strip() for o in env.get("KAPDA_CORS_ORIGINS", "").split(",") if o.strip())
+        origins = _list(env, "KAPDA_CORS_ORIGINS")
         settings = cls(
             env=mode,
             database_url=env.get("KAPDA_DATABASE_URL") or None,
@@ -115,13 +149,26 @@ class Settings:
             max_aliases=_int(env, "KAPDA_MAX_ALIASES", 30),
             max_tokens=_int(env, "KAPDA_MAX_TOKENS", 2_000),
             max_cost=_int(env, "KAPDA_MAX_COST", 20_000),
+            max_page_size=_int(env, "KAPDA_MAX_PAGE_SIZE", 100),
             batching=_flag(env.get("KAPDA_BATCHING"), False),
             checkout_ttl_seconds=_int(env, "KAPDA_CHECKOUT_TTL_SECONDS", 30 * 60),
             db_pool_size=_int(env, "KAPDA_DB_POOL_SIZE", 10),
             db_pool_overflow=_int(env, "KAPDA_DB_POOL_OVERFLOW", 10),
             sentry_dsn=env.get("KAPDA_SENTRY_DSN") or None,
             log_json=_flag(env.get("KAPDA_LOG_JSON"), True),
+            rate_login_per_account=_rate(env, "KAPDA_RATE_LOGIN_ACCOUNT", (10, 300)),
+            rate_login_per_ip=_rate(env, "KAPDA_RATE_LOGIN_IP", (50, 300)),
+            rate_mutations_per_user=_rate(env, "KAPDA_RATE_MUTATIONS_USER", (60, 60)),
+            rate_anonymous_per_ip=_rate(env, "KAPDA_RATE_ANONYMOUS_IP", (300, 60)),
+            trusted_proxies=_list(env, "KAPDA_TRUSTED_PROXIES"),
+            metrics=_flag(env.get("KAPDA_METRICS"), True),
+            metrics_token=env.get("KAPDA_METRICS_TOKEN") or None,
         )
+        for origin in settings.cors_origins:
+            if not CORS_ORIGIN_RE.match(origin):
+                raise ConfigError(
+                    f"KAPDA_CORS_ORIGINS: {origin!r} is not an origin like https://shop.example.com"
+                )
         if production:
             settings.check_production()
         elif not settings.jwt_secret:
@@ -151,6 +198,8 @@ class Settings:
             problems.append("KAPDA_RAZORPAY_BASE_URL points at the local sandbox")
         if not self.database_url:
             problems.append("KAPDA_DATABASE_URL is missing (the embedded database is for development)")
+        if "*" in self.cors_origins:
+            problems.append("KAPDA_CORS_ORIGINS must list the storefront's origins, not *")
         if problems:
             raise ConfigError("refusing to start in production: " + "; ".join(problems))
 

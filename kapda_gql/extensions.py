@@ -16,21 +16,47 @@ from kapda_gql.runtime import Runtime
 
 
 def schema_extensions(runtime: Runtime) -> list[type[SchemaExtension] | SchemaExtension]:
-    return []
+    from kapda_gql import observability
+    from kapda_gql.graphql.limits import QueryLimits
+    from kapda_gql.graphql.ratelimit import RateLimits, limiter_of
+
+    observability.install_log_redaction()
+    observability.init_sentry(runtime.settings)
+    if runtime.settings.rate_limits:
+        limiter_of(runtime)  # made now, so the background tasks below can close and purge it
+    # Order matters after parsing: hooks unwind last-first, so RateLimits counts the request before
+    # QueryLimits refuses it, and an abusive client's refused bombs still use up its allowance.
+    return [observability.RequestObserver, QueryLimits, RateLimits]
 
 
 def routes(runtime: Runtime) -> list[BaseRoute]:
-    return []
+    from kapda_gql.observability import metrics_route
+
+    return [metrics_route(runtime)] if runtime.settings.metrics else []
 
 
 def outer_middleware(runtime: Runtime) -> list[Middleware]:
     """Outside the request-id middleware (nothing needs to run before the id exists yet)."""
-    return []
+    from kapda_gql.http.middleware import proxy_middleware
+
+    return proxy_middleware(runtime.settings)
 
 
 def middleware(runtime: Runtime) -> list[Middleware]:
-    return []
+    from kapda_gql.http.middleware import http_middleware
+
+    return http_middleware(runtime.settings)
 
 
 def background_tasks(runtime: Runtime) -> list[AbstractAsyncContextManager[Any]]:
-    return []
+    from kapda_gql.graphql.ratelimit import EXTRA_KEY
+    from kapda_gql.observability import closing, periodic
+    from kapda_gql.services.ratelimit import FailOpen, PostgresRateLimiter
+
+    tasks: list[AbstractAsyncContextManager[Any]] = []
+    limiter = runtime.extras.get(EXTRA_KEY)
+    if isinstance(limiter, FailOpen):
+        tasks.append(closing(limiter))
+        if isinstance(limiter.inner, PostgresRateLimiter):
+            tasks.append(periodic("purge-rate-limit-buckets", 300, limiter.inner.purge))
+    return tasks

@@ -14,6 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from kapda_gql.errors import Unauthenticated
 
 ALGORITHM = "HS256"
+MAX_USER_ID = 2**63 - 1
 _hasher = PasswordHasher()  # argon2id with the library's RFC 9106 "low memory" defaults
 # Verified against when the e-mail is unknown, so a wrong e-mail costs as long as a wrong password.
 _DUMMY_HASH = _hasher.hash("kapda-timing-equaliser")
@@ -65,8 +66,12 @@ def decode_token(secret: str, token: str) -> TokenClaims:
             options={"require": ["sub", "jti", "iat", "exp"]},
             leeway=5,
         )
+        user_id = int(payload["sub"])
+        # Our ids are positive BIGINTs; anything else would fail deeper down, as a 500.
+        if not 0 < user_id <= MAX_USER_ID:
+            raise ValueError("sub out of range")
         return TokenClaims(
-            user_id=int(payload["sub"]),
+            user_id=user_id,
             jti=str(payload["jti"]),
             issued_at=datetime.fromtimestamp(int(payload["iat"]), UTC),
             expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),

@@ -126,14 +126,20 @@ class Api:
         hdrs = {k.replace("_", "-"): v for k, v in headers.items()}
         if token:
             hdrs["Authorization"] = f"Bearer {token}"
-        return await self.client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=hdrs)
+        return await self.client.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=hdrs
+        )
 
-    async def ok(self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None) -> Any:
+    async def ok(
+        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
+    ) -> Any:
         body = await self(query, variables, token=token)
         assert not body.get("errors"), body
         return body["data"]
 
-    async def error(self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None) -> Any:
+    async def error(
+        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
+    ) -> Any:
         body = await self(query, variables, token=token)
         assert body.get("errors"), body
         return body["errors"][0]
@@ -182,7 +188,9 @@ def make_user(database_url: str, settings: Settings) -> Any:
             designer_id = None
             if role == "DESIGNER":
                 designer_id = await conn.fetchval(
-                    "INSERT INTO designers (user_id, name) VALUES ($1, $2) RETURNING id", user_id, name or f"Studio {n}"
+                    "INSERT INTO designers (user_id, name) VALUES ($1, $2) RETURNING id",
+                    user_id,
+                    name or f"Studio {n}",
                 )
         finally:
             await conn.close()
@@ -223,7 +231,9 @@ def make_product(database_url: str) -> Any:
                 status,
             )
             vids = []
-            for sku, size, color, stock, vprice in variants or [(f"SKU-{n}-{uuid.uuid4().hex[:4]}", "M", "Blue", 10, None)]:
+            for sku, size, color, stock, vprice in variants or [
+                (f"SKU-{n}-{uuid.uuid4().hex[:4]}", "M", "Blue", 10, None)
+            ]:
                 vids.append(
                     await conn.fetchval(
                         "INSERT INTO variants (product_id, sku, size, color, stock, price) VALUES ($1,$2,$3,$4,$5,$6) RETURNING id",

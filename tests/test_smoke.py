@@ -16,7 +16,9 @@ async def test_products_anonymous(api: Any, make_user: Any, make_product: Any) -
     designer = await make_user("DESIGNER")
     await make_product(designer.designer_id, title="Indigo Kurta")
     await make_product(designer.designer_id, title="Draft Saree", status="DRAFT")
-    data = await api.ok("{ products { totalCount edges { node { title designer { name } variants { sku price { formatted } } } } } }")
+    data = await api.ok(
+        "{ products { totalCount edges { node { title designer { name } variants { sku price { formatted } } } } } }"
+    )
     titles = [e["node"]["title"] for e in data["products"]["edges"]]
     assert titles == ["Indigo Kurta"]
     assert data["products"]["totalCount"] == 1

@@ -231,7 +231,9 @@ class CheckoutSession(Base):
         Index("ix_checkout_sessions_user", "user_id", "created_at"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4, server_default=text("gen_random_uuid()"))
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, default=uuid.uuid4, server_default=text("gen_random_uuid()")
+    )
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     razorpay_order_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     amount: Mapped[int] = mapped_column(BigInteger)
@@ -239,7 +241,9 @@ class CheckoutSession(Base):
     # The frozen quote: [{variant_id, product_id, quantity, unit_price, ...}], so the order
     # is made from exactly what the customer was charged for.
     lines: Mapped[list[Any]] = mapped_column(JSONB)
-    price_adjustments: Mapped[list[Any]] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))
+    price_adjustments: Mapped[list[Any]] = mapped_column(
+        JSONB, default=list, server_default=text("'[]'::jsonb")
+    )
     shipping_address: Mapped[dict[str, Any]] = mapped_column(JSONB)
     status: Mapped[str] = mapped_column(String(16), default=CheckoutStatus.OPEN.value, server_default="OPEN")
     failure_code: Mapped[str | None] = mapped_column(String(40))
@@ -263,13 +267,19 @@ class Order(Base):
     checkout_session_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("checkout_sessions.id", ondelete="RESTRICT"), unique=True
     )
-    status: Mapped[str] = mapped_column(String(16), default=OrderStatus.PENDING.value, server_default="PENDING")
-    payment_status: Mapped[str] = mapped_column(String(24), default=PaymentStatus.CAPTURED.value, server_default="CAPTURED")
+    status: Mapped[str] = mapped_column(
+        String(16), default=OrderStatus.PENDING.value, server_default="PENDING"
+    )
+    payment_status: Mapped[str] = mapped_column(
+        String(24), default=PaymentStatus.CAPTURED.value, server_default="CAPTURED"
+    )
     subtotal: Mapped[int] = mapped_column(BigInteger)
     total: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3), default="INR", server_default="INR")
     shipping_address: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    price_adjustments: Mapped[list[Any]] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))
+    price_adjustments: Mapped[list[Any]] = mapped_column(
+        JSONB, default=list, server_default=text("'[]'::jsonb")
+    )
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
     processing_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -329,7 +339,9 @@ class Commission(Base):
     designer_id: Mapped[int] = mapped_column(ForeignKey("designers.id", ondelete="RESTRICT"))
     rate_bps: Mapped[int] = mapped_column(Integer)
     amount: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(16), default=CommissionStatus.PENDING.value, server_default="PENDING")
+    status: Mapped[str] = mapped_column(
+        String(16), default=CommissionStatus.PENDING.value, server_default="PENDING"
+    )
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 
@@ -374,7 +386,9 @@ class Refund(Base):
     currency: Mapped[str] = mapped_column(String(3))
     reason: Mapped[str] = mapped_column(String(40))
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
-    status: Mapped[str] = mapped_column(String(16), default=RefundStatus.PENDING.value, server_default="PENDING")
+    status: Mapped[str] = mapped_column(
+        String(16), default=RefundStatus.PENDING.value, server_default="PENDING"
+    )
     razorpay_refund_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -410,7 +424,9 @@ class WebhookEvent(Base):
     event_id: Mapped[str] = mapped_column(String(64), unique=True)
     event_type: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    status: Mapped[str] = mapped_column(String(16), default=WebhookStatus.RECEIVED.value, server_default="RECEIVED")
+    status: Mapped[str] = mapped_column(
+        String(16), default=WebhookStatus.RECEIVED.value, server_default="RECEIVED"
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = _now()

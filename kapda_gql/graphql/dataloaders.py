@@ -27,7 +27,9 @@ class Loaders:
         self.designer: DataLoader[int, Designer | None] = _loader(db, catalog.designers_by_ids)
         self.product: DataLoader[int, Product | None] = _loader(db, catalog.products_by_ids)
         self.variant: DataLoader[int, Variant | None] = _loader(db, catalog.variants_by_ids)
-        self.variants_by_product: DataLoader[int, list[Variant]] = _loader(db, catalog.variants_by_product_ids)
+        self.variants_by_product: DataLoader[int, list[Variant]] = _loader(
+            db, catalog.variants_by_product_ids
+        )
         self.user: DataLoader[int, User | None] = _loader(db, orders.users_by_ids)
         self.order_items: DataLoader[int, list[orders.OrderItem]] = _loader(db, orders.items_by_order_ids)
         self.status_history: DataLoader[int, list[orders.OrderStatusChange]] = _loader(

@@ -71,4 +71,6 @@ def format_error(error: GraphQLError, *, request_id: str, production: bool) -> d
 
 def request_error(code: str, message: str, request_id: str, **extensions: Any) -> dict[str, Any]:
     """A whole-request error body (bad JSON, wrong content type, too large) in the GraphQL shape."""
-    return {"errors": [{"message": message, "extensions": {"code": code, "requestId": request_id, **extensions}}]}
+    return {
+        "errors": [{"message": message, "extensions": {"code": code, "requestId": request_id, **extensions}}]
+    }

@@ -45,7 +45,9 @@ Mutation = merge_types("Mutation", tuple(MUTATION_PARTS))
 
 
 class KapdaSchema(strawberry.Schema):
-    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
         """Log only what is unexpected, with its traceback and request id; client errors are not news."""
         context: Any = execution_context.context if execution_context else None
         request_id = getattr(context, "request_id", None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cross_web import HTTPException
 from graphql import ExecutionResult, GraphQLError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -11,7 +12,6 @@ from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.http import GraphQLHTTPResponse
-from cross_web import HTTPException
 
 from kapda_gql.errors import DomainError
 from kapda_gql.graphql.context import Context, bearer_token
@@ -43,7 +43,9 @@ class GraphQLView(GraphQL[Context, None]):
         except HTTPException as error:
             status = 415 if "content type" in error.reason.lower() else error.status_code
             code = _HTTP_CODES.get(status, "BAD_REQUEST")
-            response = JSONResponse(request_error(code, error.reason, request_id_of(scope)), status_code=status)
+            response = JSONResponse(
+                request_error(code, error.reason, request_id_of(scope)), status_code=status
+            )
         await response(scope, receive, send)
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
@@ -59,11 +61,21 @@ class GraphQLView(GraphQL[Context, None]):
             loaders=Loaders(self.runtime.db),
         )
 
-    async def execute_operation(self, request: Request, request_adapter: Any, request_data: Any, context: Context, root_value: Any, sub_response: Any) -> Any:  # type: ignore[override]  # noqa: E501
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: Any,
+        request_data: Any,
+        context: Context,
+        root_value: Any,
+        sub_response: Any,
+    ) -> Any:  # type: ignore[override]
         try:
             await context.authenticate()
         except DomainError as error:
-            return ExecutionResult(data=None, errors=[StrawberryGraphQLError(error.message, original_error=error)])
+            return ExecutionResult(
+                data=None, errors=[StrawberryGraphQLError(error.message, original_error=error)]
+            )
         return await super().execute_operation(
             request=request,
             request_adapter=request_adapter,
@@ -78,7 +90,9 @@ class GraphQLView(GraphQL[Context, None]):
         if result.errors:
             request_id = request_id_of(request.scope)
             production = self.runtime.settings.production
-            body["errors"] = [format_error(e, request_id=request_id, production=production) for e in result.errors]
+            body["errors"] = [
+                format_error(e, request_id=request_id, production=production) for e in result.errors
+            ]
         if result.extensions:
             body["extensions"] = result.extensions
         return body  # type: ignore[return-value]

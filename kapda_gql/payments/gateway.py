@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -34,6 +35,8 @@ _DEADLINE_MARGIN = 0.5
 # Statuses where the same request may succeed later, so the caller may retry.
 _RETRYABLE_STATUSES = frozenset({408, 425, 429})
 _IDEMPOTENCY_HEADER = "X-Refund-Idempotency"
+# Ids end up in URL paths; anything but Razorpay's own shape could walk to another resource.
+_ID_SHAPE = re.compile(r"(order|pay|rfnd)_[A-Za-z0-9]{1,40}")
 
 _T = TypeVar("_T")
 
@@ -187,6 +190,7 @@ class PaymentGateway:
         return _parse(raw, _order)
 
     async def fetch_order(self, order_id: str) -> GatewayOrder:
+        _check_id(order_id, "order")
         raw = await self._call(
             _Call("fetch_order", "GET", f"/v1/orders/{order_id}"),
             lambda sdk: sdk.order.fetch(order_id, {}),
@@ -196,6 +200,7 @@ class PaymentGateway:
     # -- payments -------------------------------------------------------------
 
     async def fetch_payment(self, payment_id: str) -> GatewayPayment:
+        _check_id(payment_id, "pay")
         raw = await self._call(
             _Call("fetch_payment", "GET", f"/v1/payments/{payment_id}"),
             lambda sdk: sdk.payment.fetch(payment_id, {}),
@@ -203,6 +208,7 @@ class PaymentGateway:
         return _parse(raw, _payment)
 
     async def capture_payment(self, payment_id: str, *, amount: int, currency: str) -> GatewayPayment:
+        _check_id(payment_id, "pay")
         # A fresh dict every call: the SDK writes into its mutable default argument.
         raw = await self._call(
             _Call("capture_payment", "POST", f"/v1/payments/{payment_id}/capture"),
@@ -220,6 +226,9 @@ class PaymentGateway:
         idempotency_key: str,
         notes: dict[str, str] | None = None,
     ) -> GatewayRefund:
+        _check_id(payment_id, "pay")
+        if not idempotency_key or not (idempotency_key.isascii() and idempotency_key.isprintable()):
+            raise ValueError("idempotency_key must be non-empty printable ASCII (it is sent as a header)")
         data = {"amount": amount, "notes": dict(notes or {})}
         raw = await self._call(
             _Call("refund_payment", "POST", f"/v1/payments/{payment_id}/refund"),
@@ -230,6 +239,7 @@ class PaymentGateway:
         return _parse(raw, _refund)
 
     async def fetch_refund(self, refund_id: str) -> GatewayRefund:
+        _check_id(refund_id, "rfnd")
         raw = await self._call(
             _Call("fetch_refund", "GET", f"/v1/refunds/{refund_id}"),
             lambda sdk: sdk.refund.fetch(refund_id, {}),
@@ -340,6 +350,17 @@ _GATEWAY_CODES: dict[type[Exception], str] = {
     GatewayError: "GATEWAY_ERROR",
     ServerError: "SERVER_ERROR",
 }
+
+
+def _check_id(value: str, prefix: str) -> None:
+    match = _ID_SHAPE.fullmatch(value) if isinstance(value, str) else None
+    if match is None or match.group(1) != prefix:
+        # What Razorpay itself answers for an id it does not know.
+        raise PaymentGatewayRejected(
+            "The payment gateway rejected the request: The id provided does not exist",
+            gatewayCode="BAD_REQUEST_ERROR",
+            gatewayDescription="The id provided does not exist",
+        )
 
 
 def _normalise_base_url(base_url: str | None) -> str | None:

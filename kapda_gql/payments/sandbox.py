@@ -172,6 +172,7 @@ class SandboxState:
         self.delay_seconds = 0.0
         self.deliver_webhooks = True
         self.refund_status = "processed"
+        self.stopping = threading.Event()
         self._outbox: queue.Queue[str | None] = queue.Queue()
         self._worker: threading.Thread | None = None
 
@@ -399,21 +400,29 @@ class SandboxState:
 
     # -- webhooks -------------------------------------------------------------
 
-    def deliver(self, event_id: str, *, mode: str = "manual") -> int | None:
-        """POST the event to ``webhook_url`` now; the service's status, or None if unreachable."""
+    def webhook_request(self, event_id: str) -> tuple[bytes, dict[str, str]]:
+        """The exact body and headers Razorpay would POST for this event.
+
+        Lets in-process tests feed the webhook route without real HTTP.
+        """
         with self.lock:
             event = self.events.get(event_id)
-            url = self.webhook_url
             if event is None:
                 raise _not_found()
             body = event.body
-        if not url:
-            raise SandboxError(409, "No webhook_url is configured")
         headers = {
             "Content-Type": "application/json",
             "X-Razorpay-Signature": _hmac_hex(self.webhook_secret, body),
             "X-Razorpay-Event-Id": event_id,
         }
+        return body, headers
+
+    def deliver(self, event_id: str, *, mode: str = "manual") -> int | None:
+        """POST the event to ``webhook_url`` now; the service's status, or None if unreachable."""
+        body, headers = self.webhook_request(event_id)
+        url = self.webhook_url
+        if not url:
+            raise SandboxError(409, "No webhook_url is configured")
         status: int | None = None
         error: str | None = None
         try:
@@ -423,11 +432,14 @@ class SandboxState:
             error = type(exc).__name__
             logger.warning("sandbox webhook %s to %s failed: %s", event_id, url, error)
         with self.lock:
-            event.attempts.append({"at": time.time(), "mode": mode, "status": status, "error": error})
+            event = self.events.get(event_id)  # gone if reset(data=True) ran meanwhile
+            if event is not None:
+                event.attempts.append({"at": time.time(), "mode": mode, "status": status, "error": error})
         return status
 
     def close(self) -> None:
         """Stop the background delivery thread (pending deliveries are dropped)."""
+        self.stopping.set()
         worker, self._worker = self._worker, None
         if worker is not None:
             self._outbox.put(None)
@@ -745,8 +757,7 @@ def _v1_endpoint(
     async def endpoint(request: Request) -> Response:
         # Read the body before the delay: a client that gives up meanwhile would leave it unreadable.
         raw = await request.body()
-        if state.delay_seconds > 0:
-            await asyncio.sleep(state.delay_seconds)
+        await _simulate_latency(state)
         if not _authenticated(state, request):
             return SandboxError(401, "Authentication failed").response()
         fault = state.take_fault(route_name)
@@ -761,6 +772,13 @@ def _v1_endpoint(
         return JSONResponse(result)
 
     return endpoint
+
+
+async def _simulate_latency(state: SandboxState) -> None:
+    # Waiting on the stop event (set from another thread) lets stopping the server
+    # cut a long delay short instead of uvicorn cancelling the request with a traceback.
+    if state.delay_seconds > 0:
+        await asyncio.to_thread(state.stopping.wait, state.delay_seconds)
 
 
 def _authenticated(state: SandboxState, request: Request) -> bool:
@@ -965,6 +983,7 @@ class SandboxServer:
     def start(self, timeout: float = 10.0) -> SandboxServer:
         if self._thread is not None:
             raise RuntimeError("the sandbox server is already started")
+        self._state.stopping.clear()
         config = uvicorn.Config(
             self._app,
             host=self._host,
@@ -975,6 +994,8 @@ class SandboxServer:
             lifespan="off",
             log_level="warning",
             access_log=False,
+            # A request parked in delay_seconds should not hold up stopping the sandbox.
+            timeout_graceful_shutdown=1,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="razorpay-sandbox", daemon=True)
@@ -985,6 +1006,7 @@ class SandboxServer:
     def stop(self) -> None:
         server, thread = self._server, self._thread
         self._server, self._thread = None, None
+        self._state.stopping.set()
         if server is not None:
             server.should_exit = True
         if thread is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 import secrets
 from collections import defaultdict
@@ -29,6 +30,7 @@ from kapda_gql.policy import (
 from kapda_gql.services import audit
 
 MAX_PAGE = 100
+MAX_BIGINT = 2**63 - 1
 T = TypeVar("T")
 MAX_STOCK = 1_000_000
 MAX_PRICE = 10_000_000_00  # ₹1 crore in paise: anything above is a typo, not a garment
@@ -115,11 +117,17 @@ def decode_cursor(cursor: str, kinds: Sequence[type]) -> list[Any]:
         out: list[Any] = []
         for value, kind in zip(values, kinds, strict=True):
             if kind is datetime:
-                out.append(datetime.fromisoformat(value))
+                moment = datetime.fromisoformat(value)
+                if moment.tzinfo is None:  # ours always carry their offset
+                    raise ValueError
+                out.append(moment)
             elif kind is float:
+                if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                    raise ValueError
                 out.append(float(value))
             elif kind is int:
-                if not isinstance(value, int) or isinstance(value, bool):
+                # Sort keys and ids are BIGINTs: a bigger number is not ours and would fail in the driver.
+                if not isinstance(value, int) or isinstance(value, bool) or abs(value) > MAX_BIGINT:
                     raise ValueError
                 out.append(value)
             else:
@@ -266,9 +274,10 @@ async def get_product(
         )
     cond = Product.id == product_id if product_id is not None else Product.slug == slug
     async with uow:
-        product = await uow.session.scalar(select(Product).where(cond))
+        # Deleted products are hidden from everyone, admins included (API.md: "hidden everywhere").
+        product = await uow.session.scalar(select(Product).where(cond, Product.deleted_at.is_(None)))
     if product is None or not can_see_product(
-        actor, status=product.status, designer_id=product.designer_id, deleted=product.deleted_at is not None
+        actor, status=product.status, designer_id=product.designer_id, deleted=False
     ):
         return None
     return product
@@ -403,6 +412,9 @@ async def create_product(
     errors += _validate_variants(spec.variants)
     if owner is None:
         errors.append(("designerId", "admins must say which designer the product belongs to"))
+    elif designer_id is not None and designer_id != owner:
+        # Ignoring it silently would file the product under someone the caller did not name.
+        errors.append(("designerId", "designers create products only for themselves"))
     if errors:
         raise BadUserInput(errors)
     assert owner is not None
@@ -567,7 +579,8 @@ async def review_product(
                 **{"from": current.value, "to": target.value},
                 allowed=[s.value for s in allowed if s is not ProductStatus.PENDING_REVIEW],
             )
-        await _set_product_status(uow, actor, product, target, f"product.{decision.value.lower()}d", reason)
+        action = "product.approved" if target is ProductStatus.APPROVED else "product.rejected"
+        await _set_product_status(uow, actor, product, target, action, reason)
         await uow.commit()
         return product
 

@@ -108,7 +108,7 @@ def receiver() -> Iterator[WebhookReceiver]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     state.url = f"http://127.0.0.1:{server.server_address[1]}/webhooks/razorpay"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield state
     server.shutdown()
@@ -239,6 +239,20 @@ async def test_fetching_an_unknown_payment_is_rejected(gateway: PaymentGateway) 
     with pytest.raises(PaymentGatewayRejected) as excinfo:
         await gateway.fetch_payment("pay_DoesNotExist00")
     assert excinfo.value.extensions["gatewayDescription"] == "The id provided does not exist"
+
+
+@pytest.mark.parametrize(
+    "bad_id", ["pay_x/../../orders/order_abc", "order_AbCdEfGhIjKlMn", "pay_", "pay_a?b=c"]
+)
+async def test_malformed_ids_never_reach_the_gateway(
+    gateway: PaymentGateway, sandbox: SandboxServer, bad_id: str
+) -> None:
+    sandbox.state.fail_next("fetch_payment", 1, status=503)
+
+    with pytest.raises(PaymentGatewayRejected):
+        await gateway.fetch_payment(bad_id)
+    # The armed fault is still there: no request was made.
+    assert sandbox.state.knobs()["fail_next"]["fetch_payment"]["times"] == 1
 
 
 async def test_invalid_order_is_rejected_with_the_field(
@@ -479,6 +493,15 @@ async def test_webhooks_are_delivered_signed(
     assert all(d.headers["Content-Type"] == "application/json" for d in deliveries)
     assert {d.headers["X-Razorpay-Event-Id"] for d in deliveries} <= set(sandbox.state.events)
     assert bodies[2]["payload"]["order"]["entity"]["id"] == order.id
+    event_id = deliveries[2].headers["X-Razorpay-Event-Id"]
+    assert sandbox.state.webhook_request(event_id) == (
+        deliveries[2].body,
+        {
+            "Content-Type": "application/json",
+            "X-Razorpay-Signature": deliveries[2].headers["X-Razorpay-Signature"],
+            "X-Razorpay-Event-Id": event_id,
+        },
+    )
     assert bodies[1]["payload"]["payment"]["entity"]["status"] == "captured"
 
 

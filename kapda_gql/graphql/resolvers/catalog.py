@@ -38,7 +38,8 @@ def _filter(value: ProductFilter | None) -> catalog.ProductFilter:
 
 def _variants(values: list[VariantInput] | None) -> list[catalog.VariantSpec]:
     return [
-        catalog.VariantSpec(sku=v.sku, size=v.size, color=v.color, price=v.price, stock=v.stock) for v in values or []
+        catalog.VariantSpec(sku=v.sku, size=v.size, color=v.color, price=v.price, stock=v.stock)
+        for v in values or []
     ]
 
 
@@ -65,7 +66,9 @@ class CatalogQuery:
         return ProductConnection.of(page, flt)
 
     @strawberry.field(description="One product by id or slug (exactly one); null when not visible.")
-    async def product(self, info: Info, id: strawberry.ID | None = None, slug: str | None = None) -> Product | None:
+    async def product(
+        self, info: Info, id: strawberry.ID | None = None, slug: str | None = None
+    ) -> Product | None:
         row = await catalog.get_product(
             info.context.uow(), info.context.actor, product_id=parse_optional_id(id, "id"), slug=slug
         )
@@ -74,7 +77,9 @@ class CatalogQuery:
 
 @strawberry.type
 class CatalogMutation:
-    @strawberry.mutation(description="Designers for themselves, admins for a named designer; starts as DRAFT.")
+    @strawberry.mutation(
+        description="Designers for themselves, admins for a named designer; starts as DRAFT."
+    )
     async def create_product(self, info: Info, input: CreateProductInput) -> Product:
         spec = catalog.ProductSpec(
             title=input.title,
@@ -109,7 +114,9 @@ class CatalogMutation:
 
     @strawberry.mutation(description="DRAFT or REJECTED -> PENDING_REVIEW.")
     async def submit_product(self, info: Info, product_id: strawberry.ID) -> Product:
-        row = await catalog.submit_product(info.context.uow(), info.context.actor, parse_id(product_id, "productId"))
+        row = await catalog.submit_product(
+            info.context.uow(), info.context.actor, parse_id(product_id, "productId")
+        )
         return Product(row=row)
 
     @strawberry.mutation(description="Admin: approve or reject; rejecting an approved product delists it.")
@@ -125,7 +132,9 @@ class CatalogMutation:
 
     @strawberry.mutation(description="Soft delete: hidden everywhere, kept for order history.")
     async def delete_product(self, info: Info, product_id: strawberry.ID) -> bool:
-        return await catalog.delete_product(info.context.uow(), info.context.actor, parse_id(product_id, "productId"))
+        return await catalog.delete_product(
+            info.context.uow(), info.context.actor, parse_id(product_id, "productId")
+        )
 
     @strawberry.mutation(description="Set a variant's stock to an absolute number (audited).")
     async def set_stock(self, info: Info, input: SetStockInput) -> Variant:

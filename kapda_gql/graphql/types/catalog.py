@@ -151,10 +151,14 @@ class ProductConnection:
 
     @classmethod
     def of(cls, page: catalog.Page[models.Product], flt: catalog.ProductFilter) -> ProductConnection:
-        edges = [ProductEdge(cursor=c, node=Product(row=p)) for p, c in zip(page.items, page.cursors, strict=True)]
+        edges = [
+            ProductEdge(cursor=c, node=Product(row=p)) for p, c in zip(page.items, page.cursors, strict=True)
+        ]
         return cls(
             edges=edges,
-            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.cursors[-1] if page.cursors else None),
+            page_info=PageInfo(
+                has_next_page=page.has_next_page, end_cursor=page.cursors[-1] if page.cursors else None
+            ),
             filter=flt,
         )
 

@@ -1,0 +1,764 @@
+"""Checkout: a server-priced quote frozen in a session, a verified Razorpay payment, then exactly one order.
+
+Never holds a database transaction open across a call to Razorpay. The order
+transaction takes its locks in one fixed order shared with the webhook path —
+checkout session first, then payment, then variants by ascending id — and takes
+the variant locks last, right before COMMIT, so the hot rows are held for as
+short a time as possible.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select, text
+from sqlalchemy.exc import IntegrityError
+
+from kapda_gql.db.models import (
+    Cart,
+    CartLine,
+    CheckoutSession,
+    CheckoutStatus,
+    Order,
+    OrderStatus,
+    OrderStatusChange,
+    Payment,
+    PaymentStatus,
+    Product,
+    Variant,
+)
+from kapda_gql.db.uow import UnitOfWork
+from kapda_gql.errors import (
+    BadUserInput,
+    CartEmpty,
+    CheckoutExpired,
+    DomainError,
+    InsufficientStock,
+    NotFound,
+    PaymentAmountMismatch,
+    PaymentGatewayRejected,
+    PaymentGatewayUnavailable,
+    PaymentNotCaptured,
+    PaymentVerificationFailed,
+    ProductUnavailable,
+)
+from kapda_gql.payments.gateway import GatewayPayment, PaymentGateway
+from kapda_gql.policy import Actor, require_user
+from kapda_gql.services import audit, idempotency, refunds
+from kapda_gql.services.cart import current_price, is_available
+
+log = logging.getLogger("kapda_gql.checkout")
+PRICE_ALERT_BPS = 1000  # price changes over 10 % are logged and audited
+PIN_RE = re.compile(r"^[1-9][0-9]{5}$")
+PHONE_RE = re.compile(r"^\+?[0-9][0-9 -]{6,18}[0-9]$")
+PAYABLE = frozenset({"authorized", "captured"})
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    name: str
+    line1: str
+    city: str
+    state: str
+    postal_code: str
+    phone: str
+    country: str = "IN"
+    line2: str | None = None
+
+    def validated(self) -> Address:
+        errors: list[tuple[str, str]] = []
+        clean = {k: (v.strip() if isinstance(v, str) else v) for k, v in asdict(self).items()}
+        for field, limit in (("name", 200), ("line1", 200), ("city", 100), ("state", 100)):
+            if not 0 < len(clean[field]) <= limit:
+                errors.append((f"shippingAddress.{field}", f"must be 1-{limit} characters"))
+        if clean["line2"] is not None and len(clean["line2"]) > 200:
+            errors.append(("shippingAddress.line2", "must be at most 200 characters"))
+        if not re.fullmatch(r"[A-Z]{2}", clean["country"].upper()):
+            errors.append(("shippingAddress.country", "must be a two-letter ISO country code"))
+        elif clean["country"].upper() == "IN" and not PIN_RE.match(clean["postal_code"]):
+            errors.append(("shippingAddress.postalCode", "must be a 6-digit Indian PIN code"))
+        elif not 0 < len(clean["postal_code"]) <= 12:
+            errors.append(("shippingAddress.postalCode", "must be 1-12 characters"))
+        if not PHONE_RE.match(clean["phone"]):
+            errors.append(("shippingAddress.phone", "must be a phone number of 8-15 digits"))
+        if errors:
+            raise BadUserInput(errors)
+        clean["country"] = clean["country"].upper()
+        clean["line2"] = clean["line2"] or None
+        return Address(**clean)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "line1": self.line1,
+            "line2": self.line2,
+            "city": self.city,
+            "state": self.state,
+            "postalCode": self.postal_code,
+            "country": self.country,
+            "phone": self.phone,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteLine:
+    variant_id: int
+    product_id: int
+    designer_id: int
+    title: str
+    sku: str
+    size: str | None
+    color: str | None
+    quantity: int
+    cart_price: int
+    current_price: int
+
+    @property
+    def unit_price(self) -> int:
+        return min(self.cart_price, self.current_price)
+
+    @property
+    def line_total(self) -> int:
+        return self.unit_price * self.quantity
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "unit_price": self.unit_price, "line_total": self.line_total}
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> QuoteLine:
+        fields = QuoteLine.__dataclass_fields__
+        return QuoteLine(**{k: v for k, v in data.items() if k in fields})
+
+
+def adjustments(lines: Sequence[QuoteLine]) -> list[dict[str, int]]:
+    return [
+        {
+            "variant_id": line.variant_id,
+            "cart_price": line.cart_price,
+            "current_price": line.current_price,
+            "charged_price": line.unit_price,
+        }
+        for line in lines
+        if line.cart_price != line.current_price
+    ]
+
+
+def _shortage(lines: Sequence[QuoteLine], stock: dict[int, int]) -> list[dict[str, Any]]:
+    return [
+        {
+            "variantId": str(line.variant_id),
+            "requested": line.quantity,
+            "available": stock.get(line.variant_id, 0),
+        }
+        for line in lines
+        if line.quantity > stock.get(line.variant_id, 0)
+    ]
+
+
+def _insufficient(short: list[dict[str, Any]]) -> InsufficientStock:
+    first = short[0]
+    return InsufficientStock(
+        "Some items are no longer in stock in the quantity asked for",
+        variantId=first["variantId"],
+        requested=first["requested"],
+        available=first["available"],
+        lines=short,
+    )
+
+
+# --- startCheckout --------------------------------------------------------------------------
+
+
+async def _quote(uow: UnitOfWork, user_id: int) -> list[QuoteLine]:
+    rows = (
+        await uow.session.execute(
+            select(CartLine, Variant, Product)
+            .join(Cart, Cart.id == CartLine.cart_id)
+            .join(Variant, Variant.id == CartLine.variant_id)
+            .join(Product, Product.id == Variant.product_id)
+            .where(Cart.user_id == user_id)
+            .order_by(Variant.id)
+        )
+    ).all()
+    if not rows:
+        raise CartEmpty()
+    lines = []
+    for line, variant, product in rows:
+        if not is_available(product, variant):
+            raise ProductUnavailable(
+                f"{product.title} ({variant.sku}) is no longer available", variantId=str(variant.id)
+            )
+        lines.append(
+            QuoteLine(
+                variant_id=variant.id,
+                product_id=product.id,
+                designer_id=product.designer_id,
+                title=product.title,
+                sku=variant.sku,
+                size=variant.size,
+                color=variant.color,
+                quantity=line.quantity,
+                cart_price=line.unit_price,
+                current_price=current_price(product, variant),
+            )
+        )
+    short = _shortage(lines, {v.id: v.stock for _, v, _ in rows})
+    if short:
+        raise _insufficient(short)
+    return lines
+
+
+async def start_checkout(
+    uow: UnitOfWork,
+    gateway: PaymentGateway,
+    actor: Actor,
+    *,
+    address: Address,
+    idempotency_key: str | None,
+    ttl_seconds: int,
+) -> CheckoutSession:
+    user_id = require_user(actor)
+    address = address.validated()
+    key = idempotency.validate_key(idempotency_key)
+    claim = (
+        idempotency.Claim(user_id, key, "startCheckout", idempotency.request_hash(address.to_json()))
+        if key
+        else None
+    )
+    if claim is not None:
+        stored = await idempotency.claim(uow, claim)
+        if stored is not None:
+            return await _own_session(uow, user_id, uuid.UUID(stored["checkoutId"]))
+    try:
+        return await _start(uow, gateway, actor, user_id, address, claim, ttl_seconds)
+    except DomainError as error:
+        if not isinstance(error, PaymentGatewayUnavailable):
+            await idempotency.finish_alone(uow, claim, error)
+        raise
+
+
+async def _start(
+    uow: UnitOfWork,
+    gateway: PaymentGateway,
+    actor: Actor,
+    user_id: int,
+    address: Address,
+    claim: idempotency.Claim | None,
+    ttl_seconds: int,
+) -> CheckoutSession:
+    async def quote(uow: UnitOfWork) -> CheckoutSession:
+        lines = await _quote(uow, user_id)
+        changes = adjustments(lines)
+        session = CheckoutSession(
+            id=uuid.uuid4(),
+            user_id=user_id,
+            amount=sum(line.line_total for line in lines),
+            currency="INR",
+            lines=[line.to_json() for line in lines],
+            price_adjustments=changes,
+            shipping_address=address.to_json(),
+            status=CheckoutStatus.OPEN.value,
+            expires_at=datetime.now(UTC) + timedelta(seconds=ttl_seconds),
+        )
+        if session.amount <= 0:
+            raise BadUserInput("cart", "the cart total must be above zero")
+        uow.session.add(session)
+        await uow.session.flush()
+        big = [
+            c
+            for c in changes
+            if abs(c["current_price"] - c["cart_price"]) * 10000 > PRICE_ALERT_BPS * c["cart_price"]
+        ]
+        if big:
+            log.warning(
+                "price changed over 10%% since added to cart",
+                extra={"checkout": str(session.id), "lines": big},
+            )
+            await audit.record(
+                uow, actor, "checkout.price_mismatch", "CheckoutSession", session.id, {"lines": big}
+            )
+        await uow.commit()
+        return session
+
+    session = await uow.run(quote)
+    try:
+        order = await gateway.create_order(
+            amount=session.amount,
+            currency=session.currency,
+            receipt=str(session.id)[:40],
+            notes={"checkout_id": str(session.id), "user_id": str(user_id)},
+        )
+    except DomainError:
+        async with uow:
+            await uow.session.execute(
+                CheckoutSession.__table__.update()
+                .where(CheckoutSession.id == session.id)
+                .values(status=CheckoutStatus.FAILED.value, failure_code="PAYMENT_GATEWAY_ERROR")
+            )
+            await uow.commit()
+        raise
+
+    async def attach(uow: UnitOfWork) -> None:
+        await uow.session.execute(
+            CheckoutSession.__table__.update()
+            .where(CheckoutSession.id == session.id)
+            .values(razorpay_order_id=order.id)
+        )
+        await idempotency.finish(uow, claim, result={"checkoutId": str(session.id)})
+        await uow.commit()
+
+    await uow.run(attach)
+    session.razorpay_order_id = order.id
+    return session
+
+
+async def _own_session(uow: UnitOfWork, user_id: int, session_id: uuid.UUID) -> CheckoutSession:
+    async with uow:
+        session = await uow.session.get(CheckoutSession, session_id)
+    if session is None or session.user_id != user_id:
+        raise NotFound("Checkout not found")
+    return session
+
+
+# --- checkout ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentProof:
+    checkout_id: uuid.UUID
+    razorpay_order_id: str
+    razorpay_payment_id: str
+    razorpay_signature: str
+
+    def validated(self) -> PaymentProof:
+        errors = [
+            (name, "is required and at most 128 characters")
+            for name, value in (
+                ("razorpayOrderId", self.razorpay_order_id),
+                ("razorpayPaymentId", self.razorpay_payment_id),
+                ("razorpaySignature", self.razorpay_signature),
+            )
+            if not 0 < len(value.strip()) <= 128
+        ]
+        if errors:
+            raise BadUserInput(errors)
+        return self
+
+
+async def checkout(
+    uow: UnitOfWork,
+    gateway: PaymentGateway,
+    actor: Actor,
+    proof: PaymentProof,
+    *,
+    idempotency_key: str | None,
+) -> Order:
+    user_id = require_user(actor)
+    proof = proof.validated()
+    key = idempotency.validate_key(idempotency_key)
+    claim = (
+        idempotency.Claim(
+            user_id,
+            key,
+            "checkout",
+            idempotency.request_hash(
+                {
+                    "checkoutId": str(proof.checkout_id),
+                    "orderId": proof.razorpay_order_id,
+                    "paymentId": proof.razorpay_payment_id,
+                    "signature": proof.razorpay_signature,
+                }
+            ),
+        )
+        if key
+        else None
+    )
+    if claim is not None:
+        stored = await idempotency.claim(uow, claim)
+        if stored is not None:
+            return await _order_by_id(uow, int(stored["orderId"]))
+    try:
+        session = await _own_session(uow, user_id, proof.checkout_id)
+        existing = await _order_for_session(uow, session.id)
+        if existing is not None and _verified(gateway, session, proof):
+            return existing
+        if proof.razorpay_order_id != session.razorpay_order_id or not _verified(gateway, session, proof):
+            raise PaymentVerificationFailed()
+        payment = await confirm_payment(uow, gateway, session, proof.razorpay_payment_id)
+        return await complete_paid_checkout(uow, gateway, actor, session.id, payment, claim=claim)
+    except DomainError as error:
+        if not isinstance(error, PaymentGatewayUnavailable):
+            await idempotency.finish_alone(uow, claim, error)
+        raise
+
+
+def _verified(gateway: PaymentGateway, session: CheckoutSession, proof: PaymentProof) -> bool:
+    # Against the order id WE stored, never the one the client sent.
+    return session.razorpay_order_id is not None and gateway.verify_payment_signature(
+        order_id=session.razorpay_order_id,
+        payment_id=proof.razorpay_payment_id,
+        signature=proof.razorpay_signature,
+    )
+
+
+async def confirm_payment(
+    uow: UnitOfWork, gateway: PaymentGateway, session: CheckoutSession, payment_id: str
+) -> GatewayPayment:
+    """Fetch the payment from Razorpay and make sure it pays exactly this session; capture if authorized."""
+    payment = await gateway.fetch_payment(payment_id)
+    if payment.order_id != session.razorpay_order_id:
+        raise PaymentVerificationFailed("The payment does not belong to this checkout")
+    if payment.status not in PAYABLE:
+        raise PaymentNotCaptured(paymentStatus=payment.status.upper())
+    if payment.amount != session.amount or payment.currency != session.currency:
+        if payment.status == "captured":
+            await _refund_stray_payment(uow, gateway, session, payment, "amount_mismatch")
+        raise PaymentAmountMismatch(
+            expected={"amount": session.amount, "currency": session.currency},
+            paid={"amount": payment.amount, "currency": payment.currency},
+        )
+    if session.expires_at < datetime.now(UTC) and await _order_for_session(uow, session.id) is None:
+        if payment.status == "captured":
+            await _refund_stray_payment(uow, gateway, session, payment, "checkout_expired")
+        raise CheckoutExpired()
+    if payment.status == "authorized":
+        try:
+            payment = await gateway.capture_payment(
+                payment.id, amount=payment.amount, currency=payment.currency
+            )
+        except PaymentGatewayRejected:
+            # Captured meanwhile by a concurrent request or the dashboard: believe Razorpay, not the error.
+            payment = await gateway.fetch_payment(payment.id)
+        if payment.status != "captured":
+            raise PaymentNotCaptured(paymentStatus=payment.status.upper())
+    return payment
+
+
+async def _order_for_session(uow: UnitOfWork, session_id: uuid.UUID) -> Order | None:
+    async with uow:
+        return await uow.session.scalar(select(Order).where(Order.checkout_session_id == session_id))
+
+
+async def _order_by_id(uow: UnitOfWork, order_id: int) -> Order:
+    async with uow:
+        order = await uow.session.get(Order, order_id)
+    if order is None:
+        raise NotFound("Order not found")
+    return order
+
+
+def _order_number() -> str:
+    return f"KC-{datetime.now(UTC):%y%m%d}-{secrets.token_hex(4).upper()}"
+
+
+class _OutOfStock(Exception):
+    def __init__(self, short: list[dict[str, Any]]) -> None:
+        self.short = short
+
+
+_CLOSE_SESSION = text(
+    "UPDATE checkout_sessions SET status = 'COMPLETED' WHERE id = :id AND status = 'OPEN' "
+    "RETURNING user_id, amount, currency, lines, price_adjustments, shipping_address"
+)
+
+# Commission = line total × designer rate in basis points, rounded half up: the same rule as Money.share.
+_ITEMS_AND_COMMISSIONS = text(
+    """
+    WITH items AS (
+        INSERT INTO order_items (order_id, variant_id, product_id, designer_id, product_title, sku, size, color,
+                                 unit_price, quantity, line_total)
+        SELECT :order_id, * FROM unnest(
+            CAST(:variant_ids AS bigint[]), CAST(:product_ids AS bigint[]), CAST(:designer_ids AS bigint[]),
+            CAST(:titles AS text[]), CAST(:skus AS text[]), CAST(:sizes AS text[]), CAST(:colors AS text[]),
+            CAST(:prices AS bigint[]), CAST(:quantities AS int[]), CAST(:totals AS bigint[]))
+        RETURNING id, designer_id, line_total
+    )
+    INSERT INTO commissions (order_item_id, order_id, designer_id, rate_bps, amount, status)
+    SELECT items.id, :order_id, items.designer_id, d.commission_rate_bps,
+           (items.line_total * d.commission_rate_bps + 5000) / 10000, 'PENDING'
+    FROM items JOIN designers d ON d.id = items.designer_id
+    """
+)
+
+# NO KEY UPDATE, not UPDATE: the order_items foreign keys inserted just before take KEY SHARE on
+# these rows, and FOR UPDATE would conflict with other checkouts' KEY SHARE and deadlock.
+_LOCK_VARIANTS = text(
+    "SELECT id, stock FROM variants WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id FOR NO KEY UPDATE"
+)
+_DECREMENT = text(
+    "UPDATE variants v SET stock = v.stock - d.q "
+    "FROM unnest(CAST(:ids AS bigint[]), CAST(:qs AS int[])) AS d(id, q) WHERE v.id = d.id"
+)
+
+
+async def complete_paid_checkout(
+    uow: UnitOfWork,
+    gateway: PaymentGateway,
+    actor: Actor,
+    session_id: uuid.UUID,
+    payment: GatewayPayment,
+    *,
+    claim: idempotency.Claim | None = None,
+) -> Order:
+    """Turn a captured payment into exactly one order (shared by the mutation and the webhooks)."""
+
+    async def work(uow: UnitOfWork) -> Order:
+        s = uow.session
+        closed = (await s.execute(_CLOSE_SESSION, {"id": session_id})).first()
+        if closed is None:
+            return await _already_closed(uow, gateway, actor, session_id, payment, claim)
+        user_id, amount, currency, raw_lines, price_adjustments, address = closed
+        lines = [QuoteLine.from_json(x) for x in raw_lines]
+        now = datetime.now(UTC)
+        order_id, number = (
+            await s.execute(
+                insert(Order)
+                .values(
+                    number=_order_number(),
+                    user_id=user_id,
+                    checkout_session_id=session_id,
+                    status=OrderStatus.PENDING.value,
+                    payment_status=PaymentStatus.CAPTURED.value,
+                    subtotal=amount,
+                    total=amount,
+                    currency=currency,
+                    shipping_address=address,
+                    price_adjustments=price_adjustments,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(Order.id, Order.number)
+            )
+        ).one()
+        await s.execute(
+            _ITEMS_AND_COMMISSIONS,
+            {
+                "order_id": order_id,
+                "variant_ids": [x.variant_id for x in lines],
+                "product_ids": [x.product_id for x in lines],
+                "designer_ids": [x.designer_id for x in lines],
+                "titles": [x.title for x in lines],
+                "skus": [x.sku for x in lines],
+                "sizes": [x.size for x in lines],
+                "colors": [x.color for x in lines],
+                "prices": [x.unit_price for x in lines],
+                "quantities": [x.quantity for x in lines],
+                "totals": [x.line_total for x in lines],
+            },
+        )
+        await s.execute(
+            insert(OrderStatusChange).values(
+                order_id=order_id,
+                from_status=None,
+                to_status=OrderStatus.PENDING.value,
+                actor_id=actor.user_id,
+                note="Order placed",
+            )
+        )
+        await s.execute(
+            insert(Payment).values(
+                razorpay_payment_id=payment.id,
+                razorpay_order_id=payment.order_id or "",
+                checkout_session_id=session_id,
+                order_id=order_id,
+                amount=payment.amount,
+                currency=payment.currency,
+                status=PaymentStatus.CAPTURED.value,
+            )
+        )
+        await audit.record(
+            uow,
+            actor,
+            "order.created",
+            "Order",
+            order_id,
+            {"number": number, "total": amount, "razorpayPaymentId": payment.id, "items": len(lines)},
+        )
+        cart_ids = select(Cart.id).where(Cart.user_id == user_id).scalar_subquery()
+        await s.execute(
+            delete(CartLine).where(
+                CartLine.cart_id == cart_ids, CartLine.variant_id.in_([x.variant_id for x in lines])
+            )
+        )
+        await idempotency.finish(uow, claim, result={"orderId": order_id})
+        # The contended rows last, then commit at once: the hot-SKU lock is held for two statements.
+        ids = [x.variant_id for x in lines]
+        stock = {row[0]: row[1] for row in await s.execute(_LOCK_VARIANTS, {"ids": ids})}
+        short = _shortage(lines, stock)
+        if short:
+            raise _OutOfStock(short)
+        await s.execute(_DECREMENT, {"ids": ids, "qs": [x.quantity for x in lines]})
+        await uow.commit()
+        return Order(id=order_id)
+
+    try:
+        made = await uow.run(work)
+    except _OutOfStock as out:
+        try:
+            await _fail_out_of_stock(uow, gateway, actor, session_id, payment, claim, out.short)
+        except _Completed as done:
+            return done.order
+        raise AssertionError("unreachable") from None
+    except IntegrityError as error:
+        if "razorpay_payment_id" in str(error.orig):
+            # This payment already made an order (through another session row): never a second one.
+            raise PaymentVerificationFailed("This payment was already used") from None
+        raise
+    return await _order_by_id(uow, made.id)
+
+
+async def _already_closed(
+    uow: UnitOfWork,
+    gateway: PaymentGateway,
+    actor: Actor,
+    session_id: uuid.UUID,
+    payment: GatewayPayment,
+    claim: idempotency.Claim | None,
+) -> Order:
+    """The session was completed or failed by someone else (a racing request or webhook)."""
+    s = uow.session
+    order = await s.scalar(select(Order).where(Order.checkout_session_id == session_id))
+    status, code = (
+        await s.execute(
+            select(CheckoutSession.status, CheckoutSession.failure_code).where(
+                CheckoutSession.id == session_id
+            )
+        )
+    ).one()
+    known = await s.scalar(select(Payment.id).where(Payment.razorpay_payment_id == payment.id))
+    if order is not None:
+        if known is None:
+            # A second payment for an already completed checkout: give the money back.
+            await _record_and_refund(uow, actor, session_id, payment, "duplicate_payment")
+        await idempotency.finish(uow, claim, result={"orderId": order.id})
+        await uow.commit()
+        return order
+    if known is None and status == CheckoutStatus.FAILED.value:
+        await _record_and_refund(uow, actor, session_id, payment, "checkout_failed")
+    error: DomainError = (
+        InsufficientStock("The items ran out of stock; the payment is being refunded", lines=[])
+        if code == "INSUFFICIENT_STOCK"
+        else CheckoutExpired()
+    )
+    await uow.commit()
+    raise error
+
+
+async def _record_and_refund(
+    uow: UnitOfWork, actor: Actor, session_id: uuid.UUID, payment: GatewayPayment, reason: str
+) -> int:
+    payment_row = await uow.session.scalar(
+        insert(Payment)
+        .values(
+            razorpay_payment_id=payment.id,
+            razorpay_order_id=payment.order_id or "",
+            checkout_session_id=session_id,
+            order_id=None,
+            amount=payment.amount,
+            currency=payment.currency,
+            status=PaymentStatus.CAPTURED.value,
+        )
+        .returning(Payment.id)
+    )
+    assert payment_row is not None
+    return await refunds.request_refund(
+        uow,
+        actor,
+        payment_id=payment_row,
+        order_id=None,
+        amount=payment.amount,
+        currency=payment.currency,
+        reason=reason,
+    )
+
+
+async def _fail_out_of_stock(
+    uow: UnitOfWork,
+    gateway: PaymentGateway,
+    actor: Actor,
+    session_id: uuid.UUID,
+    payment: GatewayPayment,
+    claim: idempotency.Claim | None,
+    short: list[dict[str, Any]],
+) -> None:
+    error = _insufficient(short)
+
+    async def work(uow: UnitOfWork) -> int | None:
+        updated = await uow.session.execute(
+            text(
+                "UPDATE checkout_sessions SET status = 'FAILED', failure_code = 'INSUFFICIENT_STOCK' "
+                "WHERE id = :id AND status = 'OPEN' RETURNING id"
+            ),
+            {"id": session_id},
+        )
+        if updated.first() is None:
+            await uow.commit()
+            return None
+        refund_id = await _record_and_refund(uow, actor, session_id, payment, "out_of_stock")
+        await audit.record(
+            uow,
+            actor,
+            "checkout.failed",
+            "CheckoutSession",
+            session_id,
+            {"reason": "INSUFFICIENT_STOCK", "lines": short},
+        )
+        await idempotency.finish(uow, claim, error=error)
+        await uow.commit()
+        return refund_id
+
+    refund_id = await uow.run(work)
+    if refund_id is None:
+        # Someone closed the session between our rollback and now: their outcome is the answer.
+        order = await _order_for_session(uow, session_id)
+        if order is not None:
+            raise _Completed(order)
+    else:
+        await refunds.process_refund(uow, gateway, refund_id)
+    raise error
+
+
+class _Completed(Exception):
+    def __init__(self, order: Order) -> None:
+        self.order = order
+
+
+async def _refund_stray_payment(
+    uow: UnitOfWork, gateway: PaymentGateway, session: CheckoutSession, payment: GatewayPayment, reason: str
+) -> None:
+    """A captured payment that cannot become an order is recorded once and refunded."""
+
+    async def work(uow: UnitOfWork) -> int | None:
+        known = await uow.session.scalar(select(Payment.id).where(Payment.razorpay_payment_id == payment.id))
+        if known is not None:
+            await uow.commit()
+            return None
+        refund_id = await _record_and_refund(uow, Actor.system_actor(reason), session.id, payment, reason)
+        await uow.commit()
+        return refund_id
+
+    refund_id = await uow.run(work)
+    if refund_id is not None:
+        await refunds.process_refund(uow, gateway, refund_id)
+
+
+async def get_checkout(uow: UnitOfWork, actor: Actor, session_id: uuid.UUID) -> CheckoutSession:
+    return await _own_session(uow, require_user(actor), session_id)
+
+
+__all__ = [
+    "Address",
+    "PaymentProof",
+    "checkout",
+    "complete_paid_checkout",
+    "confirm_payment",
+    "get_checkout",
+    "start_checkout",
+]
