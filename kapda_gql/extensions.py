@@ -53,7 +53,10 @@ def background_tasks(runtime: Runtime) -> list[AbstractAsyncContextManager[Any]]
     from kapda_gql.observability import closing, periodic
     from kapda_gql.services.ratelimit import FailOpen, PostgresRateLimiter
 
-    tasks: list[AbstractAsyncContextManager[Any]] = []
+    from kapda_gql.services import refunds
+
+    # The refund outbox is retried by every worker; SKIP LOCKED keeps them off each other's rows.
+    tasks: list[AbstractAsyncContextManager[Any]] = [refunds.worker(runtime.db.uow, runtime.gateway)]
     limiter = runtime.extras.get(EXTRA_KEY)
     if isinstance(limiter, FailOpen):
         tasks.append(closing(limiter))
