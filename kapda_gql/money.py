@@ -45,7 +45,7 @@ class Money:
         digits = str(major)
         if self.currency == "INR" and len(digits) > 3:
             head, tail = digits[:-3], digits[-3:]
-            groups = []
+            groups: list[str] = []
             while len(head) > 2:
                 groups.insert(0, head[-2:])
                 head = head[:-2]

@@ -24,11 +24,11 @@ def start_embedded(data_dir: Path) -> str:
     """
     pgdata = (data_dir / "pg").resolve()
     if pgdata not in _embedded:
-        import pgserver  # imported late: a service with KAPDA_DATABASE_URL never needs it
+        from pgserver import postgres_server  # late: a service with KAPDA_DATABASE_URL never needs it
 
         pgdata.parent.mkdir(parents=True, exist_ok=True)
         log.info("starting embedded PostgreSQL in %s", pgdata)
-        _embedded[pgdata] = pgserver.get_server(pgdata, cleanup_mode="stop")
+        _embedded[pgdata] = postgres_server.get_server(pgdata, cleanup_mode="stop")
     return str(_embedded[pgdata].get_uri())
 
 

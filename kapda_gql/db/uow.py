@@ -15,7 +15,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, Self, TypeVar
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar, cast
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -106,7 +106,7 @@ def transactional(
     async def wrapper(uow: UnitOfWork, *args: P.args, **kwargs: P.kwargs) -> T:
         return await uow.run(lambda u: fn(u, *args, **kwargs))
 
-    return wrapper
+    return cast(Callable[Concatenate[UnitOfWork, P], Awaitable[T]], wrapper)
 
 
 class Database:

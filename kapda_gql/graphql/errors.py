@@ -21,7 +21,7 @@ _COERCION_MARKERS = ("Variable '$", "got invalid value", "of required type", "wa
 
 
 def domain_error(error: GraphQLError) -> DomainError | None:
-    original = error.original_error
+    original: BaseException | None = error.original_error
     while original is not None and not isinstance(original, DomainError):
         original = getattr(original, "original_error", None) or original.__cause__
     return original if isinstance(original, DomainError) else None

@@ -61,10 +61,10 @@ class KapdaSchema(strawberry.Schema):
                 )
 
 
-ExtensionFactory = Callable[[], Sequence[type[SchemaExtension] | SchemaExtension]]
+Extension = type[SchemaExtension] | Callable[[], SchemaExtension]
 
 
-def build_schema(extensions: Sequence[type[SchemaExtension] | SchemaExtension] = ()) -> KapdaSchema:
+def build_schema(extensions: Sequence[Extension] = ()) -> KapdaSchema:
     return KapdaSchema(
         query=Query,
         mutation=Mutation,

@@ -38,7 +38,7 @@ def entry_values(
         "changes": dict(changes) if changes is not None else None,
         "request_id": actor.request_id,
         "ip": _safe_ip(actor.ip),
-        "user_agent": (actor.user_agent or None) and actor.user_agent[:512],  # type: ignore[index]
+        "user_agent": actor.user_agent[:512] if actor.user_agent else None,
     }
 
 
@@ -71,7 +71,7 @@ class AuditFilter:
     request_id: str | None = None
 
 
-def _filtered(flt: AuditFilter) -> Select[tuple[AuditEntry]]:
+def _filtered(flt: AuditFilter) -> Select[AuditEntry]:
     stmt = select(AuditEntry)
     if flt.action:
         stmt = stmt.where(AuditEntry.action == flt.action)

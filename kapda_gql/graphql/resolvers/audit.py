@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -42,7 +43,7 @@ class AuditEntry:
 
     @strawberry.field
     def changes(self) -> JSON | None:
-        return self.row.changes
+        return cast(JSON | None, self.row.changes)
 
     @strawberry.field
     def request_id(self) -> str | None:

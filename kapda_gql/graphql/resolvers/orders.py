@@ -9,7 +9,8 @@ from kapda_gql.graphql.types.common import Money, OrderStatus, PageInfo, parse_i
 from kapda_gql.graphql.types.orders import Cart, Order, OrderConnection, OrderEdge
 from kapda_gql.services import orders
 
-ReorderReason = strawberry.enum(orders.UnavailableReason, name="ReorderUnavailableReason")
+strawberry.enum(orders.UnavailableReason, name="ReorderUnavailableReason")
+ReorderReason = orders.UnavailableReason
 
 
 @strawberry.input

@@ -8,11 +8,14 @@ from kapda_gql import money
 from kapda_gql.db import models
 from kapda_gql.errors import BadUserInput
 
-Role = strawberry.enum(models.Role, name="Role")
-UserStatus = strawberry.enum(models.UserStatus, name="UserStatus")
-ProductStatus = strawberry.enum(models.ProductStatus, name="ProductStatus")
-OrderStatus = strawberry.enum(models.OrderStatus, name="OrderStatus")
-PaymentStatus = strawberry.enum(models.PaymentStatus, name="PaymentStatus")
+# The domain enums are the GraphQL enums: registered once here, used by name everywhere.
+for _enum in (models.Role, models.UserStatus, models.ProductStatus, models.OrderStatus, models.PaymentStatus):
+    strawberry.enum(_enum, name=_enum.__name__)
+Role = models.Role
+UserStatus = models.UserStatus
+ProductStatus = models.ProductStatus
+OrderStatus = models.OrderStatus
+PaymentStatus = models.PaymentStatus
 
 MAX_ID = 2**63 - 1
 
