@@ -15,7 +15,7 @@ from strawberry.extensions import SchemaExtension
 from kapda_gql.runtime import Runtime
 
 
-def schema_extensions(runtime: Runtime) -> list[type[SchemaExtension] | SchemaExtension]:
+def schema_extensions(runtime: Runtime) -> list[type[SchemaExtension]]:
     from kapda_gql import observability
     from kapda_gql.graphql.limits import QueryLimits
     from kapda_gql.graphql.ratelimit import RateLimits, limiter_of
@@ -31,8 +31,9 @@ def schema_extensions(runtime: Runtime) -> list[type[SchemaExtension] | SchemaEx
 
 def routes(runtime: Runtime) -> list[BaseRoute]:
     from kapda_gql.observability import metrics_route
+    from kapda_gql.rest import webhooks
 
-    return [metrics_route(runtime)] if runtime.settings.metrics else []
+    return [*webhooks.routes(runtime), *([metrics_route(runtime)] if runtime.settings.metrics else [])]
 
 
 def outer_middleware(runtime: Runtime) -> list[Middleware]:
@@ -51,12 +52,15 @@ def middleware(runtime: Runtime) -> list[Middleware]:
 def background_tasks(runtime: Runtime) -> list[AbstractAsyncContextManager[Any]]:
     from kapda_gql.graphql.ratelimit import EXTRA_KEY
     from kapda_gql.observability import closing, periodic
+    from kapda_gql.services import refunds, webhooks
     from kapda_gql.services.ratelimit import FailOpen, PostgresRateLimiter
 
-    from kapda_gql.services import refunds
-
-    # The refund outbox is retried by every worker; SKIP LOCKED keeps them off each other's rows.
-    tasks: list[AbstractAsyncContextManager[Any]] = [refunds.worker(runtime.db.uow, runtime.gateway)]
+    # The refund outbox and failed webhook events are retried by every worker process: refunds
+    # are claimed with SKIP LOCKED, and handling an event twice is harmless (one order per session).
+    tasks: list[AbstractAsyncContextManager[Any]] = [
+        refunds.worker(runtime.db.uow, runtime.gateway),
+        webhooks.worker(runtime.db.uow, runtime.gateway),
+    ]
     limiter = runtime.extras.get(EXTRA_KEY)
     if isinstance(limiter, FailOpen):
         tasks.append(closing(limiter))

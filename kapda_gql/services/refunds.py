@@ -147,6 +147,9 @@ async def mark_processed(uow: UnitOfWork, refund: Refund) -> None:
     """Settle a refund inside an open transaction: the payment and order follow."""
     refund.status = RefundStatus.PROCESSED.value
     refund.processed_at = datetime.now(UTC)
+    if refund.order_id is not None:
+        # Order before payment: the same order transitions take their locks in, so the two never deadlock.
+        await uow.session.execute(select(Order.id).where(Order.id == refund.order_id).with_for_update())
     payment = await uow.session.get(Payment, refund.payment_id, with_for_update=True)
     assert payment is not None
     payment.refunded_amount = min(payment.amount, payment.refunded_amount + refund.amount)
