@@ -14,6 +14,7 @@ from typing import Any
 from kapda_gql.config import ConfigError, Settings
 from kapda_gql.db.engine import database_url
 from kapda_gql.db.models import Role
+from kapda_gql.errors import DomainError
 
 log = logging.getLogger("kapda_gql.cli")
 ROOT = Path(__file__).resolve().parent.parent
@@ -214,6 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"kapda-gql: {error}", file=sys.stderr)
         return 2
+    except DomainError as error:
+        fields = "".join(f"\n  {f['field']}: {f['message']}" for f in error.extensions.get("fields", []))
+        print(f"kapda-gql: {error.code}: {error.message}{fields}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

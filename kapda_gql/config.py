@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 SANDBOX_KEY_ID = "rzp_test_kapdasandbox"
 SANDBOX_KEY_SECRET = "sandbox-key-secret-not-for-production"
@@ -52,6 +54,13 @@ def _rate(env: Mapping[str, str], name: str, default: tuple[int, int]) -> tuple[
 
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
+
+
+def _env_flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    try:
+        return _flag(env.get(name), default)
+    except ConfigError as error:
+        raise ConfigError(f"{name}: {error}") from None
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -139,10 +148,10 @@ class Settings:
             razorpay_webhook_secret=env.get("KAPDA_RAZORPAY_WEBHOOK_SECRET")
             or ("" if production else SANDBOX_WEBHOOK_SECRET),
             razorpay_base_url=env.get("KAPDA_RAZORPAY_BASE_URL") or None,
-            rate_limits=_flag(env.get("KAPDA_RATE_LIMITS"), True),
+            rate_limits=_env_flag(env, "KAPDA_RATE_LIMITS", True),
             redis_url=env.get("KAPDA_REDIS_URL") or None,
-            graphiql=_flag(env.get("KAPDA_GRAPHIQL"), not production),
-            introspection=_flag(env.get("KAPDA_INTROSPECTION"), not production),
+            graphiql=_env_flag(env, "KAPDA_GRAPHIQL", not production),
+            introspection=_env_flag(env, "KAPDA_INTROSPECTION", not production),
             cors_origins=origins,
             max_body_bytes=_int(env, "KAPDA_MAX_BODY_BYTES", 1_000_000),
             max_query_depth=_int(env, "KAPDA_MAX_QUERY_DEPTH", 12),
@@ -150,18 +159,18 @@ class Settings:
             max_tokens=_int(env, "KAPDA_MAX_TOKENS", 2_000),
             max_cost=_int(env, "KAPDA_MAX_COST", 20_000),
             max_page_size=_int(env, "KAPDA_MAX_PAGE_SIZE", 100),
-            batching=_flag(env.get("KAPDA_BATCHING"), False),
+            batching=_env_flag(env, "KAPDA_BATCHING", False),
             checkout_ttl_seconds=_int(env, "KAPDA_CHECKOUT_TTL_SECONDS", 30 * 60),
             db_pool_size=_int(env, "KAPDA_DB_POOL_SIZE", 10),
             db_pool_overflow=_int(env, "KAPDA_DB_POOL_OVERFLOW", 10),
             sentry_dsn=env.get("KAPDA_SENTRY_DSN") or None,
-            log_json=_flag(env.get("KAPDA_LOG_JSON"), True),
+            log_json=_env_flag(env, "KAPDA_LOG_JSON", True),
             rate_login_per_account=_rate(env, "KAPDA_RATE_LOGIN_ACCOUNT", (10, 300)),
             rate_login_per_ip=_rate(env, "KAPDA_RATE_LOGIN_IP", (50, 300)),
             rate_mutations_per_user=_rate(env, "KAPDA_RATE_MUTATIONS_USER", (60, 60)),
             rate_anonymous_per_ip=_rate(env, "KAPDA_RATE_ANONYMOUS_IP", (300, 60)),
             trusted_proxies=_list(env, "KAPDA_TRUSTED_PROXIES"),
-            metrics=_flag(env.get("KAPDA_METRICS"), True),
+            metrics=_env_flag(env, "KAPDA_METRICS", True),
             metrics_token=env.get("KAPDA_METRICS_TOKEN") or None,
         )
         for origin in settings.cors_origins:
@@ -194,8 +203,10 @@ class Settings:
                 problems.append(f"{name} is missing")
             elif value == sandbox:
                 problems.append(f"{name} is the development sandbox value")
-        if self.razorpay_base_url is not None and self.sandbox_gateway:
-            problems.append("KAPDA_RAZORPAY_BASE_URL points at the local sandbox")
+        if self.razorpay_base_url is not None:
+            url_problem = _gateway_url_problem(self.razorpay_base_url)
+            if url_problem:
+                problems.append(f"KAPDA_RAZORPAY_BASE_URL {url_problem}")
         if not self.database_url:
             problems.append("KAPDA_DATABASE_URL is missing (the embedded database is for development)")
         if "*" in self.cors_origins:
@@ -204,13 +215,48 @@ class Settings:
             raise ConfigError("refusing to start in production: " + "; ".join(problems))
 
 
+def _gateway_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be the production gateway (a loopback sandbox, not a URL), or None."""
+    try:
+        parsed = urlsplit(url.strip())
+        host = (parsed.hostname or "").rstrip(".").lower()
+    except ValueError:
+        return "is not a URL"
+    if parsed.scheme not in {"http", "https"} or not host:
+        return "is not a URL"
+    if host == "localhost" or host.endswith(".localhost"):
+        return "points at the local sandbox"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if address.is_loopback or address.is_unspecified:
+        return "points at the local sandbox"
+    return None
+
+
 def _dev_secret(data_dir: Path) -> str:
     """Made once and kept in the data dir, so tokens survive restarts in development."""
     path = data_dir / "jwt-secret"
-    if path.exists():
-        return path.read_text().strip()
+    try:
+        existing = path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    else:
+        if not existing:
+            raise ConfigError(f"{path} is empty: delete it to make a new development secret")
+        return existing
     data_dir.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(48)
-    path.write_text(secret)
-    path.chmod(0o600)
+    # Written privately beside it, then linked into place: the file is never seen half-written,
+    # and link() refuses to replace, so of two processes starting at once exactly one secret wins.
+    draft = data_dir / f".jwt-secret.{os.getpid()}.{secrets.token_hex(4)}"
+    with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+        handle.write(secret)
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        return path.read_text().strip()
+    finally:
+        draft.unlink()
     return secret

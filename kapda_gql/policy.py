@@ -72,7 +72,7 @@ def visible_product_statuses(actor: Actor) -> tuple[ProductStatus, ...] | None:
 
 def can_see_product(actor: Actor, *, status: str, designer_id: int, deleted: bool) -> bool:
     if deleted:
-        return actor.is_admin
+        return False  # soft-deleted products are hidden everywhere; only order history keeps them
     if actor.is_admin or status == ProductStatus.APPROVED:
         return True
     return actor.is_designer and actor.designer_id == designer_id

@@ -95,7 +95,7 @@ TABLES = ", ".join(f'"{t.name}"' for t in reversed(Base.metadata.sorted_tables))
 
 
 @pytest.fixture(autouse=True)
-async def clean_database(request: pytest.FixtureRequest, sandbox: SandboxServer) -> AsyncIterator[None]:
+async def clean_database(request: pytest.FixtureRequest, sandbox: SandboxServer) -> None:
     """Every test starts from empty tables and a fresh sandbox."""
     if "database_url" in request.fixturenames or "runtime" in request.fixturenames:
         url = request.getfixturevalue("database_url")
@@ -105,7 +105,6 @@ async def clean_database(request: pytest.FixtureRequest, sandbox: SandboxServer)
         finally:
             await conn.close()
         sandbox.state.reset()
-    yield
 
 
 @dataclass

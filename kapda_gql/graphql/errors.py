@@ -36,6 +36,9 @@ def error_code(error: GraphQLError) -> str:
         return preset
     if isinstance(error, GraphQLSyntaxError):
         return "GRAPHQL_PARSE_FAILED"
+    if isinstance(error.original_error, GraphQLError) and error.path is None:
+        # graphql-core wraps a variable it could not coerce (a bad enum value, "x" for an Int).
+        return "BAD_USER_INPUT"
     if error.original_error is None:
         # Raised by graphql-core itself before or while coercing: the document or its variables are wrong.
         if error.path is None and any(m in error.message for m in _COERCION_MARKERS):

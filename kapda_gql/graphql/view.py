@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from cross_web import HTTPException
-from graphql import ExecutionResult, GraphQLError
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
 
-from kapda_gql.errors import DomainError
+from kapda_gql.errors import BadUserInput, DomainError
 from kapda_gql.graphql.context import Context, bearer_token
 from kapda_gql.graphql.dataloaders import Loaders
 from kapda_gql.graphql.errors import format_error, request_error
@@ -22,6 +24,27 @@ from kapda_gql.http.request_id import request_id_of
 from kapda_gql.runtime import Runtime
 
 _HTTP_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 415: "UNSUPPORTED_MEDIA_TYPE"}
+
+
+_NUL_ESCAPE = re.compile(r"\\u(?:0000|\{0+\})")
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _refuse_nul(request_data: Any) -> None:
+    """PostgreSQL text cannot hold NUL: refuse it at the door instead of failing deep inside a service."""
+    for data in request_data if isinstance(request_data, list) else [request_data]:
+        query = getattr(data, "query", None) or ""
+        if _has_nul(getattr(data, "variables", None)) or "\x00" in query or _NUL_ESCAPE.search(query):
+            raise BadUserInput("input", "must not contain the NUL character")
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -43,10 +66,21 @@ class GraphQLView(GraphQL[Context, None]):
         except HTTPException as error:
             status = 415 if "content type" in error.reason.lower() else error.status_code
             code = _HTTP_CODES.get(status, "BAD_REQUEST")
+            scope.setdefault("state", {})["error_codes"] = [code]  # for the access log and metrics
             response = JSONResponse(
                 request_error(code, error.reason, request_id_of(scope)), status_code=status
             )
         await response(scope, receive, send)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """Only a JSON object (or a batch list) is a request: anything else is a 400, never a 500."""
+        try:
+            value = self.decode_json(data)
+        except (ValueError, RecursionError):  # bad JSON, bad UTF-8, or nesting deep enough to recurse out
+            raise HTTPException(400, "Unable to parse request body as JSON") from None
+        if not isinstance(value, dict | list):
+            raise HTTPException(400, "The request body must be a JSON object")
+        return value
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         client = request.client
@@ -69,8 +103,9 @@ class GraphQLView(GraphQL[Context, None]):
         context: Context,
         root_value: Any,
         sub_response: Any,
-    ) -> Any:  # type: ignore[override]
+    ) -> Any:
         try:
+            _refuse_nul(request_data)
             await context.authenticate()
         except DomainError as error:
             return ExecutionResult(
@@ -93,6 +128,9 @@ class GraphQLView(GraphQL[Context, None]):
             body["errors"] = [
                 format_error(e, request_id=request_id, production=production) for e in result.errors
             ]
+            # For the access log and metrics (http/middleware.py): which codes this request answered.
+            codes = request.scope.setdefault("state", {}).setdefault("error_codes", [])
+            codes.extend(e["extensions"]["code"] for e in body["errors"])
         if result.extensions:
             body["extensions"] = result.extensions
         return body  # type: ignore[return-value]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import delete, exists, func, select, update
@@ -24,6 +24,8 @@ from kapda_gql.security import TokenClaims, decode_token, hash_password, issue_t
 from kapda_gql.services import audit
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+# PostgreSQL refuses NUL in text, and no e-mail address or name needs a control character.
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 256
 
@@ -48,7 +50,7 @@ def validate_account(email: str, password: str, name: str) -> tuple[str, str]:
     errors: list[tuple[str, str]] = []
     email = email.strip()
     name = name.strip()
-    if len(email) > 254 or not EMAIL_RE.match(email):
+    if len(email) > 254 or not EMAIL_RE.match(email) or CONTROL_RE.search(email):
         errors.append(("email", "is not a valid e-mail address"))
     if len(password) < MIN_PASSWORD:
         errors.append(("password", f"must be at least {MIN_PASSWORD} characters"))
@@ -58,6 +60,8 @@ def validate_account(email: str, password: str, name: str) -> tuple[str, str]:
         errors.append(("name", "is required"))
     elif len(name) > 200:
         errors.append(("name", "must be at most 200 characters"))
+    elif CONTROL_RE.search(name):
+        errors.append(("name", "must not contain control characters"))
     if errors:
         raise BadUserInput(errors)
     return email, name
@@ -84,7 +88,8 @@ async def create_user(
             uow.session.add(Designer(user_id=user.id, name=name))
         await audit.record(
             uow,
-            actor if actor.authenticated or actor.system else Actor(**{**_meta(actor), "user_id": user.id}),
+            # Someone registering is the actor of their own creation.
+            actor if actor.authenticated or actor.system else replace(actor, user_id=user.id),
             "user.created",
             "User",
             user.id,
@@ -94,10 +99,6 @@ async def create_user(
         return user
 
     return await uow.run(work)
-
-
-def _meta(actor: Actor) -> dict[str, object]:
-    return {"request_id": actor.request_id, "ip": actor.ip, "user_agent": actor.user_agent}
 
 
 async def register(
@@ -111,8 +112,11 @@ async def register(
 async def login(
     uow: UnitOfWork, actor: Actor, *, email: str, password: str, secret: str, ttl: int
 ) -> AuthResult:
-    async with uow:
-        user = await uow.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    email = email.strip()
+    user = None
+    if len(email) <= 254 and not CONTROL_RE.search(email):  # else no account can have it: skip the lookup
+        async with uow:
+            user = await uow.session.scalar(select(User).where(func.lower(User.email) == email.lower()))
     # Verified even for an unknown e-mail, so timing does not reveal which accounts exist.
     ok = await verify_password(user.password_hash if user else None, password[:MAX_PASSWORD])
     if user is None or not ok:

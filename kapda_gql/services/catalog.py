@@ -36,6 +36,10 @@ MAX_STOCK = 1_000_000
 MAX_PRICE = 10_000_000_00  # ₹1 crore in paise: anything above is a typo, not a garment
 SKU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 URL_RE = re.compile(r"^https?://\S{1,2000}$")
+# PostgreSQL refuses NUL in text (a 500 if it got that far), and no title or size needs a control character.
+LINE_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+TEXT_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tabs and newlines are fine
+CONTROL_MESSAGE = "must not contain control characters"
 
 
 class ProductSort(StrEnum):
@@ -173,6 +177,8 @@ def _validate_filter(flt: ProductFilter) -> None:
     ):
         if value is not None and len(value) > 200:
             errors.append((f"filter.{name}", "must be at most 200 characters"))
+        elif value is not None and LINE_CONTROL_RE.search(value):
+            errors.append((f"filter.{name}", CONTROL_MESSAGE))
     if errors:
         raise BadUserInput(errors)
 
@@ -242,8 +248,9 @@ async def list_products(
     *,
     first: int = 20,
     after: str | None = None,
+    page_limit: int = MAX_PAGE,
 ) -> Page[Product]:
-    check_page_size(first)
+    check_page_size(first, page_limit)
     stmt = _filtered(actor, flt)
     keys, order, kinds = _keyset(sort, flt)
     if after:
@@ -272,6 +279,8 @@ async def get_product(
         raise BadUserInput(
             [("id", "give exactly one of id and slug"), ("slug", "give exactly one of id and slug")]
         )
+    if slug is not None and LINE_CONTROL_RE.search(slug):
+        raise BadUserInput("slug", CONTROL_MESSAGE)
     cond = Product.id == product_id if product_id is not None else Product.slug == slug
     async with uow:
         # Deleted products are hidden from everyone, admins included (API.md: "hidden everywhere").
@@ -350,6 +359,8 @@ def _validate_variants(variants: Sequence[VariantSpec], prefix: str = "variants"
         for name, value in (("size", v.size), ("color", v.color)):
             if value is not None and not 0 < len(value.strip()) <= 32:
                 errors.append((f"{where}.{name}", "must be 1-32 characters"))
+            elif value is not None and LINE_CONTROL_RE.search(value):
+                errors.append((f"{where}.{name}", CONTROL_MESSAGE))
     return errors
 
 
@@ -363,17 +374,25 @@ def _validate_fields(
     errors = []
     if title is not None and not 0 < len(title.strip()) <= 200:
         errors.append(("title", "must be 1-200 characters"))
+    elif title is not None and LINE_CONTROL_RE.search(title):
+        errors.append(("title", CONTROL_MESSAGE))
     if description is not None and len(description) > 5000:
         errors.append(("description", "must be at most 5000 characters"))
+    elif description is not None and TEXT_CONTROL_RE.search(description):
+        errors.append(("description", CONTROL_MESSAGE))
     if category is not None and not 0 < len(category.strip()) <= 80:
         errors.append(("category", "must be 1-80 characters"))
+    elif category is not None and LINE_CONTROL_RE.search(category):
+        errors.append(("category", CONTROL_MESSAGE))
     if price is not None and not 0 <= price <= MAX_PRICE:
         errors.append(("price", f"must be between 0 and {MAX_PRICE} paise"))
     if images is not None:
         if len(images) > 12:
             errors.append(("images", "at most 12 images"))
         errors.extend(
-            (f"images[{i}]", "must be an http(s) URL") for i, u in enumerate(images) if not URL_RE.match(u)
+            (f"images[{i}]", "must be an http(s) URL")
+            for i, u in enumerate(images)
+            if not URL_RE.match(u) or LINE_CONTROL_RE.search(u)
         )
     return errors
 
@@ -400,6 +419,28 @@ async def _insert_variants(
         raise
 
 
+async def _insert_with_free_slug(uow: UnitOfWork, **values: Any) -> Product:
+    """The title's slug, or a suffixed one when it is taken, even by a create committing right now."""
+    base = _slugify(values["title"])
+    taken = await uow.session.scalar(select(exists().where(Product.slug == base)))
+    attempts = 4
+    for attempt in range(attempts):
+        product = Product(
+            slug=base if attempt == 0 and not taken else f"{base}-{secrets.token_hex(3)}", **values
+        )
+        try:
+            # A savepoint: losing the race for a slug must not cost the whole transaction.
+            async with uow.session.begin_nested():
+                uow.session.add(product)
+                await uow.session.flush()
+        except IntegrityError as error:
+            if "slug" not in str(error.orig) or attempt == attempts - 1:
+                raise
+            continue
+        return product
+    raise AssertionError("unreachable")
+
+
 async def create_product(
     uow: UnitOfWork, actor: Actor, spec: ProductSpec, *, designer_id: int | None = None
 ) -> Product:
@@ -422,11 +463,9 @@ async def create_product(
     async def work(uow: UnitOfWork) -> Product:
         if await uow.session.get(Designer, owner) is None:
             raise BadUserInput("designerId", "no such designer")
-        base = _slugify(spec.title)
-        taken = await uow.session.scalar(select(exists().where(Product.slug == base)))
-        product = Product(
+        product = await _insert_with_free_slug(
+            uow,
             designer_id=owner,
-            slug=f"{base}-{secrets.token_hex(3)}" if taken else base,
             title=spec.title.strip(),
             description=spec.description,
             category=spec.category.strip(),
@@ -434,8 +473,6 @@ async def create_product(
             images=list(spec.images),
             status=ProductStatus.DRAFT.value,
         )
-        uow.session.add(product)
-        await uow.session.flush()
         await _insert_variants(uow, product.id, spec.variants, "variants")
         await audit.record(
             uow,
@@ -567,6 +604,8 @@ async def review_product(
         raise BadUserInput("reason", "is required when rejecting")
     if reason and len(reason) > 1000:
         raise BadUserInput("reason", "must be at most 1000 characters")
+    if reason and TEXT_CONTROL_RE.search(reason):
+        raise BadUserInput("reason", CONTROL_MESSAGE)
     target = ProductStatus.APPROVED if decision is ReviewDecision.APPROVE else ProductStatus.REJECTED
 
     async def work(uow: UnitOfWork) -> Product:

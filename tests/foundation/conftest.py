@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 PRODUCT_FIELDS = """
-  id slug title description category status images inStock
+  id slug title description category status images inStock createdAt
   price { amount currency formatted }
   designer { id name }
   variants { id sku size color stock inStock price { amount } }

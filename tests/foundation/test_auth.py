@@ -29,7 +29,9 @@ mutation($input: LoginInput!) {
 ME = "{ me { id email name role } }"
 LOGOUT = "mutation { logout { ok clearLocalStorage } }"
 SET_STATUS = """
-mutation($id: ID!, $status: UserStatus!) { setUserStatus(userId: $id, status: $status) { id email status } }"""
+mutation($id: ID!, $status: UserStatus!) {
+  setUserStatus(userId: $id, status: $status) { id email status createdAt }
+}"""
 
 
 def _register_vars(email: str, password: str = "long enough pw", name: str = "Asha Rao") -> dict[str, Any]:
@@ -79,6 +81,10 @@ async def test_register_returns_a_working_token_and_stores_argon2id(
         ("asha@example.com", "short", "Asha", {"password"}),
         ("asha@example.com", "long enough pw", "   ", {"name"}),
         ("nope", "1234567", "", {"email", "password", "name"}),
+        # PostgreSQL refuses NUL in text: it must be a validation error, not a 500.
+        ("as\x00ha@example.com", "long enough pw", "Asha", {"email"}),
+        ("asha@example.com", "long enough pw", "As\x00ha", {"name"}),
+        ("asha@example.com", "long enough pw", "Asha\nRao", {"name"}),
     ],
 )
 async def test_register_validation_names_each_bad_field(
@@ -134,6 +140,9 @@ async def test_wrong_email_and_wrong_password_get_the_same_answer(api: Any, make
         assert error["extensions"]["code"] == "INVALID_CREDENTIALS"
     assert wrong_password["message"] == wrong_email["message"]
     assert set(wrong_password["extensions"]) == set(wrong_email["extensions"])
+    for odd in ("x\x00y@example.com", "a" * 300 + "@example.com", ""):
+        error = await api.error(LOGIN, {"input": {"email": odd, "password": PASSWORD}})
+        assert error["extensions"]["code"] == "INVALID_CREDENTIALS", odd
 
 
 async def test_suspended_user_cannot_log_in(api: Any, make_user: Any, db: Any) -> None:
@@ -274,11 +283,9 @@ async def test_admin_suspends_and_reactivates_a_user(
         X_Request_Id="req-suspend-1",
     )
     assert not body.get("errors"), body
-    assert body["data"]["setUserStatus"] == {
-        "id": str(customer.id),
-        "email": customer.email,
-        "status": "SUSPENDED",
-    }
+    changed = body["data"]["setUserStatus"]
+    assert changed.pop("createdAt")
+    assert changed == {"id": str(customer.id), "email": customer.email, "status": "SUSPENDED"}
     assert await db.fetchval("SELECT status FROM users WHERE id = $1", customer.id) == "SUSPENDED"
 
     # The token issued before the suspension stops working at once.
@@ -301,8 +308,16 @@ async def test_set_user_status_is_for_admins_only(api: Any, db: Any, make_user: 
     target = await make_user()
     for role in ("CUSTOMER", "DESIGNER"):
         caller = await make_user(role)
-        error = await api.error(SET_STATUS, {"id": str(target.id), "status": "SUSPENDED"}, token=caller.token)
+        response = await api.post(
+            SET_STATUS,
+            {"id": str(target.id), "status": "SUSPENDED"},
+            token=caller.token,
+            X_Request_Id=f"rid-{role}",
+        )
+        [error] = response.json()["errors"]
         assert error["extensions"]["code"] == "FORBIDDEN", role
+        # The client's request id comes back on the error and in the header.
+        assert error["extensions"]["requestId"] == response.headers["x-request-id"] == f"rid-{role}"
     error = await api.error(SET_STATUS, {"id": str(target.id), "status": "SUSPENDED"})
     assert error["extensions"]["code"] == "UNAUTHENTICATED"
     assert await db.fetchval("SELECT status FROM users WHERE id = $1", target.id) == "ACTIVE"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -28,7 +29,7 @@ PRODUCTS = (
 def product_input(**over: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "title": "Chanderi Kurta",
-        "description": "Light chanderi with zari border",
+        "description": "Light chanderi\nwith zari border",
         "category": "Kurta",
         "price": 249900,
         "images": ["https://cdn.example.com/k1.jpg"],
@@ -58,6 +59,7 @@ def assert_audited(entry: dict[str, Any], *, actor: Any, target: tuple[str, int]
     assert (entry["target_type"], entry["target_id"]) == (target[0], str(target[1]))
     assert entry["request_id"] == rid
     assert entry["ip"] == ip
+    assert entry["user_agent"].startswith("python-httpx/")
 
 
 # --- createProduct --------------------------------------------------------------------------------
@@ -167,6 +169,15 @@ async def test_customers_and_anonymous_cannot_create(api: Any, db: Any, make_use
         ({"variants": [{"sku": "OK-1", "stock": 1, "size": " "}]}, {"variants[0].size"}),
         ({"variants": [{"sku": "DUP-1", "stock": 1}, {"sku": "dup-1", "stock": 1}]}, {"variants[1].sku"}),
         ({"title": "", "price": -5, "variants": []}, {"title", "price", "variants"}),
+        # PostgreSQL refuses NUL in text: each must be a validation error, not a 500.
+        ({"title": "Kurta\x00"}, {"title"}),
+        ({"category": "Ku\x00rta"}, {"category"}),
+        ({"description": "nul \x00 here"}, {"description"}),
+        ({"images": ["https://cdn.example.com/\x00.jpg"]}, {"images[0]"}),
+        (
+            {"variants": [{"sku": "OK-1", "stock": 1, "size": "M\x00", "color": "\x00"}]},
+            {"variants[0].size", "variants[0].color"},
+        ),
     ],
 )
 async def test_create_validation(
@@ -329,6 +340,12 @@ async def test_submit_review_approve_and_delist(
     assert bad_fields(error) == {"reason"}
     error = await api.error(
         REVIEW, {"input": {"productId": str(pid), "decision": "REJECT", "reason": "   "}}, token=admin.token
+    )
+    assert bad_fields(error) == {"reason"}
+    error = await api.error(
+        REVIEW,
+        {"input": {"productId": str(pid), "decision": "REJECT", "reason": "bad\x00"}},
+        token=admin.token,
     )
     assert bad_fields(error) == {"reason"}
     body = await call(
@@ -494,3 +511,21 @@ async def test_set_stock_rules(api: Any, db: Any, owned: dict[str, Any]) -> None
     assert error["extensions"]["code"] == "NOT_FOUND"
     assert await db.fetchval("SELECT stock FROM variants WHERE id = $1", int(vid)) == 3
     assert await audit_rows(db, "stock.set") == []
+
+
+async def test_concurrent_creates_with_one_title_get_distinct_slugs(
+    api: Any, db: Any, make_user: Any
+) -> None:
+    designer = await make_user("DESIGNER")
+    bodies = await asyncio.gather(
+        *(
+            api(CREATE, {"input": product_input(title="Kalamkari Kurta")}, token=designer.token)
+            for _ in range(6)
+        )
+    )
+    assert all(not b.get("errors") for b in bodies), [b.get("errors") for b in bodies]
+    slugs = [b["data"]["createProduct"]["slug"] for b in bodies]
+    assert len(set(slugs)) == 6
+    assert "kalamkari-kurta" in slugs
+    assert await db.fetchval("SELECT count(*) FROM products") == 6
+    assert len(await audit_rows(db, "product.created")) == 6

@@ -100,7 +100,6 @@ def test_production_with_good_settings_starts() -> None:
     assert settings.production
     assert settings.jwt_secret == STRONG
     assert settings.graphiql is False  # off by default in production
-    assert not settings.sandbox_gateway
 
 
 def test_production_refuses_a_missing_jwt_secret(tmp_path: Path) -> None:
@@ -110,7 +109,7 @@ def test_production_refuses_a_missing_jwt_secret(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "weak", ["secret", "changeme-changeme", "a" * 64, "abababababababababababababababab1234", "é" * 5]
+    "weak", ["hunter2", "changeme-changeme", "a" * 64, "abababababababababababababababab1234", "é" * 5]
 )
 def test_production_refuses_a_weak_jwt_secret(weak: str) -> None:
     message = refusal(production(KAPDA_JWT_SECRET=weak))
@@ -180,3 +179,18 @@ def test_the_command_refuses_to_start_and_says_why(
     err = capsys.readouterr().err
     assert "KAPDA_JWT_SECRET is weak" in err
     assert "Traceback" not in err
+
+
+def test_workers_starting_together_share_one_development_secret(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    env = {"KAPDA_DATA_DIR": str(tmp_path)}
+    with ThreadPoolExecutor(8) as pool:
+        found = set(pool.map(lambda _: Settings.from_env(env).jwt_secret, range(16)))
+    assert len(found) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["jwt-secret"]  # no drafts left behind
+
+
+def test_an_empty_secret_file_is_refused_not_used(tmp_path: Path) -> None:
+    (tmp_path / "jwt-secret").write_text("\n")
+    assert "jwt-secret" in refusal({"KAPDA_DATA_DIR": str(tmp_path)})

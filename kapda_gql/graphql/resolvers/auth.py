@@ -4,7 +4,7 @@ import strawberry
 
 from kapda_gql.db import models
 from kapda_gql.graphql.context import Info
-from kapda_gql.graphql.types.common import UserStatus, parse_id
+from kapda_gql.graphql.types.common import parse_id
 from kapda_gql.graphql.types.users import AuthPayload, LoginInput, LogoutPayload, RegisterInput, User
 from kapda_gql.services import auth
 
@@ -60,7 +60,7 @@ class AuthMutation:
         return LogoutPayload(ok=True, clear_local_storage=True)
 
     @strawberry.mutation(description="Admin: suspend or reactivate a user.")
-    async def set_user_status(self, info: Info, user_id: strawberry.ID, status: UserStatus) -> User:
+    async def set_user_status(self, info: Info, user_id: strawberry.ID, status: models.UserStatus) -> User:
         row = await auth.set_user_status(
             info.context.uow(), info.context.actor, parse_id(user_id, "userId"), models.UserStatus(status)
         )

@@ -9,7 +9,6 @@ from kapda_gql.graphql.types.catalog import (
     Product,
     ProductConnection,
     ProductFilter,
-    ProductSort,
     ReviewProductInput,
     SetStockInput,
     UpdateProductInput,
@@ -50,7 +49,7 @@ class CatalogQuery:
         self,
         info: Info,
         filter: ProductFilter | None = None,
-        sort: ProductSort | None = catalog.ProductSort.NEWEST,
+        sort: catalog.ProductSort | None = catalog.ProductSort.NEWEST,
         first: int | None = 20,
         after: str | None = None,
     ) -> ProductConnection:
@@ -62,6 +61,7 @@ class CatalogQuery:
             catalog.ProductSort(sort or catalog.ProductSort.NEWEST),
             first=20 if first is None else first,
             after=after,
+            page_limit=info.context.runtime.settings.max_page_size,
         )
         return ProductConnection.of(page, flt)
 

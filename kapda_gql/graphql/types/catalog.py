@@ -102,8 +102,8 @@ class Product:
         return list(self.row.images or [])
 
     @strawberry.field
-    def status(self) -> ProductStatus:
-        return models.ProductStatus(self.row.status)
+    def status(self) -> models.ProductStatus:
+        return ProductStatus(self.row.status)
 
     @strawberry.field(description="Why an admin rejected the product (visible to its designer and admins).")
     def rejection_reason(self, info: Info) -> str | None:
@@ -173,7 +173,7 @@ class ProductFilter:
     size: str | None = None
     color: str | None = None
     in_stock: bool | None = None
-    status: ProductStatus | None = strawberry.field(
+    status: models.ProductStatus | None = strawberry.field(
         default=None, description="Designers and admins: only products in this status."
     )
 
@@ -214,7 +214,7 @@ class UpdateProductInput:
 @strawberry.input
 class ReviewProductInput:
     product_id: strawberry.ID
-    decision: ReviewDecision
+    decision: catalog.ReviewDecision
     reason: str | None = None
 
 

@@ -13,8 +13,8 @@ class User:
     id: strawberry.ID
     email: str
     name: str
-    role: Role
-    status: UserStatus
+    role: models.Role
+    status: models.UserStatus
     created_at: datetime
 
     @classmethod
@@ -23,8 +23,8 @@ class User:
             id=strawberry.ID(str(row.id)),
             email=row.email,
             name=row.name,
-            role=models.Role(row.role),
-            status=models.UserStatus(row.status),
+            role=Role(row.role),
+            status=UserStatus(row.status),
             created_at=row.created_at,
         )
 
