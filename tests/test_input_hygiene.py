@@ -2,14 +2,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.checkout.helpers import ADD
 
-async def test_nul_bytes_are_bad_user_input_not_a_crash(api: Any) -> None:
+START = """mutation($name: String!) { startCheckout(input: {shippingAddress: {name: $name, line1: "12 MG Road",
+  city: "Bengaluru", state: "Karnataka", postalCode: "560001", phone: "+91 98450 12345"}}) { id } }"""
+
+
+async def test_nul_bytes_are_bad_user_input_not_a_crash(api: Any, make_user: Any, make_product: Any) -> None:
     by_variable = await api.error(
         "query($q: String) { products(filter: {search: $q}) { totalCount } }", {"q": "a\x00b"}
     )
     assert by_variable["extensions"]["code"] == "BAD_USER_INPUT"
     by_literal = await api.error('{ products(filter: {search: "a\\u0000b"}) { totalCount } }')
     assert by_literal["extensions"]["code"] == "BAD_USER_INPUT"
+    designer = await make_user("DESIGNER")
+    customer = await make_user()
+    product = await make_product(designer.designer_id)
+    await api.ok(ADD, {"v": product["variant_ids"][0], "q": 1}, token=customer.token)
+    address = await api.error(START, {"name": "Asha\x00"}, token=customer.token)
+    assert address["extensions"]["code"] == "BAD_USER_INPUT"
+    assert address["extensions"]["fields"] == [
+        {"field": "shippingAddress.name", "message": "must not contain control characters"}
+    ]
 
 
 async def test_uncoercible_variables_are_bad_user_input(api: Any, make_user: Any) -> None:
@@ -20,3 +34,7 @@ async def test_uncoercible_variables_are_bad_user_input(api: Any, make_user: Any
     assert wrong_enum["extensions"]["code"] == "BAD_USER_INPUT"
     wrong_int = await api.error("query($n: Int) { products(first: $n) { totalCount } }", {"n": "x"})
     assert wrong_int["extensions"]["code"] == "BAD_USER_INPUT"
+    too_big = await api.error(
+        "query($n: Int) { products(filter: {minPrice: $n}) { totalCount } }", {"n": 10**12}
+    )
+    assert too_big["extensions"]["code"] == "BAD_USER_INPUT"

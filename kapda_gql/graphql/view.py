@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from cross_web import HTTPException
@@ -15,7 +14,7 @@ from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
-from kapda_gql.errors import BadUserInput, DomainError
+from kapda_gql.errors import DomainError
 from kapda_gql.graphql.context import Context, bearer_token
 from kapda_gql.graphql.dataloaders import Loaders
 from kapda_gql.graphql.errors import format_error, request_error
@@ -24,27 +23,6 @@ from kapda_gql.http.request_id import request_id_of
 from kapda_gql.runtime import Runtime
 
 _HTTP_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 415: "UNSUPPORTED_MEDIA_TYPE"}
-
-
-_NUL_ESCAPE = re.compile(r"\\u(?:0000|\{0+\})")
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
-def _refuse_nul(request_data: Any) -> None:
-    """PostgreSQL text cannot hold NUL: refuse it at the door instead of failing deep inside a service."""
-    for data in request_data if isinstance(request_data, list) else [request_data]:
-        query = getattr(data, "query", None) or ""
-        if _has_nul(getattr(data, "variables", None)) or "\x00" in query or _NUL_ESCAPE.search(query):
-            raise BadUserInput("input", "must not contain the NUL character")
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -105,7 +83,6 @@ class GraphQLView(GraphQL[Context, None]):
         sub_response: Any,
     ) -> Any:
         try:
-            _refuse_nul(request_data)
             await context.authenticate()
         except DomainError as error:
             return ExecutionResult(

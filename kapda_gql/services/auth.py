@@ -22,10 +22,10 @@ from kapda_gql.errors import (
 from kapda_gql.policy import Actor, require_admin
 from kapda_gql.security import TokenClaims, decode_token, hash_password, issue_token, verify_password
 from kapda_gql.services import audit
+from kapda_gql.text import LINE_CONTROL_RE
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 # PostgreSQL refuses NUL in text, and no e-mail address or name needs a control character.
-CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 256
 
@@ -50,7 +50,7 @@ def validate_account(email: str, password: str, name: str) -> tuple[str, str]:
     errors: list[tuple[str, str]] = []
     email = email.strip()
     name = name.strip()
-    if len(email) > 254 or not EMAIL_RE.match(email) or CONTROL_RE.search(email):
+    if len(email) > 254 or not EMAIL_RE.match(email) or LINE_CONTROL_RE.search(email):
         errors.append(("email", "is not a valid e-mail address"))
     if len(password) < MIN_PASSWORD:
         errors.append(("password", f"must be at least {MIN_PASSWORD} characters"))
@@ -60,7 +60,7 @@ def validate_account(email: str, password: str, name: str) -> tuple[str, str]:
         errors.append(("name", "is required"))
     elif len(name) > 200:
         errors.append(("name", "must be at most 200 characters"))
-    elif CONTROL_RE.search(name):
+    elif LINE_CONTROL_RE.search(name):
         errors.append(("name", "must not contain control characters"))
     if errors:
         raise BadUserInput(errors)
@@ -114,7 +114,9 @@ async def login(
 ) -> AuthResult:
     email = email.strip()
     user = None
-    if len(email) <= 254 and not CONTROL_RE.search(email):  # else no account can have it: skip the lookup
+    if len(email) <= 254 and not LINE_CONTROL_RE.search(
+        email
+    ):  # else no account can have it: skip the lookup
         async with uow:
             user = await uow.session.scalar(select(User).where(func.lower(User.email) == email.lower()))
     # Verified even for an unknown e-mail, so timing does not reveal which accounts exist.

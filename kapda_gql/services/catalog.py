@@ -28,6 +28,7 @@ from kapda_gql.policy import (
     require_catalog_manager,
 )
 from kapda_gql.services import audit
+from kapda_gql.text import LINE_CONTROL_RE, TEXT_CONTROL_RE
 
 MAX_PAGE = 100
 MAX_BIGINT = 2**63 - 1
@@ -37,8 +38,6 @@ MAX_PRICE = 10_000_000_00  # ₹1 crore in paise: anything above is a typo, not 
 SKU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 URL_RE = re.compile(r"^https?://\S{1,2000}$")
 # PostgreSQL refuses NUL in text (a 500 if it got that far), and no title or size needs a control character.
-LINE_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-TEXT_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tabs and newlines are fine
 CONTROL_MESSAGE = "must not contain control characters"
 
 

@@ -9,26 +9,27 @@ short a time as possible.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from kapda_gql.db.models import (
+    AuditEntry,
     Cart,
     CartLine,
     CheckoutSession,
     CheckoutStatus,
     Order,
     OrderStatus,
-    OrderStatusChange,
     Payment,
     PaymentStatus,
     Product,
@@ -53,12 +54,18 @@ from kapda_gql.payments.gateway import GatewayPayment, PaymentGateway
 from kapda_gql.policy import Actor, require_user
 from kapda_gql.services import audit, idempotency, refunds
 from kapda_gql.services.cart import current_price, is_available
+from kapda_gql.text import has_control
 
 log = logging.getLogger("kapda_gql.checkout")
 PRICE_ALERT_BPS = 1000  # price changes over 10 % are logged and audited
 PIN_RE = re.compile(r"^[1-9][0-9]{5}$")
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 -]{6,18}[0-9]$")
 PAYABLE = frozenset({"authorized", "captured"})
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +85,11 @@ class Address:
         for field, limit in (("name", 200), ("line1", 200), ("city", 100), ("state", 100)):
             if not 0 < len(clean[field]) <= limit:
                 errors.append((f"shippingAddress.{field}", f"must be 1-{limit} characters"))
+        errors.extend(
+            (f"shippingAddress.{_camel(k)}", "must not contain control characters")
+            for k, v in clean.items()
+            if isinstance(v, str) and has_control(v)
+        )
         if clean["line2"] is not None and len(clean["line2"]) > 200:
             errors.append(("shippingAddress.line2", "must be at most 200 characters"))
         if not re.fullmatch(r"[A-Z]{2}", clean["country"].upper()):
@@ -236,11 +248,24 @@ async def start_checkout(
         stored = await idempotency.claim(uow, claim)
         if stored is not None:
             return await _own_session(uow, user_id, uuid.UUID(stored["checkoutId"]))
-    try:
+    async with _answering(uow, claim):
         return await _start(uow, gateway, actor, user_id, address, claim, ttl_seconds)
+
+
+@contextlib.asynccontextmanager
+async def _answering(uow: UnitOfWork, claim: idempotency.Claim | None) -> AsyncIterator[None]:
+    """Store a domain error as the key's answer; give the key back after a failure worth retrying."""
+    try:
+        yield
+    except PaymentGatewayUnavailable:
+        await idempotency.release(uow, claim)
+        raise
     except DomainError as error:
-        if not isinstance(error, PaymentGatewayUnavailable):
-            await idempotency.finish_alone(uow, claim, error)
+        await idempotency.finish_alone(uow, claim, error)
+        raise
+    except Exception:
+        # Unexpected: nothing was answered, so a retry must be able to do the work.
+        await idempotency.release(uow, claim)
         raise
 
 
@@ -298,7 +323,7 @@ async def _start(
     except DomainError:
         async with uow:
             await uow.session.execute(
-                CheckoutSession.__table__.update()
+                update(CheckoutSession)
                 .where(CheckoutSession.id == session.id)
                 .values(status=CheckoutStatus.FAILED.value, failure_code="PAYMENT_GATEWAY_ERROR")
             )
@@ -307,9 +332,7 @@ async def _start(
 
     async def attach(uow: UnitOfWork) -> None:
         await uow.session.execute(
-            CheckoutSession.__table__.update()
-            .where(CheckoutSession.id == session.id)
-            .values(razorpay_order_id=order.id)
+            update(CheckoutSession).where(CheckoutSession.id == session.id).values(razorpay_order_id=order.id)
         )
         await idempotency.finish(uow, claim, result={"checkoutId": str(session.id)})
         await uow.commit()
@@ -345,7 +368,7 @@ class PaymentProof:
                 ("razorpayPaymentId", self.razorpay_payment_id),
                 ("razorpaySignature", self.razorpay_signature),
             )
-            if not 0 < len(value.strip()) <= 128
+            if not 0 < len(value.strip()) <= 128 or has_control(value)
         ]
         if errors:
             raise BadUserInput(errors)
@@ -384,19 +407,76 @@ async def checkout(
         stored = await idempotency.claim(uow, claim)
         if stored is not None:
             return await _order_by_id(uow, int(stored["orderId"]))
-    try:
-        session = await _own_session(uow, user_id, proof.checkout_id)
-        existing = await _order_for_session(uow, session.id)
-        if existing is not None and _verified(gateway, session, proof):
-            return existing
+    async with _answering(uow, claim):
+        session, existing, paid_with = await _session_and_order(uow, user_id, proof.checkout_id)
         if proof.razorpay_order_id != session.razorpay_order_id or not _verified(gateway, session, proof):
             raise PaymentVerificationFailed()
+        if existing is not None:
+            # Paid and ordered already (an earlier request or the webhook): the same order again.
+            if paid_with != proof.razorpay_payment_id:
+                await _refund_if_captured(
+                    uow, gateway, session, proof.razorpay_payment_id, "duplicate_payment"
+                )
+            await idempotency.finish_alone(uow, claim, result={"orderId": existing.id})
+            return existing
+        if session.status != CheckoutStatus.OPEN.value:
+            # Failed already: a payment for it is never captured here (an authorized one lapses at
+            # Razorpay on its own), and one captured elsewhere is given back.
+            await _refund_if_captured(uow, gateway, session, proof.razorpay_payment_id, "checkout_failed")
+            async with uow:
+                raise await _failure_of(uow, session.id, session.failure_code)
         payment = await confirm_payment(uow, gateway, session, proof.razorpay_payment_id)
         return await complete_paid_checkout(uow, gateway, actor, session.id, payment, claim=claim)
-    except DomainError as error:
-        if not isinstance(error, PaymentGatewayUnavailable):
-            await idempotency.finish_alone(uow, claim, error)
-        raise
+    raise AssertionError("unreachable")  # _answering re-raises whatever it catches
+
+
+async def _session_and_order(
+    uow: UnitOfWork, user_id: int, session_id: uuid.UUID
+) -> tuple[CheckoutSession, Order | None, str | None]:
+    """The caller's checkout session, the order it produced and the payment that paid for it, if any:
+    one statement."""
+    async with uow:
+        row = (
+            await uow.session.execute(
+                select(CheckoutSession, Order, Payment.razorpay_payment_id)
+                .outerjoin(Order, Order.checkout_session_id == CheckoutSession.id)
+                .outerjoin(Payment, Payment.order_id == Order.id)
+                .where(CheckoutSession.id == session_id)
+            )
+        ).one_or_none()
+    if row is None or row[0].user_id != user_id:
+        raise NotFound("Checkout not found")
+    return row[0], row[1], row[2]
+
+
+async def _refund_if_captured(
+    uow: UnitOfWork, gateway: PaymentGateway, session: CheckoutSession, payment_id: str, reason: str
+) -> None:
+    """A payment of this session that cannot become an order: give back what was captured."""
+    payment = await gateway.fetch_payment(payment_id)
+    if payment.order_id == session.razorpay_order_id and payment.status == "captured":
+        await _refund_stray_payment(uow, gateway, session, payment, reason)
+
+
+async def _failure_of(uow: UnitOfWork, session_id: uuid.UUID, failure_code: str | None) -> DomainError:
+    """The error a failed session ended with, lines included, for every later attempt on it.
+
+    Reads inside the caller's open transaction.
+    """
+    if failure_code != InsufficientStock.code:
+        return CheckoutExpired()
+    changes = await uow.session.scalar(
+        select(AuditEntry.changes)
+        .where(
+            AuditEntry.action == "checkout.failed",
+            AuditEntry.target_type == "CheckoutSession",
+            AuditEntry.target_id == str(session_id),
+        )
+        .order_by(AuditEntry.id.desc())
+        .limit(1)
+    )
+    short = list((changes or {}).get("lines") or [])
+    return _insufficient(short) if short else InsufficientStock(lines=[])
 
 
 def _verified(gateway: PaymentGateway, session: CheckoutSession, proof: PaymentProof) -> bool:
@@ -469,9 +549,13 @@ _CLOSE_SESSION = text(
 )
 
 # Commission = line total × designer rate in basis points, rounded half up: the same rule as Money.share.
-_ITEMS_AND_COMMISSIONS = text(
+# The first status-history row rides along: one round trip for everything hanging off the order.
+_ITEMS_COMMISSIONS_HISTORY = text(
     """
-    WITH items AS (
+    WITH history AS (
+        INSERT INTO order_status_history (order_id, from_status, to_status, actor_id, note)
+        VALUES (:order_id, NULL, 'PENDING', :actor_id, 'Order placed')
+    ), items AS (
         INSERT INTO order_items (order_id, variant_id, product_id, designer_id, product_title, sku, size, color,
                                  unit_price, quantity, line_total)
         SELECT :order_id, * FROM unnest(
@@ -509,16 +593,16 @@ async def complete_paid_checkout(
 ) -> Order:
     """Turn a captured payment into exactly one order (shared by the mutation and the webhooks)."""
 
-    async def work(uow: UnitOfWork) -> Order:
+    async def work(uow: UnitOfWork) -> Order | _Closed:
         s = uow.session
         closed = (await s.execute(_CLOSE_SESSION, {"id": session_id})).first()
         if closed is None:
-            return await _already_closed(uow, gateway, actor, session_id, payment, claim)
+            return await _already_closed(uow, actor, session_id, payment, claim)
         user_id, amount, currency, raw_lines, price_adjustments, address = closed
         lines = [QuoteLine.from_json(x) for x in raw_lines]
         now = datetime.now(UTC)
-        order_id, number = (
-            await s.execute(
+        order = (
+            await s.scalars(
                 insert(Order)
                 .values(
                     number=_order_number(),
@@ -534,13 +618,14 @@ async def complete_paid_checkout(
                     created_at=now,
                     updated_at=now,
                 )
-                .returning(Order.id, Order.number)
+                .returning(Order)
             )
         ).one()
         await s.execute(
-            _ITEMS_AND_COMMISSIONS,
+            _ITEMS_COMMISSIONS_HISTORY,
             {
-                "order_id": order_id,
+                "order_id": order.id,
+                "actor_id": actor.user_id,
                 "variant_ids": [x.variant_id for x in lines],
                 "product_ids": [x.product_id for x in lines],
                 "designer_ids": [x.designer_id for x in lines],
@@ -554,20 +639,11 @@ async def complete_paid_checkout(
             },
         )
         await s.execute(
-            insert(OrderStatusChange).values(
-                order_id=order_id,
-                from_status=None,
-                to_status=OrderStatus.PENDING.value,
-                actor_id=actor.user_id,
-                note="Order placed",
-            )
-        )
-        await s.execute(
             insert(Payment).values(
                 razorpay_payment_id=payment.id,
                 razorpay_order_id=payment.order_id or "",
                 checkout_session_id=session_id,
-                order_id=order_id,
+                order_id=order.id,
                 amount=payment.amount,
                 currency=payment.currency,
                 status=PaymentStatus.CAPTURED.value,
@@ -578,8 +654,8 @@ async def complete_paid_checkout(
             actor,
             "order.created",
             "Order",
-            order_id,
-            {"number": number, "total": amount, "razorpayPaymentId": payment.id, "items": len(lines)},
+            order.id,
+            {"number": order.number, "total": amount, "razorpayPaymentId": payment.id, "items": len(lines)},
         )
         cart_ids = select(Cart.id).where(Cart.user_id == user_id).scalar_subquery()
         await s.execute(
@@ -587,7 +663,7 @@ async def complete_paid_checkout(
                 CartLine.cart_id == cart_ids, CartLine.variant_id.in_([x.variant_id for x in lines])
             )
         )
-        await idempotency.finish(uow, claim, result={"orderId": order_id})
+        await idempotency.finish(uow, claim, result={"orderId": order.id})
         # The contended rows last, then commit at once: the hot-SKU lock is held for two statements.
         ids = [x.variant_id for x in lines]
         stock = {row[0]: row[1] for row in await s.execute(_LOCK_VARIANTS, {"ids": ids})}
@@ -596,7 +672,7 @@ async def complete_paid_checkout(
             raise _OutOfStock(short)
         await s.execute(_DECREMENT, {"ids": ids, "qs": [x.quantity for x in lines]})
         await uow.commit()
-        return Order(id=order_id)
+        return order
 
     try:
         made = await uow.run(work)
@@ -611,17 +687,31 @@ async def complete_paid_checkout(
             # This payment already made an order (through another session row): never a second one.
             raise PaymentVerificationFailed("This payment was already used") from None
         raise
-    return await _order_by_id(uow, made.id)
+    if isinstance(made, Order):
+        return made
+    if made.refund_id is not None:
+        # Committed first, carried out now; the outbox retries it should this call fail.
+        await refunds.process_refund(uow, gateway, made.refund_id)
+    if isinstance(made.outcome, DomainError):
+        raise made.outcome
+    return made.outcome
+
+
+@dataclass(frozen=True, slots=True)
+class _Closed:
+    """How a session closed by someone else ended, and the refund owed for this payment, if any."""
+
+    outcome: Order | DomainError
+    refund_id: int | None
 
 
 async def _already_closed(
     uow: UnitOfWork,
-    gateway: PaymentGateway,
     actor: Actor,
     session_id: uuid.UUID,
     payment: GatewayPayment,
     claim: idempotency.Claim | None,
-) -> Order:
+) -> _Closed:
     """The session was completed or failed by someone else (a racing request or webhook)."""
     s = uow.session
     order = await s.scalar(select(Order).where(Order.checkout_session_id == session_id))
@@ -633,22 +723,19 @@ async def _already_closed(
         )
     ).one()
     known = await s.scalar(select(Payment.id).where(Payment.razorpay_payment_id == payment.id))
+    refund_id = None
     if order is not None:
         if known is None:
             # A second payment for an already completed checkout: give the money back.
-            await _record_and_refund(uow, actor, session_id, payment, "duplicate_payment")
+            refund_id = await _record_and_refund(uow, actor, session_id, payment, "duplicate_payment")
         await idempotency.finish(uow, claim, result={"orderId": order.id})
         await uow.commit()
-        return order
+        return _Closed(order, refund_id)
     if known is None and status == CheckoutStatus.FAILED.value:
-        await _record_and_refund(uow, actor, session_id, payment, "checkout_failed")
-    error: DomainError = (
-        InsufficientStock("The items ran out of stock; the payment is being refunded", lines=[])
-        if code == "INSUFFICIENT_STOCK"
-        else CheckoutExpired()
-    )
+        refund_id = await _record_and_refund(uow, actor, session_id, payment, "checkout_failed")
+    error = await _failure_of(uow, session_id, code)
     await uow.commit()
-    raise error
+    return _Closed(error, refund_id)
 
 
 async def _record_and_refund(

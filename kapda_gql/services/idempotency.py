@@ -4,10 +4,11 @@ the first result again, same key + different request → IDEMPOTENCY_KEY_REUSED.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -16,6 +17,10 @@ from kapda_gql.db.uow import UnitOfWork
 from kapda_gql.errors import BadUserInput, DomainError, IdempotencyKeyReused
 
 TTL = timedelta(hours=24)
+# A key still unanswered after this long belongs to a request whose process died: it may be taken
+# over. Longer than any request can run (a checkout makes a few Razorpay calls of ≤ ~10 s each).
+LEASE = timedelta(seconds=120)
+POLL_SECONDS = 0.05
 MAX_KEY_LENGTH = 255
 
 
@@ -42,56 +47,102 @@ def validate_key(key: str | None) -> str | None:
     return key
 
 
+# One statement in the common case: insert the key, or read what is stored under it. The ages are
+# judged by the database clock, the same clock that wrote created_at.
 _CLAIM = text(
     """
-    WITH fresh AS (
-        DELETE FROM idempotency_keys
-        WHERE user_id = :user_id AND key = :key AND operation = :operation AND created_at < :stale
-    ), ins AS (
+    WITH ins AS (
         INSERT INTO idempotency_keys (user_id, key, operation, request_hash, response, created_at)
         VALUES (:user_id, :key, :operation, :hash, NULL, now())
         ON CONFLICT DO NOTHING
-        RETURNING request_hash, response
+        RETURNING request_hash, response, created_at
     )
-    SELECT request_hash, response, true AS inserted FROM ins
+    SELECT request_hash, response, created_at, true AS inserted, false AS expired, false AS abandoned FROM ins
     UNION ALL
-    SELECT request_hash, response, false FROM idempotency_keys
-    WHERE user_id = :user_id AND key = :key AND operation = :operation AND created_at >= :stale
+    SELECT request_hash, response, created_at, false,
+           created_at < now() - make_interval(secs => :ttl),
+           response IS NULL AND created_at < now() - make_interval(secs => :lease)
+    FROM idempotency_keys
+    WHERE user_id = :user_id AND key = :key AND operation = :operation
     LIMIT 1
     """
 )
+_FORGET = text(
+    "DELETE FROM idempotency_keys "
+    "WHERE user_id = :user_id AND key = :key AND operation = :operation AND created_at = :created_at"
+)
+_TAKE_OVER = text(
+    "UPDATE idempotency_keys SET created_at = now() "
+    "WHERE user_id = :user_id AND key = :key AND operation = :operation AND created_at = :created_at "
+    "AND response IS NULL RETURNING 1"
+)
+_RELEASE = text(
+    "DELETE FROM idempotency_keys "
+    "WHERE user_id = :user_id AND key = :key AND operation = :operation AND response IS NULL"
+)
+
+
+def _key(claim: Claim) -> dict[str, Any]:
+    return {"user_id": claim.user_id, "key": claim.key, "operation": claim.operation}
 
 
 async def claim(uow: UnitOfWork, claim: Claim) -> dict[str, Any] | None:
     """Register the key; return the stored response when this request already finished.
 
-    Raises IDEMPOTENCY_KEY_REUSED when the key was used for a different request,
-    or replays the stored domain error when the first request failed with one.
+    Returns None when the caller now owns the key and must do the work, then
+    ``finish`` (or ``release``) it. A request still in flight under the key is
+    waited for, so concurrent requests with one key do the work once. Raises
+    IDEMPOTENCY_KEY_REUSED when the key was used for a different request, or
+    replays the stored domain error when the first request failed with one.
     """
+    params = {
+        **_key(claim),
+        "hash": claim.request_hash,
+        "ttl": TTL.total_seconds(),
+        "lease": LEASE.total_seconds(),
+    }
+    while True:
+        async with uow:
+            row = (await uow.session.execute(_CLAIM, params)).first()
+            if row is not None and not row.inserted and row.expired:
+                # Kept 24 hours: after that the key is forgotten and this is a new request.
+                await uow.session.execute(_FORGET, {**_key(claim), "created_at": row.created_at})
+                await uow.commit()
+                continue
+            if row is not None and row.abandoned and row.request_hash == claim.request_hash:
+                # Unanswered past its lease: the process working on it died. Exactly one of the
+                # requests racing for the key takes it over (the compare on created_at decides).
+                taken = (
+                    await uow.session.execute(_TAKE_OVER, {**_key(claim), "created_at": row.created_at})
+                ).first()
+                await uow.commit()
+                if taken is not None:
+                    return None
+                continue
+            await uow.commit()
+        if row is None:
+            # The key was inserted by a request whose commit our statement's snapshot missed: look again.
+            continue
+        if row.inserted:
+            return None
+        if row.request_hash != claim.request_hash:
+            raise IdempotencyKeyReused()
+        if row.response is None:
+            # The first request is still working; its answer is ours too.
+            await asyncio.sleep(POLL_SECONDS)
+            continue
+        if "error" in row.response:
+            raise DomainError.from_dict(row.response["error"])
+        return dict(row.response["result"])
+
+
+async def release(uow: UnitOfWork, claim: Claim | None) -> None:
+    """Give the key up unanswered (a retryable failure): the next request with it does the work again."""
+    if claim is None:
+        return
     async with uow:
-        row = (
-            await uow.session.execute(
-                _CLAIM,
-                {
-                    "user_id": claim.user_id,
-                    "key": claim.key,
-                    "operation": claim.operation,
-                    "hash": claim.request_hash,
-                    "stale": datetime.now(UTC) - TTL,
-                },
-            )
-        ).first()
+        await uow.session.execute(_RELEASE, _key(claim))
         await uow.commit()
-    if row is None:
-        return None  # a stale key was just deleted in this same statement; the retry is a new request
-    stored_hash, response, _inserted = row
-    if stored_hash != claim.request_hash:
-        raise IdempotencyKeyReused()
-    if response is None:
-        return None
-    if "error" in response:
-        raise DomainError.from_dict(response["error"])
-    return dict(response["result"])
 
 
 _FINISH = text(
@@ -122,10 +173,16 @@ async def finish(
     )
 
 
-async def finish_alone(uow: UnitOfWork, claim: Claim | None, error: DomainError) -> None:
-    """Store a failure outcome in a transaction of its own."""
+async def finish_alone(
+    uow: UnitOfWork,
+    claim: Claim | None,
+    error: DomainError | None = None,
+    *,
+    result: dict[str, Any] | None = None,
+) -> None:
+    """Store the outcome in a transaction of its own."""
     if claim is None:
         return
     async with uow:
-        await finish(uow, claim, error=error)
+        await finish(uow, claim, result=result, error=error)
         await uow.commit()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.checkout.helpers import ADD, finish, pay, start
+from tests.checkout.helpers import ADD, fill_cart, finish, gather_limited, make_customers, pay, start
 
 
 async def test_whole_checkout_flow(
@@ -56,19 +56,20 @@ async def test_whole_checkout_flow(
 
 
 async def test_hundred_concurrent_checkouts_of_twenty_in_stock(
-    api: Any, make_user: Any, make_product: Any, sandbox: Any, db: Any
+    api: Any, make_user: Any, make_product: Any, sandbox: Any, db: Any, settings: Any
 ) -> None:
     designer = await make_user("DESIGNER")
     product = await make_product(
         designer.designer_id, price=99900, variants=[("HOT-1", "M", "Red", 100, None)]
     )
     vid = product["variant_ids"][0]
-    customers = [await make_user() for _ in range(100)]
-    sessions = []
+    # Setup runs concurrently and writes carts directly; only the checkouts below are under test.
+    customers = await make_customers(db, settings, 100)
     for c in customers:
-        await api.ok(ADD, {"v": vid, "q": 1}, token=c.token)
-        s = await start(api, c.token)
-        sessions.append((c, s, await pay(sandbox.base_url, s["razorpayOrderId"])))
+        await fill_cart(db, c.id, [(vid, 1)])
+    started = await gather_limited(10, [start(api, c.token) for c in customers])
+    paid = await gather_limited(10, [pay(sandbox.base_url, s["razorpayOrderId"]) for s in started])
+    sessions = list(zip(customers, started, paid, strict=True))
     await db.execute("UPDATE variants SET stock = 20 WHERE id = $1", vid)
 
     results = await asyncio.gather(*(finish(api, c.token, s, p) for c, s, p in sessions))
