@@ -59,6 +59,8 @@ class GatewayPayment:
     status: str  # created | authorized | captured | refunded | failed
     error_code: str | None = None
     error_description: str | None = None
+    # When the customer paid (Razorpay's unix timestamp), which may be long before we hear of it.
+    created_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,6 +415,7 @@ def _payment(raw: dict[str, Any]) -> GatewayPayment:
         status=_str(raw, "status"),
         error_code=_opt_str(raw, "error_code"),
         error_description=_opt_str(raw, "error_description"),
+        created_at=raw["created_at"] if isinstance(raw.get("created_at"), int) else None,
     )
 
 

@@ -488,6 +488,13 @@ def _verified(gateway: PaymentGateway, session: CheckoutSession, proof: PaymentP
     )
 
 
+def _paid_too_late(session: CheckoutSession, payment: GatewayPayment) -> bool:
+    """Judged by when the customer paid: a webhook retried for hours after an outage of ours
+    must not refund a payment that was made while the quote still held."""
+    paid_at = datetime.fromtimestamp(payment.created_at, UTC) if payment.created_at else datetime.now(UTC)
+    return paid_at > session.expires_at
+
+
 async def confirm_payment(
     uow: UnitOfWork, gateway: PaymentGateway, session: CheckoutSession, payment_id: str
 ) -> GatewayPayment:
@@ -504,7 +511,7 @@ async def confirm_payment(
             expected={"amount": session.amount, "currency": session.currency},
             paid={"amount": payment.amount, "currency": payment.currency},
         )
-    if session.expires_at < datetime.now(UTC) and await _order_for_session(uow, session.id) is None:
+    if _paid_too_late(session, payment) and await _order_for_session(uow, session.id) is None:
         if payment.status == "captured":
             await _refund_stray_payment(uow, gateway, session, payment, "checkout_expired")
         raise CheckoutExpired()

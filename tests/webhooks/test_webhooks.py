@@ -540,3 +540,36 @@ async def test_sandbox_delivers_webhooks_to_the_running_service(
         server.should_exit = True
         await asyncio.to_thread(thread.join, 10)
     assert not thread.is_alive()
+
+
+async def test_late_webhook_for_a_payment_made_in_time_still_makes_the_order(
+    api: Any, db: Any, sandbox: Any, make_user: Any, make_product: Any
+) -> None:
+    """Razorpay retries for 24 h: an event that reaches us after the quote expired, for a payment
+    made while it held, is honoured, not refunded."""
+    from tests.checkout.helpers import ADD, pay, start
+
+    designer = await make_user("DESIGNER")
+    customer = await make_user()
+    product = await make_product(designer.designer_id, variants=[("LATE-1", "M", None, 5, None)])
+    await api.ok(ADD, {"v": product["variant_ids"][0], "q": 1}, token=customer.token)
+    session = await start(api, customer.token)
+    payment = await pay(
+        sandbox.base_url, session["razorpayOrderId"], outcome="captured", deliver_webhooks=False
+    )
+    await db.execute(
+        "UPDATE checkout_sessions SET expires_at = now() - interval '1 hour' WHERE id = $1::uuid",
+        session["id"],
+    )
+    # The payment was made before the (now past) expiry: move Razorpay's record back accordingly.
+    sandbox.state.payments[payment["razorpay_payment_id"]]["created_at"] -= 7200
+    [event] = [
+        e
+        for e in sandbox.state.events_of_type("payment.captured")
+        if payment["razorpay_payment_id"].encode() in e.body
+    ]
+    body, headers = sandbox.state.webhook_request(event.id)
+    response = await api.client.post("/webhooks/razorpay", content=body, headers=headers)
+    assert response.status_code == 200
+    assert await db.fetchval("SELECT count(*) FROM orders") == 1
+    assert sandbox.state.refunds_for_payment(payment["razorpay_payment_id"]) == []
