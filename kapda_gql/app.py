@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     runtime = runtime or build_runtime(settings)
     from kapda_gql import extensions  # late: it imports services that import this module's peers
 
-    schema = build_schema(extensions.schema_extensions(runtime))
+    schema = build_schema(extensions.schema_extensions(runtime), batching=settings.batching)
     routes: list[Any] = [
         Route("/graphql", GraphQLView(schema, runtime), methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),

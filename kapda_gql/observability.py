@@ -11,12 +11,13 @@ workers start) and /metrics adds up every worker's numbers.
 from __future__ import annotations
 
 import hmac
+import importlib
 import logging
 import os
 import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from graphql import FieldNode, InlineFragmentNode, get_operation_ast
@@ -152,11 +153,14 @@ def metrics_route(runtime: Runtime) -> Route:
 # --- what the GraphQL layer tells the access log ---------------------------------------------
 
 _OPERATION_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
-MAX_FIELDS_IN_LABEL = 3
 
 
 def operation_label(execution_context: Any) -> str | None:
-    """`query:products`, `mutation:login`, …: the root fields, bounded by the schema."""
+    """`query:products`, `mutation:login`: the root field, so the label set is bounded by the schema.
+
+    Several root fields are `<kind>:multiple` (their combinations would not be bounded), fields the
+    schema lacks `<kind>:invalid`.
+    """
     document = execution_context.graphql_document
     if document is None:
         return None
@@ -175,12 +179,11 @@ def operation_label(execution_context: Any) -> str | None:
             else:
                 names.add("...")
     kind = operation.operation.value
-    known = root is not None and all(n in root.fields or n.startswith("__") for n in names if n != "...")
-    if not known:
+    if root is None or not all(n in root.fields or n.startswith("__") for n in names if n != "..."):
         return f"{kind}:invalid"
-    if "..." in names or len(names) > MAX_FIELDS_IN_LABEL:
+    if len(names) != 1 or "..." in names:
         return f"{kind}:multiple"
-    return f"{kind}:{','.join(sorted(names))}"
+    return f"{kind}:{names.pop()}"
 
 
 class RequestObserver(SchemaExtension):
@@ -192,18 +195,29 @@ class RequestObserver(SchemaExtension):
             principal = getattr(self.execution_context.context, "principal", None)
             if principal is not None:
                 state["user_id"] = principal.user_id
-            name = self.execution_context.operation_name
-            if isinstance(name, str) and _OPERATION_NAME_RE.match(name):
-                state["operation_name"] = name
         yield
 
     def on_parse(self) -> Iterator[None]:
-        yield
-        state = _scope_state(self.execution_context.context)
-        if state is not None:
-            label = operation_label(self.execution_context)
-            if label is not None:
-                state["graphql_operation"] = label
+        try:
+            yield
+        finally:
+            # Also when a later hook refuses the document: the log still says what was asked.
+            self._label()
+
+    def _label(self) -> None:
+        ctx = self.execution_context
+        state = _scope_state(ctx.context)
+        if state is None or ctx.graphql_document is None:
+            return
+        label = operation_label(ctx)
+        if label is not None:
+            state["graphql_operation"] = label
+        try:
+            name = ctx.operation_name
+        except Exception:  # several anonymous operations: no name to give
+            name = None
+        if isinstance(name, str) and _OPERATION_NAME_RE.match(name):
+            state["operation_name"] = name
 
 
 def _scope_state(context: Any) -> dict[str, Any] | None:
@@ -294,7 +308,8 @@ def init_sentry(settings: Settings) -> bool:
     if not settings.sentry_dsn or _sentry_started:
         return _sentry_started
     try:
-        import sentry_sdk
+        # Optional: imported by name so neither the package nor its stubs are required.
+        sentry_sdk: Any = importlib.import_module("sentry_sdk")
     except ImportError:
         log.warning("KAPDA_SENTRY_DSN is set but sentry-sdk is not installed; errors go to the log only")
         return False
@@ -304,7 +319,7 @@ def init_sentry(settings: Settings) -> bool:
         send_default_pii=False,
         max_request_body_size="never",  # bodies carry passwords (login) and payment ids
         traces_sample_rate=0.0,
-        before_send=_scrub_event,  # type: ignore[arg-type]
+        before_send=_scrub_event,
     )
     _sentry_started = True
     return True
@@ -331,17 +346,18 @@ async def periodic(name: str, seconds: float, job: Callable[[], Any]) -> AsyncIt
         yield
     finally:
         task.cancel()
-        try:
+        with suppress(asyncio.CancelledError):
             await task
-        except asyncio.CancelledError:
-            pass
 
 
 __all__ = [
     "RequestObserver",
+    "closing",
     "init_sentry",
     "install_log_redaction",
     "metrics_route",
+    "operation_label",
+    "periodic",
     "record_checkout",
     "record_rate_limited",
     "record_request",

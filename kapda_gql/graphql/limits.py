@@ -58,7 +58,7 @@ DEFAULT_LIST_SIZE = 10
 PAGE_ARGUMENT = "first"
 CONNECTION_LISTS = frozenset({"edges", "nodes"})
 _TOKEN_LIMIT_MESSAGE = re.compile(r"Document contains more than \d+ tokens")
-_SUGGESTION = re.compile(r"\s*Did you mean .*\?\s*$", re.DOTALL)
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 _DEFAULTS = Settings()
 
 
@@ -98,9 +98,7 @@ def _introspection_sizes(schema: GraphQLSchema) -> dict[str, int]:
         "inputFields": _mean([len(t.fields) for t in types if isinstance(t, GraphQLInputObjectType)]),
         "enumValues": _mean([len(getattr(t, "values", {})) for t in types if hasattr(t, "values")]),
         "interfaces": _mean([len(t.interfaces) for t in composite]),
-        "possibleTypes": _mean(
-            [len(schema.get_possible_types(t)) for t in types if is_abstract_type(t)]  # type: ignore[arg-type]
-        ),
+        "possibleTypes": _mean([len(schema.get_possible_types(t)) for t in types if is_abstract_type(t)]),
         "args": _mean([len(f.args) for f in fields] + [len(d.args) for d in schema.directives]),
     }
 
@@ -190,7 +188,8 @@ class _Walk:
             if name == "__type":
                 return TypeMetaFieldDef
         if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
-            return parent.fields.get(name)
+            found: GraphQLField | None = parent.fields.get(name)
+            return found
         return None
 
     def _field_cost(self, node: FieldNode, parent: GraphQLNamedType | None) -> int:
@@ -307,7 +306,7 @@ def estimate_cost(
 
 
 def strip_suggestions(errors: list[GraphQLError] | None) -> None:
-    """ "Did you mean X?" would hand out the schema that introspection is refusing to."""
+    """Drop "Did you mean X?" from messages: it hands out the schema that introspection refuses to."""
     for error in errors or ():
         if "Did you mean" in error.message:
             error.message = _SUGGESTION.sub("", error.message) or error.message

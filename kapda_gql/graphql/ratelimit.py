@@ -38,10 +38,10 @@ EXTRA_KEY = "rate_limiter"
 
 
 def limiter_of(runtime: Runtime) -> RateLimiter:
-    limiter = runtime.extras.get(EXTRA_KEY)
+    limiter: RateLimiter | None = runtime.extras.get(EXTRA_KEY)
     if limiter is None:
         limiter = runtime.extras[EXTRA_KEY] = make_limiter(runtime.db, runtime.settings.redis_url)
-    return limiter  # type: ignore[no-any-return]
+    return limiter
 
 
 def root_fields(

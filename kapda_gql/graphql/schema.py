@@ -64,12 +64,19 @@ class KapdaSchema(strawberry.Schema):
 Extension = type[SchemaExtension] | Callable[[], SchemaExtension]
 
 
-def build_schema(extensions: Sequence[Extension] = ()) -> KapdaSchema:
+MAX_BATCH = 10
+
+
+def build_schema(extensions: Sequence[Extension] = (), *, batching: bool = False) -> KapdaSchema:
+    """Batching (a JSON list of operations in one request) is off unless configured: a batch
+    multiplies what one request may cost, so it is capped at MAX_BATCH operations."""
     return KapdaSchema(
         query=Query,
         mutation=Mutation,
         extensions=[lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512), *extensions],
-        config=StrawberryConfig(auto_camel_case=True),
+        config=StrawberryConfig(
+            auto_camel_case=True, batching_config={"max_operations": MAX_BATCH} if batching else None
+        ),
     )
 
 

@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from kapda_gql.db.models import WebhookEvent, WebhookStatus
+from kapda_gql.observability import record_webhook
 from kapda_gql.runtime import Runtime
 from kapda_gql.services import webhooks
 
@@ -51,6 +52,7 @@ def razorpay_webhook(runtime: Runtime) -> Callable[[Request], Awaitable[JSONResp
         body = await request.body()
         if not runtime.gateway.verify_webhook_signature(body, request.headers.get("x-razorpay-signature")):
             log.warning("webhook refused: missing or wrong signature")
+            record_webhook("unknown", "bad_signature")
             return _error(400, "invalid signature")
         event_id = request.headers.get("x-razorpay-event-id", "")
         if not _EVENT_ID.fullmatch(event_id):
@@ -66,10 +68,14 @@ def razorpay_webhook(runtime: Runtime) -> Callable[[Request], Awaitable[JSONResp
                 )
         except Exception:  # whatever kept it from being stored, Razorpay must deliver it again
             log.exception("webhook %s (%s) could not be stored", event_id, event_type)
+            record_webhook(event_type, "store_failed")
             return _error(503, "the event could not be stored; deliver it again", **{"Retry-After": "5"})
         if event is None:
+            record_webhook(event_type, "duplicate")
             return JSONResponse({"status": "duplicate"})
-        return JSONResponse({"status": (await _handle(runtime, event)).lower()})
+        outcome = (await _handle(runtime, event)).lower()
+        record_webhook(event_type, outcome)
+        return JSONResponse({"status": outcome})
 
     return endpoint
 

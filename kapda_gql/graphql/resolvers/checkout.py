@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import strawberry
 
+from kapda_gql.errors import DomainError
 from kapda_gql.graphql.context import Info
 from kapda_gql.graphql.types.orders import (
     CheckoutInput,
@@ -10,6 +11,7 @@ from kapda_gql.graphql.types.orders import (
     StartCheckoutInput,
     parse_uuid,
 )
+from kapda_gql.observability import record_checkout
 from kapda_gql.services import checkout
 
 
@@ -48,13 +50,18 @@ class CheckoutMutation:
             razorpay_payment_id=input.razorpay_payment_id,
             razorpay_signature=input.razorpay_signature,
         )
-        order = await checkout.checkout(
-            info.context.uow(),
-            info.context.runtime.gateway,
-            info.context.actor,
-            proof,
-            idempotency_key=input.idempotency_key,
-        )
+        try:
+            order = await checkout.checkout(
+                info.context.uow(),
+                info.context.runtime.gateway,
+                info.context.actor,
+                proof,
+                idempotency_key=input.idempotency_key,
+            )
+        except DomainError as error:
+            record_checkout(error.code.lower())
+            raise
+        record_checkout("completed")
         return Order(row=order)
 
 

@@ -41,7 +41,7 @@ class PageInfo:
 def parse_id(value: strawberry.ID | str, field: str) -> int:
     """IDs are opaque strings to clients; a malformed one is BAD_USER_INPUT, not a 500."""
     text = str(value).strip()
-    if not text.isdigit() or not 0 < int(text) <= MAX_ID:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_ID:
         raise BadUserInput(field, "is not a valid id")
     return int(text)
 
