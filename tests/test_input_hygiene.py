@@ -38,3 +38,32 @@ async def test_uncoercible_variables_are_bad_user_input(api: Any, make_user: Any
         "query($n: Int) { products(filter: {minPrice: $n}) { totalCount } }", {"n": 10**12}
     )
     assert too_big["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_audit_filter_refuses_control_characters(api: Any, make_user: Any) -> None:
+    admin = await make_user("ADMIN")
+    error = await api.error(
+        "query($f: AuditFilter) { auditLog(filter: $f) { totalCount } }",
+        {"f": {"targetType": "\x00"}},
+        token=admin.token,
+    )
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["extensions"]["fields"][0]["field"] == "filter.targetType"
+
+
+async def test_data_postgres_cannot_store_is_bad_user_input_even_when_unchecked(runtime: Any) -> None:
+    """The safety net in the one error mapping: a NUL that reaches PostgreSQL is the client's mistake."""
+    from graphql import GraphQLError
+    from sqlalchemy import text
+
+    from kapda_gql.graphql.errors import error_code, format_error
+
+    try:
+        async with runtime.db.uow() as uow:
+            await uow.session.execute(text("SELECT CAST(:v AS text)"), {"v": "a\x00b"})
+    except Exception as exc:
+        wrapped = GraphQLError("boom", original_error=exc, path=["x"])
+    assert error_code(wrapped) == "BAD_USER_INPUT"
+    body = format_error(wrapped, request_id="r1", production=True)
+    assert body["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "SELECT" not in body["message"]

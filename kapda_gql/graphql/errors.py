@@ -12,6 +12,7 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLSyntaxError
 
+from kapda_gql.db.uow import sqlstate
 from kapda_gql.errors import DomainError
 
 log = logging.getLogger("kapda_gql.errors")
@@ -27,7 +28,14 @@ def domain_error(error: GraphQLError) -> DomainError | None:
     return original if isinstance(original, DomainError) else None
 
 
+# Data the client sent that PostgreSQL cannot store (NUL bytes, over-long values): the client's
+# mistake, whatever check upstream missed it, so never an internal error.
+_CLIENT_DATA_SQLSTATES = frozenset({"22021", "22001", "22P05"})
+
+
 def error_code(error: GraphQLError) -> str:
+    if error.original_error is not None and sqlstate(error.original_error) in _CLIENT_DATA_SQLSTATES:
+        return "BAD_USER_INPUT"
     domain = domain_error(error)
     if domain is not None:
         return domain.code
@@ -63,7 +71,10 @@ def format_error(error: GraphQLError, *, request_id: str, production: bool) -> d
     extensions["requestId"] = request_id
     if code == INTERNAL and production:
         return {"message": "Internal server error", "extensions": {"code": INTERNAL, "requestId": request_id}}
-    body: dict[str, Any] = {"message": domain.message if domain is not None else error.message}
+    message = domain.message if domain is not None else error.message
+    if code == "BAD_USER_INPUT" and domain is None and error.original_error is not None:
+        message = "The input contains characters or lengths that cannot be stored"  # not the SQL text
+    body: dict[str, Any] = {"message": message}
     if error.locations:
         body["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
     if error.path:

@@ -15,7 +15,9 @@ from sqlalchemy import Select, and_, delete, func, insert, or_, select
 
 from kapda_gql.db.models import AuditEntry
 from kapda_gql.db.uow import UnitOfWork
+from kapda_gql.errors import BadUserInput
 from kapda_gql.policy import Actor, require_admin
+from kapda_gql.text import has_control
 
 
 def _safe_ip(value: str | None) -> str | None:
@@ -95,6 +97,18 @@ async def list_entries(
 ) -> tuple[list[AuditEntry], bool, int]:
     """Newest first; returns (entries, has_next_page, total_count)."""
     require_admin(actor)
+    bad = [
+        (f"filter.{name}", "must be at most 200 characters without control characters")
+        for name, value in (
+            ("action", flt.action),
+            ("targetType", flt.target_type),
+            ("targetId", flt.target_id),
+            ("requestId", flt.request_id),
+        )
+        if value is not None and (len(value) > 200 or has_control(value))
+    ]
+    if bad:
+        raise BadUserInput(bad)
     async with uow:
         stmt = _filtered(flt)
         total = (await uow.session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()

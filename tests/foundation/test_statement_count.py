@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event
-
 from kapda_gql.runtime import Runtime
+from tests.support import counting
 
 PAGE = """
 {
@@ -22,21 +19,6 @@ PAGE = """
     } }
   }
 }"""
-
-
-@contextmanager
-def counting(runtime: Runtime) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    engine = runtime.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
 
 
 async def _add(make_user: Any, make_product: Any, products: int) -> None:

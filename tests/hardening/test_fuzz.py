@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-import pytest
 from graphql import (
     GraphQLEnumType,
     GraphQLField,

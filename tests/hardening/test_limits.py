@@ -182,10 +182,14 @@ async def test_batching_when_configured_runs_each_operation_up_to_the_cap(runtim
     from kapda_gql.graphql.schema import MAX_BATCH
     from kapda_gql.runtime import Runtime
 
-    batched = Runtime(settings=runtime.settings.with_overrides(batching=True), db=runtime.db, gateway=runtime.gateway)
+    batched = Runtime(
+        settings=runtime.settings.with_overrides(batching=True), db=runtime.db, gateway=runtime.gateway
+    )
     transport = httpx.ASGITransport(app=create_app(runtime=batched))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        response = await client.post("/graphql", json=[{"query": "{ me { id } }"}, {"query": "{ products { totalCount } }"}])
+        response = await client.post(
+            "/graphql", json=[{"query": "{ me { id } }"}, {"query": "{ products { totalCount } }"}]
+        )
         assert response.status_code == 200
         assert response.json() == [{"data": {"me": None}}, {"data": {"products": {"totalCount": 0}}}]
         too_many = await client.post("/graphql", json=[{"query": "{ me { id } }"}] * (MAX_BATCH + 1))

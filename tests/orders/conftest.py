@@ -36,7 +36,9 @@ async def shop(make_user: Any, make_product: Any) -> dict[str, Any]:
         price=100000,
         variants=[("KUR-S", "S", "Red", 10, None), ("KUR-M", "M", "Red", 10, 120000)],
     )
-    other = await make_product(other_designer.designer_id, price=50000, variants=[("STO-1", None, "Blue", 10, None)])
+    other = await make_product(
+        other_designer.designer_id, price=50000, variants=[("STO-1", None, "Blue", 10, None)]
+    )
     return {
         "admin": admin,
         "designer": designer,

@@ -26,15 +26,27 @@ async def test_every_pair_of_the_transition_table(
 ) -> None:
     order = await place_order(shop["alice"], [(shop["product"]["variant_ids"][0], 1)])
     await _order_in(db, order["id"], current)
-    body = await api(TRANSITION, {"id": order["id"], "to": target.value, "note": "by the book"}, token=shop["admin"].token)
+    body = await api(
+        TRANSITION, {"id": order["id"], "to": target.value, "note": "by the book"}, token=shop["admin"].token
+    )
     if target in TRANSITIONS[current]:
         assert "errors" not in body, body
         result = body["data"]["transitionOrder"]
         assert result["status"] == target.value
         last = result["statusHistory"][-1]
-        assert last == {"from": current.value, "to": target.value, "note": "by the book", "actor": {"id": str(shop["admin"].id)}}
-        stamp = {"PROCESSING": "processingAt", "SHIPPED": "shippedAt", "DELIVERED": "deliveredAt",
-                 "CANCELED": "canceledAt", "REFUNDED": "refundedAt"}[target.value]
+        assert last == {
+            "from": current.value,
+            "to": target.value,
+            "note": "by the book",
+            "actor": {"id": str(shop["admin"].id)},
+        }
+        stamp = {
+            "PROCESSING": "processingAt",
+            "SHIPPED": "shippedAt",
+            "DELIVERED": "deliveredAt",
+            "CANCELED": "canceledAt",
+            "REFUNDED": "refundedAt",
+        }[target.value]
         assert result[stamp] is not None
         audit = await db.fetchrow(
             "SELECT action, changes, actor_id FROM audit_entries WHERE target_type = 'Order' ORDER BY id DESC LIMIT 1"
@@ -48,7 +60,12 @@ async def test_every_pair_of_the_transition_table(
         assert error["extensions"]["to"] == target.value
         assert set(error["extensions"]["allowed"]) == {s.value for s in TRANSITIONS[current]}
         assert await db.fetchval("SELECT status FROM orders WHERE id = $1", int(order["id"])) == current.value
-        assert await db.fetchval("SELECT count(*) FROM order_status_history WHERE order_id = $1", int(order["id"])) == 1
+        assert (
+            await db.fetchval(
+                "SELECT count(*) FROM order_status_history WHERE order_id = $1", int(order["id"])
+            )
+            == 1
+        )
 
 
 async def test_role_rules(api: Any, db: Any, shop: dict[str, Any], place_order: Any) -> None:
@@ -84,8 +101,13 @@ async def test_cancel_before_shipment_restores_stock_and_refunds(
     assert await db.fetchval("SELECT stock FROM variants WHERE id = $1", s_id) == 10
     assert await db.fetchval("SELECT stock FROM variants WHERE id = $1", m_id) == 10
     assert {r["status"] for r in await db.fetch("SELECT status FROM commissions")} == {"REVERSED"}
-    assert [r["amount"] for r in sandbox.state.refunds_for_payment(order["payment_id"])] == [2 * 100000 + 3 * 120000]
-    assert await db.fetchval("SELECT status FROM payments WHERE razorpay_payment_id = $1", order["payment_id"]) == "REFUNDED"
+    assert [r["amount"] for r in sandbox.state.refunds_for_payment(order["payment_id"])] == [
+        2 * 100000 + 3 * 120000
+    ]
+    assert (
+        await db.fetchval("SELECT status FROM payments WHERE razorpay_payment_id = $1", order["payment_id"])
+        == "REFUNDED"
+    )
 
 
 async def test_cancel_after_shipment_keeps_stock_but_refunds(
@@ -96,15 +118,25 @@ async def test_cancel_after_shipment_keeps_stock_but_refunds(
     await _order_in(db, order["id"], OrderStatus.SHIPPED)
     body = await api(TRANSITION, {"id": order["id"], "to": "CANCELED"}, token=shop["admin"].token)
     assert body["data"]["transitionOrder"]["paymentStatus"] == "REFUNDED"
-    assert await db.fetchval("SELECT stock FROM variants WHERE id = $1", s_id) == 8  # the goods are on the road
+    assert (
+        await db.fetchval("SELECT stock FROM variants WHERE id = $1", s_id) == 8
+    )  # the goods are on the road
     assert len(sandbox.state.refunds_for_payment(order["payment_id"])) == 1
 
 
-async def test_commissions_follow_the_order(api: Any, db: Any, shop: dict[str, Any], place_order: Any) -> None:
-    order = await place_order(shop["alice"], [(shop["product"]["variant_ids"][0], 1), (shop["other"]["variant_ids"][0], 2)])
-    rows = await db.fetch("SELECT designer_id, amount, rate_bps, status FROM commissions ORDER BY designer_id")
+async def test_commissions_follow_the_order(
+    api: Any, db: Any, shop: dict[str, Any], place_order: Any
+) -> None:
+    order = await place_order(
+        shop["alice"], [(shop["product"]["variant_ids"][0], 1), (shop["other"]["variant_ids"][0], 2)]
+    )
+    rows = await db.fetch(
+        "SELECT designer_id, amount, rate_bps, status FROM commissions ORDER BY designer_id"
+    )
     assert [r["status"] for r in rows] == ["PENDING", "PENDING"]
-    assert sorted(r["amount"] for r in rows) == sorted([100000 * rows[0]["rate_bps"] // 10000, 100000 * rows[1]["rate_bps"] // 10000])
+    assert sorted(r["amount"] for r in rows) == sorted(
+        [100000 * rows[0]["rate_bps"] // 10000, 100000 * rows[1]["rate_bps"] // 10000]
+    )
     admin = shop["admin"].token
     for to in ("PROCESSING", "SHIPPED", "DELIVERED"):
         await api.ok(TRANSITION, {"id": order["id"], "to": to}, token=admin)
@@ -115,13 +147,17 @@ async def test_commissions_follow_the_order(api: Any, db: Any, shop: dict[str, A
     assert {r["status"] for r in await db.fetch("SELECT status FROM commissions")} == {"REVERSED"}
 
 
-async def test_cancel_reverses_pending_commissions(api: Any, db: Any, shop: dict[str, Any], place_order: Any) -> None:
+async def test_cancel_reverses_pending_commissions(
+    api: Any, db: Any, shop: dict[str, Any], place_order: Any
+) -> None:
     order = await place_order(shop["alice"], [(shop["product"]["variant_ids"][0], 1)])
     await api.ok(TRANSITION, {"id": order["id"], "to": "CANCELED"}, token=shop["admin"].token)
     assert {r["status"] for r in await db.fetch("SELECT status FROM commissions")} == {"REVERSED"}
 
 
-async def test_two_admins_racing_on_one_order(api: Any, db: Any, shop: dict[str, Any], place_order: Any, make_user: Any) -> None:
+async def test_two_admins_racing_on_one_order(
+    api: Any, db: Any, shop: dict[str, Any], place_order: Any, make_user: Any
+) -> None:
     second_admin = await make_user("ADMIN")
     for _ in range(5):
         order = await place_order(shop["alice"], [(shop["product"]["variant_ids"][0], 1)])
@@ -134,7 +170,12 @@ async def test_two_admins_racing_on_one_order(api: Any, db: Any, shop: dict[str,
         loser = a if "errors" in a else b
         assert loser["errors"][0]["extensions"]["code"] == "INVALID_TRANSITION"
         assert loser["errors"][0]["extensions"]["from"] == "PROCESSING"
-        assert await db.fetchval("SELECT count(*) FROM order_status_history WHERE order_id = $1", int(order["id"])) == 2
+        assert (
+            await db.fetchval(
+                "SELECT count(*) FROM order_status_history WHERE order_id = $1", int(order["id"])
+            )
+            == 2
+        )
 
 
 async def test_refund_survives_gateway_failure_and_is_retried_once(
@@ -180,8 +221,13 @@ async def test_refund_intent_recorded_but_never_sent_is_carried_out_by_the_proce
     payment = await db.fetchrow("SELECT id, amount FROM payments")
     async with runtime.db.uow() as uow:
         await refunds.request_refund(
-            uow, Actor.system_actor("test"), payment_id=payment["id"], order_id=int(order["id"]),
-            amount=payment["amount"], currency="INR", reason="test",
+            uow,
+            Actor.system_actor("test"),
+            payment_id=payment["id"],
+            order_id=int(order["id"]),
+            amount=payment["amount"],
+            currency="INR",
+            reason="test",
         )
         await uow.commit()
     assert sandbox.state.refunds_for_payment(order["payment_id"]) == []

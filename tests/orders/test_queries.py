@@ -22,7 +22,9 @@ AUDIT = """query($f: AuditFilter, $first: Int, $after: String) { auditLog(filter
 
 
 async def test_order_visibility(api: Any, shop: dict[str, Any], place_order: Any) -> None:
-    mixed = await place_order(shop["alice"], [(shop["product"]["variant_ids"][0], 1), (shop["other"]["variant_ids"][0], 1)])
+    mixed = await place_order(
+        shop["alice"], [(shop["product"]["variant_ids"][0], 1), (shop["other"]["variant_ids"][0], 1)]
+    )
     oid = mixed["id"]
     assert (await api.ok(ORDER, {"id": oid}, token=shop["alice"].token))["order"]["total"]["amount"] == 150000
     assert len((await api.ok(ORDER, {"id": oid}, token=shop["admin"].token))["order"]["items"]) == 2
@@ -38,7 +40,9 @@ async def test_order_visibility(api: Any, shop: dict[str, Any], place_order: Any
     assert (await api.error(ORDER, {"id": oid}))["extensions"]["code"] == "UNAUTHENTICATED"
 
 
-async def test_orders_lists_own_and_admin_all_with_pages(api: Any, shop: dict[str, Any], place_order: Any) -> None:
+async def test_orders_lists_own_and_admin_all_with_pages(
+    api: Any, shop: dict[str, Any], place_order: Any
+) -> None:
     vid = shop["product"]["variant_ids"][0]
     mine = [await place_order(shop["alice"], [(vid, 1)]) for _ in range(3)]
     await place_order(shop["bob"], [(vid, 1)])
@@ -47,7 +51,9 @@ async def test_orders_lists_own_and_admin_all_with_pages(api: Any, shop: dict[st
     assert data["totalCount"] == 3
     assert data["pageInfo"]["hasNextPage"] is True
     ids = [e["node"]["id"] for e in data["edges"]]
-    rest = (await api.ok(ORDERS, {"first": 2, "after": data["pageInfo"]["endCursor"]}, token=shop["alice"].token))["orders"]
+    rest = (
+        await api.ok(ORDERS, {"first": 2, "after": data["pageInfo"]["endCursor"]}, token=shop["alice"].token)
+    )["orders"]
     ids += [e["node"]["id"] for e in rest["edges"]]
     assert ids == [o["id"] for o in reversed(mine)]  # newest first, nothing twice, nothing missed
     assert rest["pageInfo"]["hasNextPage"] is False
@@ -59,17 +65,28 @@ async def test_orders_lists_own_and_admin_all_with_pages(api: Any, shop: dict[st
     assert too_many["extensions"]["code"] == "QUERY_TOO_COMPLEX"
 
 
-async def test_reorder_reasons_and_quantities(api: Any, db: Any, shop: dict[str, Any], place_order: Any, make_product: Any) -> None:
+async def test_reorder_reasons_and_quantities(
+    api: Any, db: Any, shop: dict[str, Any], place_order: Any, make_product: Any
+) -> None:
     designer = shop["designer"]
     kept = await make_product(designer.designer_id, title="Kept", variants=[("KEEP-1", "M", None, 10, None)])
     low = await make_product(designer.designer_id, title="Low", variants=[("LOW-1", "M", None, 10, None)])
     gone = await make_product(designer.designer_id, title="Gone", variants=[("GONE-1", "M", None, 10, None)])
-    hidden = await make_product(designer.designer_id, title="Hidden", variants=[("HIDE-1", "M", None, 10, None)])
-    empty = await make_product(designer.designer_id, title="Empty", variants=[("EMPTY-1", "M", None, 10, None)])
+    hidden = await make_product(
+        designer.designer_id, title="Hidden", variants=[("HIDE-1", "M", None, 10, None)]
+    )
+    empty = await make_product(
+        designer.designer_id, title="Empty", variants=[("EMPTY-1", "M", None, 10, None)]
+    )
     order = await place_order(
         shop["alice"],
-        [(kept["variant_ids"][0], 2), (low["variant_ids"][0], 5), (gone["variant_ids"][0], 1),
-         (hidden["variant_ids"][0], 1), (empty["variant_ids"][0], 3)],
+        [
+            (kept["variant_ids"][0], 2),
+            (low["variant_ids"][0], 5),
+            (gone["variant_ids"][0], 1),
+            (hidden["variant_ids"][0], 1),
+            (empty["variant_ids"][0], 3),
+        ],
     )
     await db.execute("UPDATE variants SET stock = 2 WHERE sku = 'LOW-1'")
     await db.execute("UPDATE products SET deleted_at = now() WHERE id = $1", gone["id"])
@@ -82,12 +99,17 @@ async def test_reorder_reasons_and_quantities(api: Any, db: Any, shop: dict[str,
         {"variant": {"sku": "LOW-1"}, "requestedQuantity": 5, "quantity": 2},
     ]
     assert {(u["sku"], u["reason"], u["requestedQuantity"]) for u in result["unavailable"]} == {
-        ("GONE-1", "PRODUCT_REMOVED", 1), ("HIDE-1", "NOT_APPROVED", 1), ("EMPTY-1", "OUT_OF_STOCK", 3),
+        ("GONE-1", "PRODUCT_REMOVED", 1),
+        ("HIDE-1", "NOT_APPROVED", 1),
+        ("EMPTY-1", "OUT_OF_STOCK", 3),
     }
     assert result["cart"]["itemCount"] == 0  # without addToCart nothing is added
 
     added = (await api.ok(REORDER, {"id": order["id"], "add": True}, token=shop["alice"].token))["reorder"]
-    assert {(i["variant"]["sku"], i["quantity"]) for i in added["cart"]["items"]} == {("KEEP-1", 2), ("LOW-1", 2)}
+    assert {(i["variant"]["sku"], i["quantity"]) for i in added["cart"]["items"]} == {
+        ("KEEP-1", 2),
+        ("LOW-1", 2),
+    }
     error = await api.error(REORDER, {"id": order["id"]}, token=shop["bob"].token)
     assert error["extensions"]["code"] == "NOT_FOUND"
 
@@ -111,15 +133,24 @@ async def test_designer_stats(api: Any, shop: dict[str, Any], place_order: Any) 
     assert (await api.error(STATS, token=shop["alice"].token))["extensions"]["code"] == "FORBIDDEN"
 
 
-async def test_audit_log_tells_the_story_of_an_order(api: Any, shop: dict[str, Any], place_order: Any) -> None:
+async def test_audit_log_tells_the_story_of_an_order(
+    api: Any, shop: dict[str, Any], place_order: Any
+) -> None:
     order = await place_order(shop["alice"], [(shop["product"]["variant_ids"][0], 1)])
     response = await api.post(
-        TRANSITION, {"id": order["id"], "to": "PROCESSING", "note": "packed"}, token=shop["admin"].token,
-        x_request_id="req-audit-1", user_agent="ops-console/1.0",
+        TRANSITION,
+        {"id": order["id"], "to": "PROCESSING", "note": "packed"},
+        token=shop["admin"].token,
+        x_request_id="req-audit-1",
+        user_agent="ops-console/1.0",
     )
     assert response.status_code == 200
     await api.ok(TRANSITION, {"id": order["id"], "to": "CANCELED"}, token=shop["alice"].token)
-    data = (await api.ok(AUDIT, {"f": {"targetType": "Order", "targetId": order["id"]}}, token=shop["admin"].token))["auditLog"]
+    data = (
+        await api.ok(
+            AUDIT, {"f": {"targetType": "Order", "targetId": order["id"]}}, token=shop["admin"].token
+        )
+    )["auditLog"]
     actions = [e["node"]["action"] for e in data["edges"]]
     assert actions == ["order.cancelled", "order.transitioned", "order.created"]
     transitioned = data["edges"][1]["node"]
@@ -132,7 +163,9 @@ async def test_audit_log_tells_the_story_of_an_order(api: Any, shop: dict[str, A
     cancelled = data["edges"][0]["node"]
     assert cancelled["changes"]["refund"] == {"amount": 100000}
     assert "restocked" in cancelled["changes"]
-    refunds = (await api.ok(AUDIT, {"f": {"action": "refund.processed"}}, token=shop["admin"].token))["auditLog"]
+    refunds = (await api.ok(AUDIT, {"f": {"action": "refund.processed"}}, token=shop["admin"].token))[
+        "auditLog"
+    ]
     assert refunds["totalCount"] == 1
     page = (await api.ok(AUDIT, {"first": 2}, token=shop["admin"].token))["auditLog"]
     assert page["pageInfo"]["hasNextPage"] is True
@@ -140,7 +173,9 @@ async def test_audit_log_tells_the_story_of_an_order(api: Any, shop: dict[str, A
     assert (await api.error(AUDIT, {}, token=shop["designer"].token))["extensions"]["code"] == "FORBIDDEN"
 
 
-async def test_failed_transition_leaves_no_audit_entry(api: Any, db: Any, shop: dict[str, Any], place_order: Any) -> None:
+async def test_failed_transition_leaves_no_audit_entry(
+    api: Any, db: Any, shop: dict[str, Any], place_order: Any
+) -> None:
     order = await place_order(shop["alice"], [(shop["product"]["variant_ids"][0], 1)])
     before = await db.fetchval("SELECT count(*) FROM audit_entries")
     await api.error(TRANSITION, {"id": order["id"], "to": "DELIVERED"}, token=shop["admin"].token)

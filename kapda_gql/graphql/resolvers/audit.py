@@ -9,57 +9,42 @@ from strawberry.scalars import JSON
 from kapda_gql.db import models
 from kapda_gql.graphql.context import Info
 from kapda_gql.graphql.types.common import PageInfo, parse_optional_id
-from kapda_gql.graphql.types.users import User
+from kapda_gql.graphql.types.users import User, load_user
 from kapda_gql.services import audit
 from kapda_gql.services.catalog import check_page_size, decode_cursor, encode_cursor
 
 
 @strawberry.type
 class AuditEntry:
-    row: strawberry.Private[models.AuditEntry]
+    id: strawberry.ID
+    action: str
+    target_type: str
+    target_id: str
+    changes: JSON | None
+    request_id: str | None
+    ip: str | None
+    user_agent: str | None
+    at: datetime
+    actor_id: strawberry.Private[int | None]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
-
-    @strawberry.field
-    def action(self) -> str:
-        return self.row.action
+    @classmethod
+    def of(cls, row: models.AuditEntry) -> AuditEntry:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            action=row.action,
+            target_type=row.target_type,
+            target_id=row.target_id,
+            changes=cast(JSON | None, row.changes),
+            request_id=row.request_id,
+            ip=str(row.ip) if row.ip is not None else None,
+            user_agent=row.user_agent,
+            at=row.at,
+            actor_id=row.actor_id,
+        )
 
     @strawberry.field
     async def actor(self, info: Info) -> User | None:
-        if self.row.actor_id is None:
-            return None
-        user = await info.context.loaders.user.load(self.row.actor_id)
-        return User.of(user) if user else None
-
-    @strawberry.field
-    def target_type(self) -> str:
-        return self.row.target_type
-
-    @strawberry.field
-    def target_id(self) -> str:
-        return self.row.target_id
-
-    @strawberry.field
-    def changes(self) -> JSON | None:
-        return cast(JSON | None, self.row.changes)
-
-    @strawberry.field
-    def request_id(self) -> str | None:
-        return self.row.request_id
-
-    @strawberry.field
-    def ip(self) -> str | None:
-        return str(self.row.ip) if self.row.ip is not None else None
-
-    @strawberry.field
-    def user_agent(self) -> str | None:
-        return self.row.user_agent
-
-    @strawberry.field
-    def at(self) -> datetime:
-        return self.row.at
+        return await load_user(info, self.actor_id)
 
 
 @strawberry.type
@@ -112,7 +97,7 @@ class AuditQuery:
             after=(cursor[0], cursor[1]) if cursor else None,
         )
         return AuditEntryConnection(
-            edges=[AuditEntryEdge(cursor=encode_cursor(e.at, e.id), node=AuditEntry(row=e)) for e in entries],
+            edges=[AuditEntryEdge(cursor=encode_cursor(e.at, e.id), node=AuditEntry.of(e)) for e in entries],
             page_info=PageInfo(
                 has_next_page=has_next,
                 end_cursor=encode_cursor(entries[-1].at, entries[-1].id) if entries else None,

@@ -72,7 +72,7 @@ class CatalogQuery:
         row = await catalog.get_product(
             info.context.uow(), info.context.actor, product_id=parse_optional_id(id, "id"), slug=slug
         )
-        return Product(row=row) if row else None
+        return Product.of(row) if row else None
 
 
 @strawberry.type
@@ -95,7 +95,7 @@ class CatalogMutation:
             spec,
             designer_id=parse_optional_id(input.designer_id, "designerId"),
         )
-        return Product(row=row)
+        return Product.of(row)
 
     @strawberry.mutation
     async def update_product(self, info: Info, input: UpdateProductInput) -> Product:
@@ -110,14 +110,14 @@ class CatalogMutation:
         row = await catalog.update_product(
             info.context.uow(), info.context.actor, parse_id(input.product_id, "productId"), changes
         )
-        return Product(row=row)
+        return Product.of(row)
 
     @strawberry.mutation(description="DRAFT or REJECTED -> PENDING_REVIEW.")
     async def submit_product(self, info: Info, product_id: strawberry.ID) -> Product:
         row = await catalog.submit_product(
             info.context.uow(), info.context.actor, parse_id(product_id, "productId")
         )
-        return Product(row=row)
+        return Product.of(row)
 
     @strawberry.mutation(description="Admin: approve or reject; rejecting an approved product delists it.")
     async def review_product(self, info: Info, input: ReviewProductInput) -> Product:
@@ -128,7 +128,7 @@ class CatalogMutation:
             catalog.ReviewDecision(input.decision),
             input.reason,
         )
-        return Product(row=row)
+        return Product.of(row)
 
     @strawberry.mutation(description="Soft delete: hidden everywhere, kept for order history.")
     async def delete_product(self, info: Info, product_id: strawberry.ID) -> bool:
@@ -141,4 +141,4 @@ class CatalogMutation:
         row = await catalog.set_stock(
             info.context.uow(), info.context.actor, parse_id(input.variant_id, "variantId"), input.stock
         )
-        return Variant(row=row)
+        return Variant.of(row)

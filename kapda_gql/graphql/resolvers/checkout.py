@@ -62,7 +62,7 @@ class CheckoutMutation:
             record_checkout(error.code.lower())
             raise
         record_checkout("completed")
-        return Order(row=order)
+        return Order.of(order)
 
 
 MUTATION = CheckoutMutation

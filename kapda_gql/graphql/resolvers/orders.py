@@ -26,7 +26,7 @@ class ReorderLine:
 
     @strawberry.field
     def variant(self) -> Variant:
-        return Variant(row=self.line.variant, product_price=self.line.product.price)
+        return Variant.of(self.line.variant, product_price=self.line.product.price)
 
     @strawberry.field
     def requested_quantity(self) -> int:
@@ -77,7 +77,7 @@ class OrdersQuery:
         )
         return OrderConnection(
             edges=[
-                OrderEdge(cursor=c, node=Order(row=o)) for o, c in zip(page.items, page.cursors, strict=True)
+                OrderEdge(cursor=c, node=Order.of(o)) for o, c in zip(page.items, page.cursors, strict=True)
             ],
             page_info=PageInfo(
                 has_next_page=page.has_next_page, end_cursor=page.cursors[-1] if page.cursors else None
@@ -90,7 +90,7 @@ class OrdersQuery:
     )
     async def order(self, info: Info, id: strawberry.ID) -> Order | None:
         seen = await orders.get_order(info.context.uow(), info.context.actor, parse_id(id, "id"))
-        return Order(row=seen.order, only_designer=seen.only_designer)
+        return Order.of(seen.order, only_designer=seen.only_designer)
 
     @strawberry.field(description="Designers: their own sales and commissions; admins: any designer's.")
     async def designer_stats(self, info: Info, designer_id: strawberry.ID | None = None) -> DesignerStats:
@@ -121,7 +121,7 @@ class OrdersMutation:
             models.OrderStatus(input.to),
             input.note,
         )
-        return Order(row=row)
+        return Order.of(row)
 
     @strawberry.mutation(description="What of a past order can be bought again; addToCart adds those lines.")
     async def reorder(

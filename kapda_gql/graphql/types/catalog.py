@@ -27,32 +27,27 @@ class Designer:
 
 @strawberry.type
 class Variant:
+    id: strawberry.ID
+    sku: str
+    size: str | None
+    color: str | None
+    stock: int
+    in_stock: bool
     row: strawberry.Private[models.Variant]
-    product_price: strawberry.Private[int | None] = None
+    product_price: strawberry.Private[int | None]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
-
-    @strawberry.field
-    def sku(self) -> str:
-        return self.row.sku
-
-    @strawberry.field
-    def size(self) -> str | None:
-        return self.row.size
-
-    @strawberry.field
-    def color(self) -> str | None:
-        return self.row.color
-
-    @strawberry.field
-    def stock(self) -> int:
-        return self.row.stock
-
-    @strawberry.field
-    def in_stock(self) -> bool:
-        return self.row.stock > 0
+    @classmethod
+    def of(cls, row: models.Variant, product_price: int | None = None) -> Variant:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            sku=row.sku,
+            size=row.size,
+            color=row.color,
+            stock=row.stock,
+            in_stock=row.stock > 0,
+            row=row,
+            product_price=product_price,
+        )
 
     @strawberry.field(description="The variant's own price, or its product's when it has none.")
     async def price(self, info: Info) -> Money:
@@ -66,44 +61,36 @@ class Variant:
     @strawberry.field
     async def product(self, info: Info) -> Product | None:
         row = await info.context.loaders.product.load(self.row.product_id)
-        return Product(row=row) if row is not None and row.deleted_at is None else None
+        return Product.of(row) if row is not None and row.deleted_at is None else None
 
 
 @strawberry.type
 class Product:
+    id: strawberry.ID
+    slug: str
+    title: str
+    description: str
+    category: str
+    price: Money
+    images: list[str]
+    status: ProductStatus
+    created_at: datetime
     row: strawberry.Private[models.Product]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
-
-    @strawberry.field
-    def slug(self) -> str:
-        return self.row.slug
-
-    @strawberry.field
-    def title(self) -> str:
-        return self.row.title
-
-    @strawberry.field
-    def description(self) -> str:
-        return self.row.description
-
-    @strawberry.field
-    def category(self) -> str:
-        return self.row.category
-
-    @strawberry.field
-    def price(self) -> Money:
-        return Money.of(self.row.price, self.row.currency)
-
-    @strawberry.field
-    def images(self) -> list[str]:
-        return list(self.row.images or [])
-
-    @strawberry.field
-    def status(self) -> models.ProductStatus:
-        return ProductStatus(self.row.status)
+    @classmethod
+    def of(cls, row: models.Product) -> Product:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            slug=row.slug,
+            title=row.title,
+            description=row.description,
+            category=row.category,
+            price=Money.of(row.price, row.currency),
+            images=list(row.images or []),
+            status=ProductStatus(row.status),
+            created_at=row.created_at,
+            row=row,
+        )
 
     @strawberry.field(description="Why an admin rejected the product (visible to its designer and admins).")
     def rejection_reason(self, info: Info) -> str | None:
@@ -111,10 +98,6 @@ class Product:
         if actor.is_admin or (actor.designer_id is not None and actor.designer_id == self.row.designer_id):
             return self.row.rejection_reason
         return None
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.row.created_at
 
     @strawberry.field
     async def designer(self, info: Info) -> Designer:
@@ -125,7 +108,7 @@ class Product:
     @strawberry.field
     async def variants(self, info: Info) -> list[Variant]:
         rows = await info.context.loaders.variants_by_product.load(self.row.id)
-        return [Variant(row=v, product_price=self.row.price) for v in rows]
+        return [Variant.of(v, product_price=self.row.price) for v in rows]
 
     @strawberry.field
     async def in_stock(self, info: Info) -> bool:
@@ -152,7 +135,7 @@ class ProductConnection:
     @classmethod
     def of(cls, page: catalog.Page[models.Product], flt: catalog.ProductFilter) -> ProductConnection:
         edges = [
-            ProductEdge(cursor=c, node=Product(row=p)) for p, c in zip(page.items, page.cursors, strict=True)
+            ProductEdge(cursor=c, node=Product.of(p)) for p, c in zip(page.items, page.cursors, strict=True)
         ]
         return cls(
             edges=edges,

@@ -12,7 +12,7 @@ from kapda_gql.db import models
 from kapda_gql.graphql.context import Info
 from kapda_gql.graphql.types.catalog import Product, Variant
 from kapda_gql.graphql.types.common import Money, OrderStatus, PageInfo, PaymentStatus
-from kapda_gql.graphql.types.users import User
+from kapda_gql.graphql.types.users import User, load_user
 from kapda_gql.services import cart as cart_service
 
 
@@ -22,11 +22,11 @@ class CartItem:
 
     @strawberry.field
     def variant(self) -> Variant:
-        return Variant(row=self.view.variant, product_price=self.view.product.price)
+        return Variant.of(self.view.variant, product_price=self.view.product.price)
 
     @strawberry.field
     def product(self) -> Product:
-        return Product(row=self.view.product)
+        return Product.of(self.view.product)
 
     @strawberry.field
     def quantity(self) -> int:
@@ -190,145 +190,111 @@ class CheckoutInput:
 
 @strawberry.type
 class OrderItem:
-    row: strawberry.Private[models.OrderItem]
+    product_title: str
+    sku: str
+    size: str | None
+    color: str | None
+    unit_price: Money
+    quantity: int
+    line_total: Money
+    variant_id: strawberry.Private[int | None]
 
-    @strawberry.field
+    @classmethod
+    def of(cls, row: models.OrderItem) -> OrderItem:
+        return cls(
+            product_title=row.product_title,
+            sku=row.sku,
+            size=row.size,
+            color=row.color,
+            unit_price=Money.of(row.unit_price),
+            quantity=row.quantity,
+            line_total=Money.of(row.line_total),
+            variant_id=row.variant_id,
+        )
+
+    @strawberry.field(description="The variant as it is now; null once it is gone from the catalog.")
     async def variant(self, info: Info) -> Variant | None:
-        if self.row.variant_id is None:
+        if self.variant_id is None:
             return None
-        v = await info.context.loaders.variant.load(self.row.variant_id)
-        return Variant(row=v) if v is not None else None
-
-    @strawberry.field
-    def product_title(self) -> str:
-        return self.row.product_title
-
-    @strawberry.field
-    def sku(self) -> str:
-        return self.row.sku
-
-    @strawberry.field
-    def size(self) -> str | None:
-        return self.row.size
-
-    @strawberry.field
-    def color(self) -> str | None:
-        return self.row.color
-
-    @strawberry.field
-    def unit_price(self) -> Money:
-        return Money.of(self.row.unit_price)
-
-    @strawberry.field
-    def quantity(self) -> int:
-        return self.row.quantity
-
-    @strawberry.field
-    def line_total(self) -> Money:
-        return Money.of(self.row.line_total)
+        v = await info.context.loaders.variant.load(self.variant_id)
+        return Variant.of(v) if v is not None else None
 
 
 @strawberry.type
 class OrderStatusChange:
-    row: strawberry.Private[models.OrderStatusChange]
+    from_: OrderStatus | None = strawberry.field(name="from")
+    to: OrderStatus
+    at: datetime
+    note: str | None
+    actor_id: strawberry.Private[int | None]
 
-    @strawberry.field(name="from")
-    def from_(self) -> OrderStatus | None:
-        return models.OrderStatus(self.row.from_status) if self.row.from_status else None
-
-    @strawberry.field
-    def to(self) -> OrderStatus:
-        return models.OrderStatus(self.row.to_status)
-
-    @strawberry.field
-    def at(self) -> datetime:
-        return self.row.at
+    @classmethod
+    def of(cls, row: models.OrderStatusChange) -> OrderStatusChange:
+        return cls(
+            from_=models.OrderStatus(row.from_status) if row.from_status else None,
+            to=models.OrderStatus(row.to_status),
+            at=row.at,
+            note=row.note,
+            actor_id=row.actor_id,
+        )
 
     @strawberry.field
     async def actor(self, info: Info) -> User | None:
-        if self.row.actor_id is None:
-            return None
-        user = await info.context.loaders.user.load(self.row.actor_id)
-        return User.of(user) if user else None
-
-    @strawberry.field
-    def note(self) -> str | None:
-        return self.row.note
+        return await load_user(info, self.actor_id)
 
 
 @strawberry.type
 class Order:
-    row: strawberry.Private[models.Order]
+    id: strawberry.ID
+    number: str
+    status: OrderStatus
+    payment_status: PaymentStatus
+    subtotal: Money
+    total: Money
+    shipping_address: Address
+    price_adjustments: list[PriceAdjustment]
+    created_at: datetime
+    processing_at: datetime | None
+    shipped_at: datetime | None
+    delivered_at: datetime | None
+    canceled_at: datetime | None
+    refunded_at: datetime | None
+    order_id: strawberry.Private[int]
     # Designers see only their own lines of an order that also holds other designers' items.
-    only_designer: strawberry.Private[int | None] = None
+    only_designer: strawberry.Private[int | None]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
-
-    @strawberry.field
-    def number(self) -> str:
-        return self.row.number
-
-    @strawberry.field
-    def status(self) -> OrderStatus:
-        return models.OrderStatus(self.row.status)
-
-    @strawberry.field
-    def payment_status(self) -> PaymentStatus:
-        return models.PaymentStatus(self.row.payment_status)
+    @classmethod
+    def of(cls, row: models.Order, only_designer: int | None = None) -> Order:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            number=row.number,
+            status=models.OrderStatus(row.status),
+            payment_status=models.PaymentStatus(row.payment_status),
+            subtotal=Money.of(row.subtotal, row.currency),
+            total=Money.of(row.total, row.currency),
+            shipping_address=Address.of(row.shipping_address),
+            price_adjustments=[PriceAdjustment.of(a) for a in row.price_adjustments or []],
+            created_at=row.created_at,
+            processing_at=row.processing_at,
+            shipped_at=row.shipped_at,
+            delivered_at=row.delivered_at,
+            canceled_at=row.canceled_at,
+            refunded_at=row.refunded_at,
+            order_id=row.id,
+            only_designer=only_designer,
+        )
 
     @strawberry.field
     async def items(self, info: Info) -> list[OrderItem]:
-        rows = await info.context.loaders.order_items.load(self.row.id)
+        rows = await info.context.loaders.order_items.load(self.order_id)
         if self.only_designer is not None:
             rows = [r for r in rows if r.designer_id == self.only_designer]
-        return [OrderItem(row=r) for r in rows]
-
-    @strawberry.field
-    def subtotal(self) -> Money:
-        return Money.of(self.row.subtotal, self.row.currency)
-
-    @strawberry.field
-    def total(self) -> Money:
-        return Money.of(self.row.total, self.row.currency)
-
-    @strawberry.field
-    def shipping_address(self) -> Address:
-        return Address.of(self.row.shipping_address)
+        return [OrderItem.of(r) for r in rows]
 
     @strawberry.field
     async def status_history(self, info: Info) -> list[OrderStatusChange]:
-        rows = await info.context.loaders.status_history.load(self.row.id)
-        return [OrderStatusChange(row=r) for r in rows]
-
-    @strawberry.field
-    def price_adjustments(self) -> list[PriceAdjustment]:
-        return [PriceAdjustment.of(a) for a in self.row.price_adjustments or []]
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.row.created_at
-
-    @strawberry.field
-    def processing_at(self) -> datetime | None:
-        return self.row.processing_at
-
-    @strawberry.field
-    def shipped_at(self) -> datetime | None:
-        return self.row.shipped_at
-
-    @strawberry.field
-    def delivered_at(self) -> datetime | None:
-        return self.row.delivered_at
-
-    @strawberry.field
-    def canceled_at(self) -> datetime | None:
-        return self.row.canceled_at
-
-    @strawberry.field
-    def refunded_at(self) -> datetime | None:
-        return self.row.refunded_at
+        rows = await info.context.loaders.status_history.load(self.order_id)
+        return [OrderStatusChange.of(r) for r in rows]
 
 
 @strawberry.type

@@ -5,6 +5,7 @@ from datetime import datetime
 import strawberry
 
 from kapda_gql.db import models
+from kapda_gql.graphql.context import Info
 from kapda_gql.graphql.types.common import Role, UserStatus
 
 
@@ -27,6 +28,14 @@ class User:
             status=UserStatus(row.status),
             created_at=row.created_at,
         )
+
+
+async def load_user(info: Info, user_id: int | None) -> User | None:
+    """A user referenced by id (an actor of a history row or an audit entry), through the loader."""
+    if user_id is None:
+        return None
+    row = await info.context.loaders.user.load(user_id)
+    return User.of(row) if row else None
 
 
 @strawberry.type
