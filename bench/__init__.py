@@ -1,0 +1,1 @@
+"""Benchmarks of kapda-gql against the database's own limit: `python -m bench all` (see README.md)."""

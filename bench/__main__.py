@@ -1,0 +1,727 @@
+"""`python -m bench [all | baseline hot spread catalog workers | client profile micro experiments]` (README.md)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from bench import baseline, catalog, checkout, micro, profile
+from bench.common import (
+    DATA_DIR,
+    PRIORITY,
+    CpuMeter,
+    LoadResult,
+    Sandbox,
+    Service,
+    cpu_note,
+    fresh_database,
+    http_client,
+    machine,
+    post_request,
+    postmaster_pid,
+    prioritise,
+    run_load,
+    say,
+    start_plain,
+    start_sandbox,
+    start_service,
+    table,
+)
+
+SCENARIOS = ("baseline", "hot", "spread", "catalog", "workers")
+EXTRA = ("client", "profile", "experiments", "micro")
+VARIANTS: list[tuple[str, dict[str, str] | None]] = [
+    ("kapda-gql serve", None),
+    ("gc.freeze + threshold", {"BENCH_GC": "freeze"}),
+    ("64 gateway threads", {"BENCH_EXECUTOR": "64"}),
+    ("both", {"BENCH_GC": "freeze", "BENCH_EXECUTOR": "64"}),
+]
+TARGET_HOT_RATIO = 0.30
+TARGET_CATALOG_RATIO = 0.50
+TARGET_PAGE_STATEMENTS = 5
+TARGET_CHECKOUT_STATEMENTS = 15
+
+
+@dataclass
+class Bench:
+    args: argparse.Namespace
+    url: str
+    sandbox: Sandbox | None = None
+    postmaster: int | None = None
+    services: dict[int, Service] = field(default_factory=dict)
+    plains: dict[int, Service] = field(default_factory=dict)
+    raw: dict[tuple[str, int], baseline.Run] = field(default_factory=dict)
+    svc: dict[tuple[str, int], baseline.Run] = field(default_factory=dict)
+    alt: dict[tuple[str, int], baseline.Run] = field(default_factory=dict)
+    http: dict[tuple[str, int, int], checkout.Run] = field(default_factory=dict)
+    pages: dict[tuple[str, str, int], LoadResult] = field(default_factory=dict)
+    statements: list[catalog.StatementRow] = field(default_factory=list)
+    checkout_sql: list[str] = field(default_factory=list)
+    same: dict[str, bool] = field(default_factory=dict)
+    catalog_seeded: bool = False
+    report: dict[str, Any] = field(default_factory=dict)
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    @property
+    def clients(self) -> list[int]:
+        return [int(n) for n in self.args.clients.split(",")]
+
+    @property
+    def duration(self) -> float:
+        return float(self.args.duration)
+
+    def meter(self, *servers: Service) -> CpuMeter:
+        groups: dict[str, list[int]] = {}
+        for s in servers:
+            groups["service" if s in self.services.values() else "plain"] = [s.process.pid]
+        if self.postmaster:
+            groups["postgres"] = [self.postmaster]
+        if self.sandbox and self.sandbox.pid:
+            groups["sandbox"] = [self.sandbox.pid]
+        groups["bench"] = [os.getpid()]
+        return CpuMeter(groups)
+
+    async def quiet(self) -> None:
+        """Wait (up to --quiet-wait s) until other processes use < 0.3 cores: the machine is shared."""
+        deadline = time.monotonic() + self.args.quiet_wait
+        while True:
+            m = self.meter(*self.services.values(), *self.plains.values())
+            m.start()
+            await asyncio.sleep(0.5)
+            other = m.stop()["other"]
+            if other < 0.3 or time.monotonic() > deadline:
+                if other >= 0.3:
+                    say(f"  (the machine is busy: other processes use {other:.2f} cores; measuring anyway)")
+                return
+            await asyncio.sleep(1.0)
+
+    async def ensure_sandbox(self) -> Sandbox:
+        if self.sandbox is None:
+            self.sandbox = await start_sandbox(in_thread=self.args.sandbox == "thread")
+        return self.sandbox
+
+    async def service(self, workers: int) -> Service:
+        if workers not in self.services:
+            for w in list(self.services):  # one service at a time: two would share the two cores
+                self.services.pop(w).process.stop()
+            sandbox = await self.ensure_sandbox()
+            self.services[workers] = await start_service(self.url, sandbox.url, workers)
+        return self.services[workers]
+
+    async def plain(self, workers: int) -> Service:
+        if workers not in self.plains:
+            for w in list(self.plains):
+                self.plains.pop(w).process.stop()
+            self.plains[workers] = await start_plain(DATA_DIR / "plain-pages.json", workers)
+        return self.plains[workers]
+
+    def stop_servers(self) -> None:
+        for group in (self.services, self.plains):
+            for s in group.values():
+                s.process.stop()
+            group.clear()
+
+    def close(self) -> None:
+        self.stop_servers()
+        if self.sandbox is not None:
+            self.sandbox.stop()
+
+    # --- scenarios ---------------------------------------------------------------------------
+
+    async def scenario_baseline(self) -> None:
+        say("\n== baseline: the checkout transaction's SQL through raw asyncpg (no server running) ==")
+        self.stop_servers()
+        for kind in ("hot", "spread"):
+            for n in self.clients:
+                await self.ensure_raw(kind, n)
+            for n in [32] if not self.args.full else self.clients:
+                await self.quiet()
+                self.svc[kind, n] = await baseline.run_service(self.url, kind, n, self.duration, self.meter())
+        await self.quiet()
+        self.alt["hot", 32] = await baseline.run_raw(self.url, "hot", 32, self.duration, self.meter(), True)
+        rows = [
+            _checkout_row("asyncpg", r.kind, r.result.clients, r.connections, r) for r in self.raw.values()
+        ]
+        rows += [
+            _checkout_row("asyncpg 1-stmt", r.kind, r.result.clients, r.connections, r)
+            for r in self.alt.values()
+        ]
+        rows += [
+            _checkout_row("service fn", r.kind, r.result.clients, r.connections, r) for r in self.svc.values()
+        ]
+        say(table("baseline", CHECKOUT_HEADERS, rows))
+        hot32 = self.raw.get(("hot", 32))
+        if hot32:
+            say(
+                f"summary: the raw checkout transaction on one hot SKU runs at {hot32.result.ok_rate:,.0f}/s with 32 clients"
+            )
+
+    async def ensure_raw(self, kind: str, n: int) -> baseline.Run:
+        if (kind, n) not in self.raw:
+            await self.quiet()
+            self.raw[kind, n] = await baseline.run_raw(self.url, kind, n, self.duration, self.meter())
+        return self.raw[kind, n]
+
+    async def scenario_checkout(self, kind: str, workers: int = 1, clients: list[int] | None = None) -> None:
+        clients = clients or self.clients
+        say(f"\n== {kind}: checkout mutations through the HTTP API, {workers} worker(s) ==")
+        for n in clients:
+            await self.ensure_raw(kind, n)
+        service = await self.service(workers)
+        sandbox = await self.ensure_sandbox()
+        for n in clients:
+            # Enough prepared sessions to last the whole timed phase, not many more (preparing costs time).
+            done = [r.result.ok_rate for (k, w, _), r in self.http.items() if k == kind and w == workers]
+            expected = 1.5 * max(done) if done else min(150.0, 0.5 * self.raw[kind, n].result.ok_rate)
+            await self.quiet()
+            run = await checkout.run(
+                self.url,
+                service,
+                sandbox,
+                kind,
+                n,
+                self.duration,
+                self.meter(service),
+                expected_rate=expected,
+            )
+            self.http[kind, workers, n] = run
+            say(
+                f"  N={n}: prepared {run.prepared} sessions in {run.prepare_seconds:.1f} s"
+                + (f" (failed: {run.prepare_failures})" if run.prepare_failures else "")
+            )
+        rows = []
+        for n in clients:
+            run = self.http[kind, workers, n]
+            raw = self.raw[kind, n]
+            ratio = f"{run.result.ok_rate / raw.result.ok_rate:.0%}" if raw.result.ok_rate else "-"
+            rows.append([*_checkout_row(f"http {workers}w", kind, n, None, run), ratio])
+        say(
+            table(
+                f"{kind} checkout ({workers} worker{'s' * (workers > 1)})",
+                [*CHECKOUT_HEADERS, "vs asyncpg"],
+                rows,
+            )
+        )
+        mid = self.http.get((kind, workers, 32)) or self.http[kind, workers, clients[-1]]
+        n_mid = mid.result.clients
+        say(
+            f"summary: {kind} checkout at N={n_mid}: {mid.result.ok_rate:,.0f} orders/s = "
+            f"{mid.result.ok_rate / self.raw[kind, n_mid].result.ok_rate:.0%} of raw asyncpg, "
+            f"p99 {mid.result.ms(99):,.0f} ms; invariant "
+            + (
+                "held in every run"
+                if all(self.http[kind, workers, n].invariant for n in clients)
+                else "VIOLATED"
+            )
+            + f"; 5xx: {sum(self.http[kind, workers, n].result.server_errors for n in clients)}"
+        )
+
+    async def ensure_catalog(self) -> tuple[Service, Service]:
+        service = await self.service(1) if not self.services else next(iter(self.services.values()))
+        if not self.catalog_seeded:
+            await catalog.seed_catalog(self.url)
+            self.catalog_seeded = True
+            await catalog.save_pages(service, DATA_DIR / "plain-pages.json")
+        plain = await self.plain(service.workers)
+        return service, plain
+
+    async def scenario_catalog(self) -> None:
+        say("\n== catalog: products(first: 20) with designer and variants, 32 connections ==")
+        self.stop_servers()
+        service, plain = await self.ensure_catalog()
+        self.same = await catalog.same_answers(service, plain)
+        self.statements, self.checkout_sql = await catalog.statement_counts(
+            self.url, await self.ensure_sandbox()
+        )
+        rows = []
+        for name in catalog.QUERIES:
+            for target in (service, plain):
+                await self.quiet()
+                result = await catalog.load(target, name, 32, self.duration, self.meter(target))
+                who = "kapda" if target is service else "plain"
+                self.pages[who, name, target.workers] = result
+            ours, ref = self.pages["kapda", name, 1], self.pages["plain", name, 1]
+            for who, r in (("kapda-gql", ours), ("plain strawberry", ref)):
+                rows.append(
+                    [
+                        name,
+                        who,
+                        f"{r.rate:,.0f}",
+                        r.ms(50),
+                        r.ms(95),
+                        r.ms(99),
+                        r.error_text(),
+                        cpu_note(r.cpu),
+                    ]
+                    + (
+                        [f"{ours.rate / ref.rate:.0%}", "yes" if self.same.get(name) else "NO"]
+                        if who == "kapda-gql"
+                        else ["", ""]
+                    )
+                )
+        say(table("catalog (1 worker each)", CATALOG_HEADERS, rows))
+        srows = [
+            [s.what, s.first, "yes" if s.signed_in else "no", s.statements, s.round_trips]
+            for s in self.statements
+        ]
+        say(
+            table(
+                "SQL per request (in-process count)",
+                ["request", "first", "token", "statements", "round trips"],
+                srows,
+            )
+        )
+        say(
+            "checkout mutation statements, in order:\n"
+            + "\n".join(f"  {i + 1:2}. {s}" for i, s in enumerate(self.checkout_sql))
+        )
+        page = [s.statements for s in self.statements if s.what == "page" and not s.signed_in]
+        ratio = self.pages["kapda", "page", 1].rate / self.pages["plain", "page", 1].rate
+        say(
+            f"summary: products(first: 20) at {self.pages['kapda', 'page', 1].rate:,.0f} req/s = {ratio:.0%} of plain "
+            f"Strawberry; statements for first=1/20/100: {'/'.join(map(str, page))}"
+        )
+
+    async def scenario_workers(self) -> None:
+        say("\n== workers: hot-SKU checkout (N=32) and products(first: 20) with 1 and 2 uvicorn workers ==")
+        for w in (1, 2):
+            if ("hot", w, 32) not in self.http:
+                await self.scenario_checkout("hot", w, [32])
+            if ("kapda", "page", w) not in self.pages:
+                self.stop_servers()
+                await self.service(w)
+                service, plain = await self.ensure_catalog()
+                for who, target in (("kapda", service), ("plain", plain)):
+                    await self.quiet()
+                    self.pages[who, "page", w] = await catalog.load(
+                        target, "page", 32, self.duration, self.meter(target)
+                    )
+        rows = []
+        for w in (1, 2):
+            hot = self.http["hot", w, 32]
+            ours, ref = self.pages["kapda", "page", w], self.pages["plain", "page", w]
+            rows.append(
+                [
+                    w,
+                    f"{hot.result.ok_rate:,.0f}",
+                    hot.result.ms(99),
+                    f"{hot.result.ok_rate / self.raw['hot', 32].result.ok_rate:.0%}",
+                    f"{ours.rate:,.0f}",
+                    ours.ms(99),
+                    f"{ref.rate:,.0f}",
+                    f"{ours.rate / ref.rate:.0%}",
+                ]
+            )
+        say(
+            table(
+                "workers",
+                [
+                    "workers",
+                    "hot orders/s",
+                    "p99 ms",
+                    "vs asyncpg",
+                    "page req/s",
+                    "p99 ms",
+                    "plain req/s",
+                    "vs plain",
+                ],
+                rows,
+            )
+        )
+        one, two = self.http["hot", 1, 32].result.ok_rate, self.http["hot", 2, 32].result.ok_rate
+        p1, p2 = self.pages["kapda", "page", 1].rate, self.pages["kapda", "page", 2].rate
+        say(f"summary: 2 workers vs 1: hot checkout ×{two / one:.2f}, catalog page ×{p2 / p1:.2f}")
+
+    async def scenario_client(self) -> None:
+        """How much CPU the load generator itself needs per request: raw connection vs httpx."""
+        say("\n== client: the load generator's own cost (32 connections, plain Strawberry server) ==")
+        _, plain = await self.ensure_catalog()
+        raw = post_request(
+            plain.port, "/graphql", {"query": catalog.PAGE, "variables": catalog.variables("page")}
+        )
+        rows = []
+        for kind in ("raw asyncio", "httpx"):
+            await self.quiet()
+            t0 = time.process_time()
+            if kind == "raw asyncio":
+                r = await run_load(plain.port, 32, lambda _: raw, count=10**9, duration=self.duration)
+                count, rate = r.count, r.rate
+            else:
+                count, rate = await _httpx_load(plain.url, 32, self.duration)
+            cpu = time.process_time() - t0
+            rows.append([kind, f"{rate:,.0f}", f"{cpu / count * 1e6:,.0f}"])
+        say(table("load generator", ["client", "req/s", "client CPU µs/request"], rows))
+
+    async def scenario_profile(self) -> None:
+        say("\n== profile: py-spy on the service (1 worker) under load ==")
+        if profile.py_spy() is None:
+            say("py-spy is not installed: .venv/bin/pip install py-spy")
+            return
+        service = await self.service(1)
+        sandbox = await self.ensure_sandbox()
+        seconds = max(self.duration, 8.0)
+        for name, work in (
+            (
+                "checkout-hot-32",
+                lambda: checkout.run(self.url, service, sandbox, "hot", 32, seconds, None, 100.0),
+            ),
+            ("catalog-page-32", lambda: catalog.load(service, "page", 32, seconds, None)),
+        ):
+            job = asyncio.ensure_future(work())
+            # Start sampling once preparation is over and the timed load is running.
+            await asyncio.sleep(1.0 if name.startswith("catalog") else 0)
+            if name.startswith("checkout"):
+                await _wait_for_checkouts(self.url)
+            recorded = asyncio.ensure_future(profile.record(service.process.pid, seconds - 1.5, name))
+            await job
+            path = await recorded
+            if path is not None:
+                say(profile.summarise(path.read_text()).render(name))
+                say(f"  (raw stacks: {path})")
+
+    async def scenario_experiments(self) -> None:
+        """Process-level changes measured from outside (bench/tuned.py), 1 worker each."""
+        say("\n== experiments: the same service with process-level tuning (bench/tuned.py) ==")
+        self.stop_servers()
+        sandbox = await self.ensure_sandbox()
+        await self.ensure_raw("hot", 32)
+        if not self.catalog_seeded:
+            await catalog.seed_catalog(self.url)
+            self.catalog_seeded = True
+        rows = []
+        for label, tuning in VARIANTS:
+            service = await start_service(self.url, sandbox.url, 1, tuning)
+            self.services[1] = service
+            try:
+                await self.quiet()
+                page = await catalog.load(service, "page", 32, self.duration, self.meter(service))
+                await self.quiet()
+                hot = await checkout.run(
+                    self.url, service, sandbox, "hot", 32, self.duration, self.meter(service), 250.0
+                )
+            finally:
+                self.services.pop(1).process.stop()
+            rows.append(
+                [
+                    label,
+                    f"{page.rate:,.0f}",
+                    page.ms(99),
+                    page.cpu.get("service", 0.0),
+                    f"{hot.result.ok_rate:,.0f}",
+                    hot.result.ms(99),
+                    hot.result.error_text(),
+                    "ok" if hot.invariant else "VIOLATED",
+                    hot.result.cpu.get("service", 0.0),
+                    f"{hot.result.cpu.get('other', 0.0):.2f}/{page.cpu.get('other', 0.0):.2f}",
+                ]
+            )
+            self.report.setdefault("experiments", []).append(
+                {"variant": label, "page": _load_json(page), "hot": _run_json(hot)}
+            )
+        say(
+            table(
+                "experiments (1 worker; page = products(first: 20) at 32 connections; hot = checkout N=32)",
+                [
+                    "variant",
+                    "page req/s",
+                    "p99 ms",
+                    "cores",
+                    "hot orders/s",
+                    "p99 ms",
+                    "errors",
+                    "invariant",
+                    "cores",
+                    "other",
+                ],
+                rows,
+            )
+        )
+
+    async def scenario_micro(self) -> None:
+        say("\n== micro: one request's pieces, timed one call after another in this process ==")
+        self.stop_servers()
+        if not self.catalog_seeded:
+            await catalog.seed_catalog(self.url)
+            self.catalog_seeded = True
+        timings = await micro.run(self.url, await self.ensure_sandbox(), n=int(self.args.micro_calls))
+        say(
+            table(
+                "micro (ms per call)",
+                ["what", "wall ms", "CPU ms"],
+                [[t.what, t.wall_ms, t.cpu_ms] for t in timings],
+            )
+        )
+        self.report["micro"] = [t.__dict__ for t in timings]
+
+    # --- the end ---------------------------------------------------------------------------------
+
+    def targets(self) -> None:
+        rows: list[list[Any]] = []
+        hot = self.http.get(("hot", 1, 32))
+        if hot and ("hot", 32) in self.raw:
+            ratio = hot.result.ok_rate / self.raw["hot", 32].result.ok_rate
+            rows.append(
+                [
+                    "hot checkout at N=32 vs raw asyncpg",
+                    f"≥ {TARGET_HOT_RATIO:.0%}",
+                    f"{ratio:.0%}",
+                    ratio >= TARGET_HOT_RATIO,
+                ]
+            )
+        for kind in ("hot", "spread"):
+            r = self.http.get((kind, 1, 128))
+            if r:
+                good = r.invariant and r.result.server_errors == 0
+                rows.append(
+                    [
+                        f"{kind} N=128: invariant, 5xx or INTERNAL_SERVER_ERROR",
+                        "held, 0",
+                        f"{'held' if r.invariant else 'VIOLATED'}, {r.result.server_errors}",
+                        good,
+                    ]
+                )
+        if ("kapda", "page", 1) in self.pages:
+            ratio = self.pages["kapda", "page", 1].rate / self.pages["plain", "page", 1].rate
+            rows.append(
+                [
+                    "products(first: 20) vs plain Strawberry",
+                    f"≥ {TARGET_CATALOG_RATIO:.0%}",
+                    f"{ratio:.0%}",
+                    ratio >= TARGET_CATALOG_RATIO,
+                ]
+            )
+        if self.statements:
+            for name in catalog.QUERIES:
+                counts = [s.statements for s in self.statements if s.what == name and not s.signed_in]
+                good = len(set(counts)) == 1 and max(counts) <= TARGET_PAGE_STATEMENTS
+                rows.append(
+                    [
+                        f"{name}: statements at first=1/20/100",
+                        f"constant, ≤ {TARGET_PAGE_STATEMENTS}",
+                        "/".join(map(str, counts)),
+                        good,
+                    ]
+                )
+            chk = [s.statements for s in self.statements if s.what == "checkout mutation"]
+            rows.append(
+                [
+                    "checkout mutation statements",
+                    f"≤ {TARGET_CHECKOUT_STATEMENTS}",
+                    chk[0],
+                    chk[0] <= TARGET_CHECKOUT_STATEMENTS,
+                ]
+            )
+        if rows:
+            say(
+                "\n"
+                + table(
+                    "targets (issue 7)",
+                    ["target", "wanted", "measured", "met"],
+                    [[*r[:3], "yes" if r[3] else "NO"] for r in rows],
+                )
+            )
+            self.report["targets"] = [[*r[:3], bool(r[3])] for r in rows]
+
+    def save(self) -> Path:
+        data = {
+            "machine": machine(),
+            "command": " ".join(["python -m bench", *sys.argv[1:]]),
+            "duration": self.duration,
+            "baseline": [_run_json(r) for r in [*self.raw.values(), *self.alt.values(), *self.svc.values()]],
+            "http": [_run_json(r) | {"workers": w} for (_, w, _), r in self.http.items()],
+            "catalog": [
+                {"server": who, "query": q, "workers": w, **_load_json(r)}
+                for (who, q, w), r in self.pages.items()
+            ],
+            "statements": [s.__dict__ for s in self.statements],
+            **self.report,
+        }
+        path = DATA_DIR / "results.json"
+        path.write_text(json.dumps(data, indent=1, default=str))
+        return path
+
+
+CHECKOUT_HEADERS = [
+    "layer",
+    "SKUs",
+    "N",
+    "conns",
+    "orders/s",
+    "p50 ms",
+    "p95 ms",
+    "p99 ms",
+    "errors",
+    "5xx/500s",
+    "invariant",
+    "cores used",
+]
+
+
+def _checkout_row(
+    layer: str, kind: str, n: int, conns: int | None, run: baseline.Run | checkout.Run
+) -> list[Any]:
+    r = run.result
+    return [
+        layer,
+        "1 hot" if kind == "hot" else "1,000",
+        n,
+        conns,
+        f"{r.ok_rate:,.0f}",
+        r.ms(50),
+        r.ms(95),
+        r.ms(99),
+        r.error_text(),
+        r.server_errors,
+        f"ok {run.sold}+{run.left}={run.initial}"
+        if run.invariant
+        else f"VIOLATED {run.sold}+{run.left}≠{run.initial} orders={run.orders}",
+        cpu_note(r.cpu),
+    ]
+
+
+CATALOG_HEADERS = [
+    "query",
+    "server",
+    "req/s",
+    "p50 ms",
+    "p95 ms",
+    "p99 ms",
+    "errors",
+    "cores used",
+    "ratio",
+    "same data",
+]
+
+
+def _load_json(r: LoadResult) -> dict[str, Any]:
+    return {
+        "clients": r.clients,
+        "requests": r.count,
+        "per_second": round(r.rate, 1),
+        "ok_per_second": round(r.ok_rate, 1),
+        "p50_ms": round(r.ms(50), 2),
+        "p95_ms": round(r.ms(95), 2),
+        "p99_ms": round(r.ms(99), 2),
+        "errors": dict(r.errors),
+        "statuses": dict(r.statuses),
+        "cpu": {k: round(v, 2) for k, v in r.cpu.items()},
+    }
+
+
+def _run_json(run: baseline.Run | checkout.Run) -> dict[str, Any]:
+    layer = run.layer if isinstance(run, baseline.Run) else "http"
+    return {
+        "layer": layer,
+        "kind": run.kind,
+        **_load_json(run.result),
+        "sold": run.sold,
+        "left": run.left,
+        "initial": run.initial,
+        "orders": run.orders,
+        "invariant": run.invariant,
+    }
+
+
+async def _httpx_load(base_url: str, clients: int, duration: float) -> tuple[int, float]:
+    body = {"query": catalog.PAGE, "variables": catalog.variables("page")}
+    count = 0
+    t0 = time.perf_counter()
+    deadline = t0 + duration
+
+    async def one() -> None:
+        nonlocal count
+        async with http_client(base_url) as client:
+            while time.perf_counter() < deadline:
+                (await client.post("/graphql", json=body)).raise_for_status()
+                count += 1
+
+    await asyncio.gather(*(one() for _ in range(clients)))
+    return count, count / (time.perf_counter() - t0)
+
+
+async def _wait_for_checkouts(url: str) -> None:
+    """Return once the checkout run's timed phase has begun (orders are being written)."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    conn = await asyncpg.connect(url)
+    try:
+        before = await conn.fetchval("SELECT count(*) FROM orders")
+        while await conn.fetchval("SELECT count(*) FROM orders") < before + 40:
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument(
+        "scenarios", nargs="*", default=["all"], help=f"any of {', '.join(SCENARIOS + EXTRA)}, or all"
+    )
+    p.add_argument("--duration", type=float, default=4.0, help="seconds each timed phase lasts (default 4)")
+    p.add_argument("--clients", default="8,32,128", help="concurrent clients for the checkout runs")
+    p.add_argument(
+        "--full", action="store_true", help="the in-process service baseline at every N, not only 32"
+    )
+    p.add_argument(
+        "--quiet-wait", type=float, default=5.0, help="seconds to wait for a quiet machine per phase"
+    )
+    p.add_argument(
+        "--sandbox",
+        choices=["process", "thread"],
+        default="process",
+        help="serve the Razorpay sandbox from its own process (default) or a thread of the bench",
+    )
+    p.add_argument(
+        "--nice", type=int, default=0, help="scheduling priority for the bench, servers and PostgreSQL"
+    )
+    p.add_argument("--micro-calls", type=int, default=100, help="calls per timing in the micro scenario")
+    p.add_argument("--keep-db", action="store_true", help="keep the bench database afterwards")
+    return p
+
+
+async def _main(args: argparse.Namespace, url: str) -> None:
+    bench = Bench(args, url)
+    bench.postmaster = await postmaster_pid(url)
+    if args.nice:
+        PRIORITY[0] = args.nice
+        prioritise(os.getpid())
+        if bench.postmaster:
+            # Backends started later are forked from the postmaster and inherit its value.
+            prioritise(bench.postmaster, with_children=True)
+    wanted = [s for name in args.scenarios for s in (SCENARIOS if name == "all" else (name,))]
+    started = time.monotonic()
+    try:
+        for name in wanted:
+            if name in ("hot", "spread"):
+                await bench.scenario_checkout(name)
+            elif name in SCENARIOS + EXTRA:
+                await getattr(bench, f"scenario_{name}")()
+            else:
+                raise SystemExit(f"unknown scenario {name!r}")
+        bench.targets()
+    finally:
+        bench.close()
+    path = bench.save()
+    say(f"\n{machine()}; {time.monotonic() - started:.0f} s; results in {path}")
+
+
+def main() -> None:
+    args = parser().parse_args()
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    say(f"kapda-gql bench on {machine()}")
+    with fresh_database(keep=args.keep_db) as url:
+        asyncio.run(_main(args, url))
+
+
+if __name__ == "__main__":
+    main()

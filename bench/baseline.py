@@ -1,0 +1,284 @@
+"""The ceiling: the checkout transaction's own SQL through raw asyncpg, at the same concurrency.
+
+The statements are those of `complete_paid_checkout` (services/checkout.py), in its order: close
+the session, insert the order, its items and commissions, the status history, the payment and
+the audit entry, clear the cart line, and only then lock the variant and take the stock, then
+COMMIT. Sessions are inserted beforehand exactly as startCheckout freezes them.
+
+A second layer, `service`, calls `complete_paid_checkout` itself in this process (SQLAlchemy and
+the unit of work, no HTTP, no GraphQL, no payment gateway): the difference between the two is what
+the ORM layer costs, the difference to the HTTP figures what the API and the gateway calls cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+
+from bench import seed
+from bench.common import JWT_SECRET, CpuMeter, LoadResult, run_calls
+
+CLOSE = (
+    "UPDATE checkout_sessions SET status = 'COMPLETED' WHERE id = $1 AND status = 'OPEN' "
+    "RETURNING user_id, amount, currency, lines, price_adjustments, shipping_address"
+)
+ORDER = """
+INSERT INTO orders (number, user_id, checkout_session_id, status, payment_status, subtotal, total, currency,
+                    shipping_address, price_adjustments, created_at, updated_at)
+VALUES ($1, $2, $3, 'PENDING', 'CAPTURED', $4, $4, $5, $6, $7, $8, $8) RETURNING id, number
+"""
+ITEMS_AND_COMMISSIONS = """
+WITH items AS (
+    INSERT INTO order_items (order_id, variant_id, product_id, designer_id, product_title, sku, size, color,
+                             unit_price, quantity, line_total)
+    SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[],
+                             $8::text[], $9::bigint[], $10::int[], $11::bigint[])
+    RETURNING id, designer_id, line_total
+)
+INSERT INTO commissions (order_item_id, order_id, designer_id, rate_bps, amount, status)
+SELECT items.id, $1, items.designer_id, d.commission_rate_bps,
+       (items.line_total * d.commission_rate_bps + 5000) / 10000, 'PENDING'
+FROM items JOIN designers d ON d.id = items.designer_id
+"""
+HISTORY = (
+    "INSERT INTO order_status_history (order_id, from_status, to_status, actor_id, note) "
+    "VALUES ($1, NULL, 'PENDING', $2, 'Order placed')"
+)
+PAYMENT = (
+    "INSERT INTO payments (razorpay_payment_id, razorpay_order_id, checkout_session_id, order_id, amount, "
+    "currency, status) VALUES ($1, $2, $3, $4, $5, $6, 'CAPTURED')"
+)
+AUDIT = (
+    "INSERT INTO audit_entries (action, actor_id, target_type, target_id, changes, request_id, ip, user_agent) "
+    "VALUES ('order.created', $1, 'Order', $2, $3::jsonb, $4, $5::inet, $6)"
+)
+CLEAR_CART = (
+    "DELETE FROM cart_lines WHERE cart_id = (SELECT id FROM carts WHERE user_id = $1) "
+    "AND variant_id = ANY($2::bigint[])"
+)
+LOCK = "SELECT id, stock FROM variants WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE"
+DECREMENT = "UPDATE variants v SET stock = v.stock - d.q FROM unnest($1::bigint[], $2::int[]) AS d(id, q) WHERE v.id = d.id"
+# The alternative measured next to it: lock, check and take the stock in one statement, so the hot
+# row is held for that one statement and the COMMIT instead of two statements and the COMMIT.
+TAKE = (
+    "UPDATE variants v SET stock = v.stock - d.q FROM unnest($1::bigint[], $2::int[]) AS d(id, q) "
+    "WHERE v.id = d.id AND v.stock >= d.q RETURNING v.id"
+)
+MAX_CONNECTIONS = 90  # PostgreSQL's default max_connections is 100, a few are reserved
+
+
+class _Short(Exception):
+    pass
+
+
+class FairPool:
+    """Connections handed out first come, first served.
+
+    Neither asyncpg's pool (it sends a reset query on every release) nor an asyncio.Queue (a task
+    that releases and at once acquires again takes the connection back before the waiter it woke
+    runs, so with more clients than connections some wait for the whole run) will do here.
+    """
+
+    def __init__(self, conns: list[asyncpg.Connection]) -> None:
+        self._idle = list(conns)
+        self._all = list(conns)
+        self._waiters: collections.deque[asyncio.Future[asyncpg.Connection]] = collections.deque()
+
+    async def acquire(self) -> asyncpg.Connection:
+        if self._idle and not self._waiters:
+            return self._idle.pop()
+        waiter: asyncio.Future[asyncpg.Connection] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        return await waiter
+
+    def release(self, conn: asyncpg.Connection) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)  # straight to the longest waiter, nobody can take it first
+                return
+        self._idle.append(conn)
+
+    async def close(self) -> None:
+        for conn in self._all:
+            await conn.close()
+
+
+async def raw_checkout(
+    conn: asyncpg.Connection, session_id: uuid.UUID, payment_id: str, one_statement: bool = False
+) -> str | None:
+    async with conn.transaction():
+        closed = await conn.fetchrow(CLOSE, session_id)
+        if closed is None:
+            return "CHECKOUT_EXPIRED"
+        user_id, amount, currency, raw_lines, adjustments, address = closed
+        lines: list[dict[str, Any]] = json.loads(raw_lines)
+        now = datetime.now(UTC)
+        number = f"KC-{now:%y%m%d}-{secrets.token_hex(4).upper()}"
+        order_id, number = await conn.fetchrow(
+            ORDER, number, user_id, session_id, amount, currency, address, adjustments, now
+        )
+        await conn.execute(
+            ITEMS_AND_COMMISSIONS,
+            order_id,
+            *[
+                [x[k] for x in lines]
+                for k in (
+                    "variant_id",
+                    "product_id",
+                    "designer_id",
+                    "title",
+                    "sku",
+                    "size",
+                    "color",
+                    "unit_price",
+                    "quantity",
+                    "line_total",
+                )
+            ],
+        )
+        await conn.execute(HISTORY, order_id, user_id)
+        await conn.execute(
+            PAYMENT, payment_id, f"order_bench{session_id.hex}", session_id, order_id, amount, currency
+        )
+        changes = {"number": number, "total": amount, "razorpayPaymentId": payment_id, "items": len(lines)}
+        await conn.execute(
+            AUDIT, user_id, str(order_id), json.dumps(changes), uuid.uuid4().hex, "127.0.0.1", "kapda-bench"
+        )
+        ids = [x["variant_id"] for x in lines]
+        await conn.execute(CLEAR_CART, user_id, ids)
+        if one_statement:
+            if len(await conn.fetch(TAKE, ids, [x["quantity"] for x in lines])) != len(ids):
+                raise _Short
+            return None
+        stock = {r["id"]: r["stock"] for r in await conn.fetch(LOCK, ids)}
+        if any(x["quantity"] > stock.get(x["variant_id"], 0) for x in lines):
+            raise _Short
+        await conn.execute(DECREMENT, ids, [x["quantity"] for x in lines])
+    return None
+
+
+@dataclass
+class Run:
+    layer: str
+    kind: str
+    result: LoadResult
+    connections: int
+    sold: int
+    left: int
+    initial: int
+    orders: int
+    warmup_ok: int = 0
+
+    @property
+    def invariant(self) -> bool:
+        """Units sold + units left = units at the start, and one order per successful checkout."""
+        return self.sold + self.left == self.initial and self.orders == self.result.ok + self.warmup_ok
+
+
+async def _prepared(
+    url: str, kind: str, sessions: int, tag: str
+) -> tuple[list[uuid.UUID], list[int], int, list[int]]:
+    conn = await asyncpg.connect(url)
+    try:
+        per_session, variant_ids, initial = await seed.stock(conn, kind, sessions, tag)
+        owners = await seed.customers(conn, sessions, tag)
+        await seed.carts(conn, owners, per_session, 1)
+        ids = await seed.open_sessions(conn, owners, per_session, 1)
+    finally:
+        await conn.close()
+    return ids, [c.id for c in owners], initial, variant_ids
+
+
+async def _check(url: str, variant_ids: list[int]) -> tuple[int, int, int]:
+    conn = await asyncpg.connect(url)
+    try:
+        return await seed.stock_check(conn, variant_ids)
+    finally:
+        await conn.close()
+
+
+async def run_raw(
+    url: str, kind: str, clients: int, duration: float, meter: CpuMeter | None, one_statement: bool = False
+) -> Run:
+    sessions = int(1500 * duration)
+    ids, _, initial, variant_ids = await _prepared(url, kind, sessions, f"raw{clients}{kind}")
+    size = min(clients, MAX_CONNECTIONS)
+    pool = FairPool([await asyncpg.connect(url) for _ in range(size)])
+
+    async def call(i: int) -> str | None:
+        conn = await pool.acquire()
+        try:
+            return await raw_checkout(conn, ids[i], f"pay_bench{i:08d}{secrets.token_hex(3)}", one_statement)
+        except _Short:
+            return "INSUFFICIENT_STOCK"
+        finally:
+            pool.release(conn)
+
+    try:
+        result = await run_calls(clients, call, count=sessions, duration=duration, meter=meter)
+    finally:
+        await pool.close()
+    sold, left, orders = await _check(url, variant_ids)
+    return Run(
+        "asyncpg 1-stmt" if one_statement else "asyncpg", kind, result, size, sold, left, initial, orders
+    )
+
+
+async def run_service(url: str, kind: str, clients: int, duration: float, meter: CpuMeter | None) -> Run:
+    """`complete_paid_checkout` called directly, with the service's own engine settings."""
+    from kapda_gql.app import build_runtime
+    from kapda_gql.config import Settings
+    from kapda_gql.db.models import Role
+    from kapda_gql.payments.gateway import GatewayPayment
+    from kapda_gql.policy import Actor
+    from kapda_gql.services import checkout
+
+    sessions = int(600 * duration)
+    ids, owners, initial, variant_ids = await _prepared(url, kind, sessions, f"svc{clients}{kind}")
+    runtime = build_runtime(
+        Settings(
+            database_url=url, jwt_secret=JWT_SECRET, razorpay_base_url="http://127.0.0.1:9", log_json=False
+        )
+    )
+    conn = await asyncpg.connect(url)
+    try:
+        amounts = dict(
+            await conn.fetch("SELECT id, amount FROM checkout_sessions WHERE id = ANY($1::uuid[])", ids)
+        )
+    finally:
+        await conn.close()
+
+    async def call(i: int) -> str | None:
+        sid = ids[i]
+        payment = GatewayPayment(
+            id=f"pay_svc{i:08d}{secrets.token_hex(3)}",
+            order_id=f"order_bench{sid.hex}",
+            amount=int(amounts[sid]),
+            currency="INR",
+            status="captured",
+        )
+        actor = Actor(user_id=owners[i], role=Role.CUSTOMER, request_id=uuid.uuid4().hex, ip="127.0.0.1")
+        await checkout.complete_paid_checkout(runtime.db.uow(), runtime.gateway, actor, sid, payment)
+        return None
+
+    warm = min(clients, runtime.settings.db_pool_size + runtime.settings.db_pool_overflow)
+    try:
+        # Open the pool's connections first: connecting is not what is being measured.
+        warmup = await run_calls(warm, call, count=warm, duration=duration)
+        result = await run_calls(
+            clients, lambda i: call(warm + i), count=sessions - warm, duration=duration, meter=meter
+        )
+    finally:
+        await runtime.db.dispose()
+    sold, left, orders = await _check(url, variant_ids)
+    pool = runtime.settings.db_pool_size + runtime.settings.db_pool_overflow
+    return Run("service", kind, result, min(clients, pool), sold, left, initial, orders, warmup.ok)
