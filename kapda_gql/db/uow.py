@@ -41,11 +41,30 @@ def sqlstate(error: BaseException) -> str | None:
 
 
 class UnitOfWork:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, attempts: int = DEFAULT_ATTEMPTS):
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        readers: async_sessionmaker[AsyncSession] | None = None,
+        gate: asyncio.Semaphore | None = None,
+        attempts: int = DEFAULT_ATTEMPTS,
+    ):
         self._sessions = sessions
+        self._readers = readers or sessions
+        self._gate = gate
         self._attempts = attempts
+        self._reading = False
         self._session: AsyncSession | None = None
         self._committed = False
+
+    def read(self) -> Self:
+        """The next ``async with`` reads outside any transaction (autocommit).
+
+        For reads whose statements need not see one snapshot: no BEGIN and no ROLLBACK, so a
+        one-statement read is one round trip instead of three.
+        """
+        self._reading = True
+        return self
 
     @property
     def session(self) -> AsyncSession:
@@ -56,7 +75,11 @@ class UnitOfWork:
     async def __aenter__(self) -> Self:
         if self._session is not None:
             raise RuntimeError("a unit of work cannot be entered twice at once")
-        self._session = self._sessions()
+        if self._gate is not None:
+            # First come, first served for connections: the pool itself hands a released
+            # connection straight back to whoever released it, starving waiters under load.
+            await self._gate.acquire()
+        self._session = (self._readers if self._reading else self._sessions)()
         self._committed = False
         return self
 
@@ -64,6 +87,7 @@ class UnitOfWork:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         session, self._session = self._session, None
+        reading, self._reading = self._reading, False
         if session is None:
             return
         try:
@@ -71,9 +95,14 @@ class UnitOfWork:
                 # Detach first: a rollback would expire every loaded row, and read-only
                 # units hand their rows to the caller after the transaction ends.
                 session.expunge_all()
-                await session.rollback()
+                if not reading:
+                    await session.rollback()
         finally:
-            await session.close()
+            try:
+                await session.close()
+            finally:
+                if self._gate is not None:
+                    self._gate.release()
 
     async def commit(self) -> None:
         await self.session.commit()
@@ -115,9 +144,15 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self.readers = async_sessionmaker(
+            engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False, autoflush=False
+        )
+        pool: Any = engine.pool
+        capacity = pool.size() + max(pool._max_overflow, 0) if hasattr(pool, "_max_overflow") else None
+        self.gate = asyncio.Semaphore(capacity) if capacity else None
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions)
+        return UnitOfWork(self.sessions, readers=self.readers, gate=self.gate)
 
     async def ping(self, seconds: float = 2.0) -> bool:
         from sqlalchemy import text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from functools import cached_property
 from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
@@ -23,15 +24,35 @@ def _loader(db: Database, fn: Callable[[UnitOfWork, Sequence[K]], Awaitable[list
 
 
 class Loaders:
+    """Made per request; each loader is built on first use (most requests need one or two)."""
+
     def __init__(self, db: Database) -> None:
-        self.designer: DataLoader[int, Designer | None] = _loader(db, catalog.designers_by_ids)
-        self.product: DataLoader[int, Product | None] = _loader(db, catalog.products_by_ids)
-        self.variant: DataLoader[int, Variant | None] = _loader(db, catalog.variants_by_ids)
-        self.variants_by_product: DataLoader[int, list[Variant]] = _loader(
-            db, catalog.variants_by_product_ids
-        )
-        self.user: DataLoader[int, User | None] = _loader(db, orders.users_by_ids)
-        self.order_items: DataLoader[int, list[orders.OrderItem]] = _loader(db, orders.items_by_order_ids)
-        self.status_history: DataLoader[int, list[orders.OrderStatusChange]] = _loader(
-            db, orders.history_by_order_ids
-        )
+        self._db = db
+
+    @cached_property
+    def designer(self) -> DataLoader[int, Designer | None]:
+        return _loader(self._db, catalog.designers_by_ids)
+
+    @cached_property
+    def product(self) -> DataLoader[int, Product | None]:
+        return _loader(self._db, catalog.products_by_ids)
+
+    @cached_property
+    def variant(self) -> DataLoader[int, Variant | None]:
+        return _loader(self._db, catalog.variants_by_ids)
+
+    @cached_property
+    def variants_by_product(self) -> DataLoader[int, list[Variant]]:
+        return _loader(self._db, catalog.variants_by_product_ids)
+
+    @cached_property
+    def user(self) -> DataLoader[int, User | None]:
+        return _loader(self._db, orders.users_by_ids)
+
+    @cached_property
+    def order_items(self) -> DataLoader[int, list[orders.OrderItem]]:
+        return _loader(self._db, orders.items_by_order_ids)
+
+    @cached_property
+    def status_history(self) -> DataLoader[int, list[orders.OrderStatusChange]]:
+        return _loader(self._db, orders.history_by_order_ids)

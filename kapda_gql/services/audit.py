@@ -109,7 +109,7 @@ async def list_entries(
     ]
     if bad:
         raise BadUserInput(bad)
-    async with uow:
+    async with uow.read():
         stmt = _filtered(flt)
         total = (await uow.session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
         if after is not None:

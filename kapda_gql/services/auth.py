@@ -117,7 +117,7 @@ async def login(
     if len(email) <= 254 and not LINE_CONTROL_RE.search(
         email
     ):  # else no account can have it: skip the lookup
-        async with uow:
+        async with uow.read():
             user = await uow.session.scalar(select(User).where(func.lower(User.email) == email.lower()))
     # Verified even for an unknown e-mail, so timing does not reveal which accounts exist.
     ok = await verify_password(user.password_hash if user else None, password[:MAX_PASSWORD])
@@ -138,7 +138,7 @@ async def authenticate(uow: UnitOfWork, token: str, *, secret: str) -> Principal
         .outerjoin(Designer, Designer.user_id == User.id)
         .where(User.id == claims.user_id)
     )
-    async with uow:
+    async with uow.read():
         row = (await uow.session.execute(stmt)).one_or_none()
     if row is None or row[4]:
         raise Unauthenticated("The token has been revoked" if row is not None else "The token is invalid")
@@ -166,7 +166,7 @@ async def logout(uow: UnitOfWork, actor: Actor, principal: Principal) -> None:
 
 
 async def get_user(uow: UnitOfWork, user_id: int) -> User | None:
-    async with uow:
+    async with uow.read():
         return await uow.session.get(User, user_id)
 
 

@@ -86,7 +86,7 @@ async def load_cart(uow: UnitOfWork, user_id: int) -> CartView:
 
 async def get_cart(uow: UnitOfWork, actor: Actor) -> CartView:
     user_id = require_user(actor)
-    async with uow:
+    async with uow.read():
         return await load_cart(uow, user_id)
 
 

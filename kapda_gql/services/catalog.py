@@ -255,7 +255,7 @@ async def list_products(
     if after:
         stmt = stmt.where(_after(keys, sort is ProductSort.PRICE_ASC, decode_cursor(after, kinds)))
     stmt = stmt.add_columns(*keys).order_by(*order).limit(first + 1)
-    async with uow:
+    async with uow.read():
         rows = (await uow.session.execute(stmt)).all()
     page = rows[:first]
     return Page(
@@ -267,7 +267,7 @@ async def list_products(
 
 async def count_products(uow: UnitOfWork, actor: Actor, flt: ProductFilter) -> int:
     stmt = _filtered(actor, flt).with_only_columns(func.count(Product.id))
-    async with uow:
+    async with uow.read():
         return int((await uow.session.execute(stmt)).scalar_one())
 
 
@@ -281,7 +281,7 @@ async def get_product(
     if slug is not None and LINE_CONTROL_RE.search(slug):
         raise BadUserInput("slug", CONTROL_MESSAGE)
     cond = Product.id == product_id if product_id is not None else Product.slug == slug
-    async with uow:
+    async with uow.read():
         # Deleted products are hidden from everyone, admins included (API.md: "hidden everywhere").
         product = await uow.session.scalar(select(Product).where(cond, Product.deleted_at.is_(None)))
     if product is None or not can_see_product(
@@ -295,7 +295,7 @@ async def get_product(
 
 
 async def designers_by_ids(uow: UnitOfWork, ids: Sequence[int]) -> list[Designer | None]:
-    async with uow:
+    async with uow.read():
         rows = (await uow.session.execute(select(Designer).where(Designer.id.in_(ids)))).scalars().all()
     by_id = {d.id: d for d in rows}
     return [by_id.get(i) for i in ids]
@@ -307,7 +307,7 @@ async def variants_by_product_ids(uow: UnitOfWork, ids: Sequence[int]) -> list[l
         .where(Variant.product_id.in_(ids), Variant.deleted_at.is_(None))
         .order_by(Variant.product_id, Variant.id)
     )
-    async with uow:
+    async with uow.read():
         rows = (await uow.session.execute(stmt)).scalars().all()
     grouped: dict[int, list[Variant]] = defaultdict(list)
     for v in rows:
@@ -316,14 +316,14 @@ async def variants_by_product_ids(uow: UnitOfWork, ids: Sequence[int]) -> list[l
 
 
 async def variants_by_ids(uow: UnitOfWork, ids: Sequence[int]) -> list[Variant | None]:
-    async with uow:
+    async with uow.read():
         rows = (await uow.session.execute(select(Variant).where(Variant.id.in_(ids)))).scalars().all()
     by_id = {v.id: v for v in rows}
     return [by_id.get(i) for i in ids]
 
 
 async def products_by_ids(uow: UnitOfWork, ids: Sequence[int]) -> list[Product | None]:
-    async with uow:
+    async with uow.read():
         rows = (await uow.session.execute(select(Product).where(Product.id.in_(ids)))).scalars().all()
     by_id = {p.id: p for p in rows}
     return [by_id.get(i) for i in ids]

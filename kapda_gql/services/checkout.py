@@ -343,7 +343,7 @@ async def _start(
 
 
 async def _own_session(uow: UnitOfWork, user_id: int, session_id: uuid.UUID) -> CheckoutSession:
-    async with uow:
+    async with uow.read():
         session = await uow.session.get(CheckoutSession, session_id)
     if session is None or session.user_id != user_id:
         raise NotFound("Checkout not found")
@@ -529,12 +529,12 @@ async def confirm_payment(
 
 
 async def _order_for_session(uow: UnitOfWork, session_id: uuid.UUID) -> Order | None:
-    async with uow:
+    async with uow.read():
         return await uow.session.scalar(select(Order).where(Order.checkout_session_id == session_id))
 
 
 async def _order_by_id(uow: UnitOfWork, order_id: int) -> Order:
-    async with uow:
+    async with uow.read():
         order = await uow.session.get(Order, order_id)
     if order is None:
         raise NotFound("Order not found")
@@ -589,6 +589,26 @@ _DECREMENT = text(
     "UPDATE variants v SET stock = v.stock - d.q "
     "FROM unnest(CAST(:ids AS bigint[]), CAST(:qs AS int[])) AS d(id, q) WHERE v.id = d.id"
 )
+
+
+# One line: lock, check and take in one statement (one row cannot deadlock with anything).
+_TAKE_ONE = text("UPDATE variants SET stock = stock - :q WHERE id = :id AND stock >= :q RETURNING id")
+
+
+async def _take_stock(s: Any, lines: Sequence[QuoteLine]) -> None:
+    if len(lines) == 1:
+        line = lines[0]
+        if (await s.execute(_TAKE_ONE, {"id": line.variant_id, "q": line.quantity})).first() is None:
+            left = await s.scalar(select(Variant.stock).where(Variant.id == line.variant_id))
+            raise _OutOfStock(_shortage(lines, {line.variant_id: int(left or 0)}))
+        return
+    # Several lines: lock them in ascending id order first, so two carts never deadlock.
+    ids = [x.variant_id for x in lines]
+    stock = {row[0]: row[1] for row in await s.execute(_LOCK_VARIANTS, {"ids": ids})}
+    short = _shortage(lines, stock)
+    if short:
+        raise _OutOfStock(short)
+    await s.execute(_DECREMENT, {"ids": ids, "qs": [x.quantity for x in lines]})
 
 
 async def complete_paid_checkout(
@@ -673,13 +693,8 @@ async def complete_paid_checkout(
             )
         )
         await idempotency.finish(uow, claim, result={"orderId": order.id})
-        # The contended rows last, then commit at once: the hot-SKU lock is held for two statements.
-        ids = [x.variant_id for x in lines]
-        stock = {row[0]: row[1] for row in await s.execute(_LOCK_VARIANTS, {"ids": ids})}
-        short = _shortage(lines, stock)
-        if short:
-            raise _OutOfStock(short)
-        await s.execute(_DECREMENT, {"ids": ids, "qs": [x.quantity for x in lines]})
+        # The contended rows last, then commit at once, so the hot-SKU lock is held as briefly as can be.
+        await _take_stock(s, lines)
         await uow.commit()
         return order
 

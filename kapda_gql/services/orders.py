@@ -80,7 +80,7 @@ def allowed_next(current: OrderStatus) -> list[OrderStatus]:
 
 
 async def users_by_ids(uow: UnitOfWork, ids: Sequence[int]) -> list[User | None]:
-    async with uow:
+    async with uow.read():
         rows = (await uow.session.execute(select(User).where(User.id.in_(ids)))).scalars().all()
     by_id = {u.id: u for u in rows}
     return [by_id.get(i) for i in ids]
@@ -88,7 +88,7 @@ async def users_by_ids(uow: UnitOfWork, ids: Sequence[int]) -> list[User | None]
 
 async def items_by_order_ids(uow: UnitOfWork, ids: Sequence[int]) -> list[list[OrderItem]]:
     stmt = select(OrderItem).where(OrderItem.order_id.in_(ids)).order_by(OrderItem.order_id, OrderItem.id)
-    async with uow:
+    async with uow.read():
         rows = (await uow.session.execute(stmt)).scalars().all()
     grouped: dict[int, list[OrderItem]] = defaultdict(list)
     for item in rows:
@@ -102,7 +102,7 @@ async def history_by_order_ids(uow: UnitOfWork, ids: Sequence[int]) -> list[list
         .where(OrderStatusChange.order_id.in_(ids))
         .order_by(OrderStatusChange.order_id, OrderStatusChange.id)
     )
-    async with uow:
+    async with uow.read():
         rows = (await uow.session.execute(stmt)).scalars().all()
     grouped: dict[int, list[OrderStatusChange]] = defaultdict(list)
     for change in rows:
@@ -123,7 +123,7 @@ class VisibleOrder:
 async def get_order(uow: UnitOfWork, actor: Actor, order_id: int) -> VisibleOrder:
     """Another customer's order reveals nothing: it is NOT_FOUND exactly like a missing one."""
     require_user(actor)
-    async with uow:
+    async with uow.read():
         order = await uow.session.get(Order, order_id)
         designers: frozenset[int] = frozenset()
         if order is not None and actor.is_designer and order.user_id != actor.user_id:
@@ -155,7 +155,7 @@ async def list_orders(
     if after:
         at, oid = decode_cursor(after, [datetime, int])
         stmt = stmt.where(or_(Order.created_at < at, and_(Order.created_at == at, Order.id < oid)))
-    async with uow:
+    async with uow.read():
         rows = (
             await uow.session.execute(
                 stmt.order_by(Order.created_at.desc(), Order.id.desc()).limit(first + 1)
@@ -310,7 +310,7 @@ class ReorderResult:
 
 async def reorder(uow: UnitOfWork, actor: Actor, order_id: int, *, add_to_cart: bool) -> ReorderResult:
     user_id = require_user(actor)
-    async with uow:
+    async with uow.read():
         order = await uow.session.get(Order, order_id)
         if order is None or order.user_id != user_id:
             raise NotFound("Order not found")
@@ -394,7 +394,7 @@ async def designer_stats(uow: UnitOfWork, actor: Actor, designer_id: int | None 
             if not actor.is_admin
             else BadUserInput("designerId", "admins must name a designer")
         )
-    async with uow:
+    async with uow.read():
         sales = (
             await uow.session.execute(
                 select(

@@ -237,7 +237,7 @@ async def process_due(
 
 
 async def pending_for_payment(uow: UnitOfWork, payment_id: int) -> list[Refund]:
-    async with uow:
+    async with uow.read():
         rows = await uow.session.execute(
             select(Refund).where(Refund.payment_id == payment_id).order_by(Refund.id)
         )

@@ -141,4 +141,4 @@ class CatalogMutation:
         row = await catalog.set_stock(
             info.context.uow(), info.context.actor, parse_id(input.variant_id, "variantId"), input.stock
         )
-        return Variant.of(row)
+        return await Variant.load(info, row)

@@ -33,11 +33,11 @@ class Variant:
     color: str | None
     stock: int
     in_stock: bool
+    price: Money = strawberry.field(description="The variant's own price, or its product's when it has none.")
     row: strawberry.Private[models.Variant]
-    product_price: strawberry.Private[int | None]
 
     @classmethod
-    def of(cls, row: models.Variant, product_price: int | None = None) -> Variant:
+    def of(cls, row: models.Variant, product_price: int) -> Variant:
         return cls(
             id=strawberry.ID(str(row.id)),
             sku=row.sku,
@@ -45,18 +45,15 @@ class Variant:
             color=row.color,
             stock=row.stock,
             in_stock=row.stock > 0,
+            price=Money.of(row.price if row.price is not None else product_price),
             row=row,
-            product_price=product_price,
         )
 
-    @strawberry.field(description="The variant's own price, or its product's when it has none.")
-    async def price(self, info: Info) -> Money:
-        if self.row.price is not None:
-            return Money.of(self.row.price)
-        if self.product_price is None:
-            product = await info.context.loaders.product.load(self.row.product_id)
-            self.product_price = product.price if product else 0
-        return Money.of(self.product_price)
+    @classmethod
+    async def load(cls, info: Info, row: models.Variant) -> Variant:
+        """For a variant reached on its own (an order line, setStock): its product's price via the loader."""
+        product = await info.context.loaders.product.load(row.product_id)
+        return cls.of(row, product.price if product is not None else 0)
 
     @strawberry.field
     async def product(self, info: Info) -> Product | None:

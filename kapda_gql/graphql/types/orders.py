@@ -217,7 +217,7 @@ class OrderItem:
         if self.variant_id is None:
             return None
         v = await info.context.loaders.variant.load(self.variant_id)
-        return Variant.of(v) if v is not None else None
+        return await Variant.load(info, v) if v is not None else None
 
 
 @strawberry.type
