@@ -176,6 +176,7 @@ class Product(Base):
             "setweight(to_tsvector('english', coalesce(description, '')), 'C')",
             persisted=True,
         ),
+        deferred=True,  # only ever read by PostgreSQL itself (search and rank), never by us
     )
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
