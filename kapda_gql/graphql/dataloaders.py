@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from kapda_gql.db.models import Designer, Product, User, Variant
+from kapda_gql.db.models import Product, User, Variant
 from kapda_gql.db.uow import Database, UnitOfWork
 from kapda_gql.services import catalog, orders
 
@@ -30,7 +30,7 @@ class Loaders:
         self._db = db
 
     @cached_property
-    def designer(self) -> DataLoader[int, Designer | None]:
+    def designer(self) -> DataLoader[int, catalog.DesignerRecord | None]:
         return _loader(self._db, catalog.designers_by_ids)
 
     @cached_property
@@ -42,7 +42,7 @@ class Loaders:
         return _loader(self._db, catalog.variants_by_ids)
 
     @cached_property
-    def variants_by_product(self) -> DataLoader[int, list[Variant]]:
+    def variants_by_product(self) -> DataLoader[int, list[catalog.VariantRecord]]:
         return _loader(self._db, catalog.variants_by_product_ids)
 
     @cached_property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import math
 import re
@@ -51,6 +52,55 @@ class ProductSort(StrEnum):
 class ReviewDecision(StrEnum):
     APPROVE = "APPROVE"
     REJECT = "REJECT"
+
+
+# --- rows for browsing ---------------------------------------------------------------------------
+# The browse path reads plain rows into these records instead of ORM instances: building,
+# tracking and garbage-collecting ORM objects was the largest cost of a catalog page we own.
+
+
+@dataclass(frozen=True, slots=True)
+class ProductRecord:
+    id: int
+    designer_id: int
+    slug: str
+    title: str
+    description: str
+    category: str
+    price: int
+    currency: str
+    images: list[str]
+    status: str
+    rejection_reason: str | None
+    deleted_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VariantRecord:
+    id: int
+    product_id: int
+    sku: str
+    size: str | None
+    color: str | None
+    price: int | None
+    stock: int
+    deleted_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DesignerRecord:
+    id: int
+    name: str
+
+
+def _columns(table: Any, record: type) -> list[Any]:
+    return [table.c[f.name] for f in dataclasses.fields(record)]
+
+
+PRODUCT_COLUMNS = _columns(Product.__table__, ProductRecord)
+VARIANT_COLUMNS = _columns(Variant.__table__, VariantRecord)
+DESIGNER_COLUMNS = _columns(Designer.__table__, DesignerRecord)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +261,7 @@ def _filtered(actor: Actor, flt: ProductFilter) -> Select[Any]:
         conditions.append(in_stock if flt.in_stock else ~in_stock)
     if flt.status is not None:
         conditions.append(Product.status == flt.status.value)
-    return select(Product).where(*conditions)
+    return select(*PRODUCT_COLUMNS).where(*conditions)
 
 
 def _keyset(sort: ProductSort, flt: ProductFilter) -> tuple[list[Any], list[Any], list[type]]:
@@ -248,7 +298,7 @@ async def list_products(
     first: int = 20,
     after: str | None = None,
     page_limit: int = MAX_PAGE,
-) -> Page[Product]:
+) -> Page[ProductRecord]:
     check_page_size(first, page_limit)
     stmt = _filtered(actor, flt)
     keys, order, kinds = _keyset(sort, flt)
@@ -258,9 +308,10 @@ async def list_products(
     async with uow.read():
         rows = (await uow.session.execute(stmt)).all()
     page = rows[:first]
+    width = len(PRODUCT_COLUMNS)
     return Page(
-        items=[row[0] for row in page],
-        cursors=[encode_cursor(*row[1:]) for row in page],
+        items=[ProductRecord(*row[:width]) for row in page],
+        cursors=[encode_cursor(*row[width:]) for row in page],
         has_next_page=len(rows) > first,
     )
 
@@ -294,23 +345,24 @@ async def get_product(
 # --- batch loads for DataLoaders (one statement per batch) --------------------------------------
 
 
-async def designers_by_ids(uow: UnitOfWork, ids: Sequence[int]) -> list[Designer | None]:
+async def designers_by_ids(uow: UnitOfWork, ids: Sequence[int]) -> list[DesignerRecord | None]:
     async with uow.read():
-        rows = (await uow.session.execute(select(Designer).where(Designer.id.in_(ids)))).scalars().all()
-    by_id = {d.id: d for d in rows}
+        rows = (await uow.session.execute(select(*DESIGNER_COLUMNS).where(Designer.id.in_(ids)))).all()
+    by_id = {row[0]: DesignerRecord(*row) for row in rows}
     return [by_id.get(i) for i in ids]
 
 
-async def variants_by_product_ids(uow: UnitOfWork, ids: Sequence[int]) -> list[list[Variant]]:
+async def variants_by_product_ids(uow: UnitOfWork, ids: Sequence[int]) -> list[list[VariantRecord]]:
     stmt = (
-        select(Variant)
+        select(*VARIANT_COLUMNS)
         .where(Variant.product_id.in_(ids), Variant.deleted_at.is_(None))
         .order_by(Variant.product_id, Variant.id)
     )
     async with uow.read():
-        rows = (await uow.session.execute(stmt)).scalars().all()
-    grouped: dict[int, list[Variant]] = defaultdict(list)
-    for v in rows:
+        rows = (await uow.session.execute(stmt)).all()
+    grouped: dict[int, list[VariantRecord]] = defaultdict(list)
+    for row in rows:
+        v = VariantRecord(*row)
         grouped[v.product_id].append(v)
     return [grouped.get(i, []) for i in ids]
 

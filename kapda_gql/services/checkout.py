@@ -14,7 +14,7 @@ import logging
 import re
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,7 +29,9 @@ from kapda_gql.db.models import (
     CheckoutSession,
     CheckoutStatus,
     Order,
+    OrderItem,
     OrderStatus,
+    OrderStatusChange,
     Payment,
     PaymentStatus,
     Product,
@@ -382,6 +384,7 @@ async def checkout(
     proof: PaymentProof,
     *,
     idempotency_key: str | None,
+    on_placed: PlacedHook | None = None,
 ) -> Order:
     user_id = require_user(actor)
     proof = proof.validated()
@@ -426,7 +429,9 @@ async def checkout(
             async with uow:
                 raise await _failure_of(uow, session.id, session.failure_code)
         payment = await confirm_payment(uow, gateway, session, proof.razorpay_payment_id)
-        return await complete_paid_checkout(uow, gateway, actor, session.id, payment, claim=claim)
+        return await complete_paid_checkout(
+            uow, gateway, actor, session.id, payment, claim=claim, on_placed=on_placed
+        )
     raise AssertionError("unreachable")  # _answering re-raises whatever it catches
 
 
@@ -562,8 +567,8 @@ _CLOSE_SESSION = text(
 _ITEMS_COMMISSIONS_HISTORY = text(
     """
     WITH history AS (
-        INSERT INTO order_status_history (order_id, from_status, to_status, actor_id, note)
-        VALUES (:order_id, NULL, 'PENDING', :actor_id, 'Order placed')
+        INSERT INTO order_status_history (order_id, from_status, to_status, actor_id, note, at)
+        VALUES (:order_id, NULL, 'PENDING', :actor_id, :note, :now)
     ), items AS (
         INSERT INTO order_items (order_id, variant_id, product_id, designer_id, product_title, sku, size, color,
                                  unit_price, quantity, line_total)
@@ -589,6 +594,41 @@ _DECREMENT = text(
     "UPDATE variants v SET stock = v.stock - d.q "
     "FROM unnest(CAST(:ids AS bigint[]), CAST(:qs AS int[])) AS d(id, q) WHERE v.id = d.id"
 )
+
+
+PLACED_NOTE = "Order placed"
+PlacedHook = Callable[[Order, list[OrderItem], list[OrderStatusChange]], None]
+
+
+def _written_items(order_id: int, lines: Sequence[QuoteLine]) -> list[OrderItem]:
+    """The order's lines as the transaction inserted them (in the same, id, order)."""
+    return [
+        OrderItem(
+            order_id=order_id,
+            variant_id=x.variant_id,
+            product_id=x.product_id,
+            designer_id=x.designer_id,
+            product_title=x.title,
+            sku=x.sku,
+            size=x.size,
+            color=x.color,
+            unit_price=x.unit_price,
+            quantity=x.quantity,
+            line_total=x.line_total,
+        )
+        for x in lines
+    ]
+
+
+def _first_change(order_id: int, actor: Actor, at: datetime) -> OrderStatusChange:
+    return OrderStatusChange(
+        order_id=order_id,
+        from_status=None,
+        to_status=OrderStatus.PENDING.value,
+        actor_id=actor.user_id,
+        note=PLACED_NOTE,
+        at=at,
+    )
 
 
 # One line: lock, check and take in one statement (one row cannot deadlock with anything).
@@ -619,8 +659,14 @@ async def complete_paid_checkout(
     payment: GatewayPayment,
     *,
     claim: idempotency.Claim | None = None,
+    on_placed: PlacedHook | None = None,
 ) -> Order:
-    """Turn a captured payment into exactly one order (shared by the mutation and the webhooks)."""
+    """Turn a captured payment into exactly one order (shared by the mutation and the webhooks).
+
+    ``on_placed`` hears the lines and the first history row exactly as this call wrote them, so a
+    caller that shows the new order needs no second round of reads.
+    """
+    written: list[tuple[list[OrderItem], list[OrderStatusChange]]] = []
 
     async def work(uow: UnitOfWork) -> Order | _Closed:
         s = uow.session
@@ -655,6 +701,8 @@ async def complete_paid_checkout(
             {
                 "order_id": order.id,
                 "actor_id": actor.user_id,
+                "note": PLACED_NOTE,
+                "now": now,
                 "variant_ids": [x.variant_id for x in lines],
                 "product_ids": [x.product_id for x in lines],
                 "designer_ids": [x.designer_id for x in lines],
@@ -696,6 +744,7 @@ async def complete_paid_checkout(
         # The contended rows last, then commit at once, so the hot-SKU lock is held as briefly as can be.
         await _take_stock(s, lines)
         await uow.commit()
+        written.append((_written_items(order.id, lines), [_first_change(order.id, actor, now)]))
         return order
 
     try:
@@ -712,6 +761,8 @@ async def complete_paid_checkout(
             raise PaymentVerificationFailed("This payment was already used") from None
         raise
     if isinstance(made, Order):
+        if on_placed is not None and written:
+            on_placed(made, *written[-1])
         return made
     if made.refund_id is not None:
         # Committed first, carried out now; the outbox retries it should this call fail.

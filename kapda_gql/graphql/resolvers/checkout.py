@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 
 from kapda_gql.errors import DomainError
@@ -13,6 +15,16 @@ from kapda_gql.graphql.types.orders import (
 )
 from kapda_gql.observability import record_checkout
 from kapda_gql.services import checkout
+
+
+def _prime(info: Info) -> checkout.PlacedHook:
+    """The new order's lines and history go straight into this request's loaders: no re-reading."""
+
+    def prime(order: Any, items: list[Any], history: list[Any]) -> None:
+        info.context.loaders.order_items.prime(order.id, items)
+        info.context.loaders.status_history.prime(order.id, history)
+
+    return prime
 
 
 @strawberry.type
@@ -57,6 +69,7 @@ class CheckoutMutation:
                 info.context.actor,
                 proof,
                 idempotency_key=input.idempotency_key,
+                on_placed=_prime(info),
             )
         except DomainError as error:
             record_checkout(error.code.lower())

@@ -21,7 +21,7 @@ class Designer:
     name: str
 
     @classmethod
-    def of(cls, row: models.Designer) -> Designer:
+    def of(cls, row: models.Designer | catalog.DesignerRecord) -> Designer:
         return cls(id=strawberry.ID(str(row.id)), name=row.name)
 
 
@@ -34,10 +34,10 @@ class Variant:
     stock: int
     in_stock: bool
     price: Money = strawberry.field(description="The variant's own price, or its product's when it has none.")
-    row: strawberry.Private[models.Variant]
+    row: strawberry.Private[models.Variant | catalog.VariantRecord]
 
     @classmethod
-    def of(cls, row: models.Variant, product_price: int) -> Variant:
+    def of(cls, row: models.Variant | catalog.VariantRecord, product_price: int) -> Variant:
         return cls(
             id=strawberry.ID(str(row.id)),
             sku=row.sku,
@@ -50,7 +50,7 @@ class Variant:
         )
 
     @classmethod
-    async def load(cls, info: Info, row: models.Variant) -> Variant:
+    async def load(cls, info: Info, row: models.Variant | catalog.VariantRecord) -> Variant:
         """For a variant reached on its own (an order line, setStock): its product's price via the loader."""
         product = await info.context.loaders.product.load(row.product_id)
         return cls.of(row, product.price if product is not None else 0)
@@ -72,10 +72,10 @@ class Product:
     images: list[str]
     status: ProductStatus
     created_at: datetime
-    row: strawberry.Private[models.Product]
+    row: strawberry.Private[models.Product | catalog.ProductRecord]
 
     @classmethod
-    def of(cls, row: models.Product) -> Product:
+    def of(cls, row: models.Product | catalog.ProductRecord) -> Product:
         return cls(
             id=strawberry.ID(str(row.id)),
             slug=row.slug,
@@ -130,7 +130,7 @@ class ProductConnection:
         return await catalog.count_products(info.context.uow(), info.context.actor, self.filter)
 
     @classmethod
-    def of(cls, page: catalog.Page[models.Product], flt: catalog.ProductFilter) -> ProductConnection:
+    def of(cls, page: catalog.Page[catalog.ProductRecord], flt: catalog.ProductFilter) -> ProductConnection:
         edges = [
             ProductEdge(cursor=c, node=Product.of(p)) for p, c in zip(page.items, page.cursors, strict=True)
         ]
