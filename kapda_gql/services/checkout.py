@@ -10,6 +10,7 @@ short a time as possible.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 import secrets
@@ -19,7 +20,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from kapda_gql.db.models import (
@@ -564,24 +565,43 @@ _CLOSE_SESSION = text(
 
 # Commission = line total × designer rate in basis points, rounded half up: the same rule as Money.share.
 # The first status-history row rides along: one round trip for everything hanging off the order.
-_ITEMS_COMMISSIONS_HISTORY = text(
+# Everything an order is made of, in one statement (one round trip while the session row is
+# locked). PostgreSQL checks the foreign keys between these CTEs at the end of the statement.
+# Commission = line total x designer rate in basis points, rounded half up: the rule of Money.share.
+_PLACE_ORDER = text(
     """
-    WITH history AS (
+    WITH o AS (
+        INSERT INTO orders (number, user_id, checkout_session_id, status, payment_status, subtotal, total,
+                            currency, shipping_address, price_adjustments, created_at, updated_at)
+        VALUES (:number, :user_id, :session_id, 'PENDING', 'CAPTURED', :amount, :amount, :currency,
+                CAST(:address AS jsonb), CAST(:adjustments AS jsonb), :now, :now)
+        RETURNING *
+    ), history AS (
         INSERT INTO order_status_history (order_id, from_status, to_status, actor_id, note, at)
-        VALUES (:order_id, NULL, 'PENDING', :actor_id, :note, :now)
+        SELECT o.id, NULL, 'PENDING', :actor_id, :note, :now FROM o
     ), items AS (
         INSERT INTO order_items (order_id, variant_id, product_id, designer_id, product_title, sku, size, color,
                                  unit_price, quantity, line_total)
-        SELECT :order_id, * FROM unnest(
+        SELECT o.id, u.* FROM o, unnest(
             CAST(:variant_ids AS bigint[]), CAST(:product_ids AS bigint[]), CAST(:designer_ids AS bigint[]),
             CAST(:titles AS text[]), CAST(:skus AS text[]), CAST(:sizes AS text[]), CAST(:colors AS text[]),
-            CAST(:prices AS bigint[]), CAST(:quantities AS int[]), CAST(:totals AS bigint[]))
-        RETURNING id, designer_id, line_total
+            CAST(:prices AS bigint[]), CAST(:quantities AS int[]), CAST(:totals AS bigint[])) AS u
+        RETURNING id, order_id, designer_id, line_total
+    ), commissions AS (
+        INSERT INTO commissions (order_item_id, order_id, designer_id, rate_bps, amount, status)
+        SELECT items.id, items.order_id, items.designer_id, d.commission_rate_bps,
+               (items.line_total * d.commission_rate_bps + 5000) / 10000, 'PENDING'
+        FROM items JOIN designers d ON d.id = items.designer_id
+    ), payment AS (
+        INSERT INTO payments (razorpay_payment_id, razorpay_order_id, checkout_session_id, order_id, amount,
+                              currency, status)
+        SELECT :payment_id, :razorpay_order_id, :session_id, o.id, :paid, :paid_currency, 'CAPTURED' FROM o
+    ), cart AS (
+        DELETE FROM cart_lines
+        WHERE cart_id = (SELECT id FROM carts WHERE user_id = :user_id)
+          AND variant_id = ANY(CAST(:variant_ids AS bigint[]))
     )
-    INSERT INTO commissions (order_item_id, order_id, designer_id, rate_bps, amount, status)
-    SELECT items.id, :order_id, items.designer_id, d.commission_rate_bps,
-           (items.line_total * d.commission_rate_bps + 5000) / 10000, 'PENDING'
-    FROM items JOIN designers d ON d.id = items.designer_id
+    SELECT * FROM o
     """
 )
 
@@ -676,56 +696,38 @@ async def complete_paid_checkout(
         user_id, amount, currency, raw_lines, price_adjustments, address = closed
         lines = [QuoteLine.from_json(x) for x in raw_lines]
         now = datetime.now(UTC)
-        order = (
-            await s.scalars(
-                insert(Order)
-                .values(
-                    number=_order_number(),
-                    user_id=user_id,
-                    checkout_session_id=session_id,
-                    status=OrderStatus.PENDING.value,
-                    payment_status=PaymentStatus.CAPTURED.value,
-                    subtotal=amount,
-                    total=amount,
-                    currency=currency,
-                    shipping_address=address,
-                    price_adjustments=price_adjustments,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(Order)
+        row = (
+            await s.execute(
+                _PLACE_ORDER,
+                {
+                    "number": _order_number(),
+                    "user_id": user_id,
+                    "session_id": session_id,
+                    "amount": amount,
+                    "currency": currency,
+                    "address": json.dumps(address),
+                    "adjustments": json.dumps(price_adjustments),
+                    "now": now,
+                    "actor_id": actor.user_id,
+                    "note": PLACED_NOTE,
+                    "payment_id": payment.id,
+                    "razorpay_order_id": payment.order_id or "",
+                    "paid": payment.amount,
+                    "paid_currency": payment.currency,
+                    "variant_ids": [x.variant_id for x in lines],
+                    "product_ids": [x.product_id for x in lines],
+                    "designer_ids": [x.designer_id for x in lines],
+                    "titles": [x.title for x in lines],
+                    "skus": [x.sku for x in lines],
+                    "sizes": [x.size for x in lines],
+                    "colors": [x.color for x in lines],
+                    "prices": [x.unit_price for x in lines],
+                    "quantities": [x.quantity for x in lines],
+                    "totals": [x.line_total for x in lines],
+                },
             )
         ).one()
-        await s.execute(
-            _ITEMS_COMMISSIONS_HISTORY,
-            {
-                "order_id": order.id,
-                "actor_id": actor.user_id,
-                "note": PLACED_NOTE,
-                "now": now,
-                "variant_ids": [x.variant_id for x in lines],
-                "product_ids": [x.product_id for x in lines],
-                "designer_ids": [x.designer_id for x in lines],
-                "titles": [x.title for x in lines],
-                "skus": [x.sku for x in lines],
-                "sizes": [x.size for x in lines],
-                "colors": [x.color for x in lines],
-                "prices": [x.unit_price for x in lines],
-                "quantities": [x.quantity for x in lines],
-                "totals": [x.line_total for x in lines],
-            },
-        )
-        await s.execute(
-            insert(Payment).values(
-                razorpay_payment_id=payment.id,
-                razorpay_order_id=payment.order_id or "",
-                checkout_session_id=session_id,
-                order_id=order.id,
-                amount=payment.amount,
-                currency=payment.currency,
-                status=PaymentStatus.CAPTURED.value,
-            )
-        )
+        order = Order(**row._mapping)
         await audit.record(
             uow,
             actor,
@@ -733,12 +735,6 @@ async def complete_paid_checkout(
             "Order",
             order.id,
             {"number": order.number, "total": amount, "razorpayPaymentId": payment.id, "items": len(lines)},
-        )
-        cart_ids = select(Cart.id).where(Cart.user_id == user_id).scalar_subquery()
-        await s.execute(
-            delete(CartLine).where(
-                CartLine.cart_id == cart_ids, CartLine.variant_id.in_([x.variant_id for x in lines])
-            )
         )
         await idempotency.finish(uow, claim, result={"orderId": order.id})
         # The contended rows last, then commit at once, so the hot-SKU lock is held as briefly as can be.
