@@ -429,7 +429,9 @@ async def checkout(
             await _refund_if_captured(uow, gateway, session, proof.razorpay_payment_id, "checkout_failed")
             async with uow:
                 raise await _failure_of(uow, session.id, session.failure_code)
-        payment = await confirm_payment(uow, gateway, session, proof.razorpay_payment_id)
+        payment = await confirm_payment(
+            uow, gateway, session, proof.razorpay_payment_id, signature_verified=True
+        )
         return await complete_paid_checkout(
             uow, gateway, actor, session.id, payment, claim=claim, on_placed=on_placed
         )
@@ -502,9 +504,34 @@ def _paid_too_late(session: CheckoutSession, payment: GatewayPayment) -> bool:
 
 
 async def confirm_payment(
-    uow: UnitOfWork, gateway: PaymentGateway, session: CheckoutSession, payment_id: str
+    uow: UnitOfWork,
+    gateway: PaymentGateway,
+    session: CheckoutSession,
+    payment_id: str,
+    *,
+    signature_verified: bool = False,
 ) -> GatewayPayment:
-    """Fetch the payment from Razorpay and make sure it pays exactly this session; capture if authorized."""
+    """Fetch the payment from Razorpay and make sure it pays exactly this session; capture if authorized.
+
+    With a verified Checkout signature (which Razorpay only issues for a payment of OUR order) and a
+    quote still valid, capture first: one call instead of two on the common path. Razorpay refuses
+    a capture of the wrong amount or of a payment not authorized, and then the fetch below decides.
+    """
+    if signature_verified and session.expires_at > datetime.now(UTC):
+        try:
+            captured = await gateway.capture_payment(
+                payment_id, amount=session.amount, currency=session.currency
+            )
+        except PaymentGatewayRejected:
+            captured = None
+        if (
+            captured is not None
+            and captured.status == "captured"
+            and captured.order_id == session.razorpay_order_id
+            and captured.amount == session.amount
+            and captured.currency == session.currency
+        ):
+            return captured
     payment = await gateway.fetch_payment(payment_id)
     if payment.order_id != session.razorpay_order_id:
         raise PaymentVerificationFailed("The payment does not belong to this checkout")

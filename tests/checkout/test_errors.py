@@ -8,6 +8,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+
 from tests.checkout.helpers import (
     ADD,
     ADDRESS,
@@ -368,13 +370,15 @@ async def test_razorpay_down_at_start_checkout_leaves_no_half_state(
     assert await db.fetchval("SELECT count(*) FROM checkout_sessions WHERE status = 'OPEN'") == 1
 
 
+@pytest.mark.parametrize("answer_lost", [False, True], ids=["capture-failed", "captured-but-answer-lost"])
 async def test_razorpay_down_at_checkout_changes_nothing_and_a_retry_completes(
-    api: Any, make_user: Any, make_product: Any, sandbox: Any, db: Any
+    api: Any, make_user: Any, make_product: Any, sandbox: Any, db: Any, answer_lost: bool
 ) -> None:
     ready = await _ready(api, make_user, make_product)
     payment = await pay(sandbox.base_url, ready.session["razorpayOrderId"])
     before = await snapshot(db)
-    sandbox.state.fail_next("fetch_payment", 1)
+    # The first call to Razorpay of a checkout is the capture.
+    sandbox.state.fail_next("capture", 1, after_processing=answer_lost)
     body = await finish(api, ready.customer.token, ready.session, payment, key="pay-1")
     assert code(body) == "PAYMENT_GATEWAY_UNAVAILABLE"
     assert await snapshot(db) == before
