@@ -443,7 +443,7 @@ async def _session_and_order(
 ) -> tuple[CheckoutSession, Order | None, str | None]:
     """The caller's checkout session, the order it produced and the payment that paid for it, if any:
     one statement."""
-    async with uow:
+    async with uow.read():
         row = (
             await uow.session.execute(
                 select(CheckoutSession, Order, Payment.razorpay_payment_id)
