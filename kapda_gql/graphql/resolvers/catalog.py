@@ -14,6 +14,7 @@ from kapda_gql.graphql.types.catalog import (
     UpdateProductInput,
     Variant,
     VariantInput,
+    load_product,
 )
 from kapda_gql.graphql.types.common import parse_id, parse_optional_id
 from kapda_gql.services import catalog
@@ -63,7 +64,7 @@ class CatalogQuery:
             after=after,
             page_limit=info.context.runtime.settings.max_page_size,
         )
-        return ProductConnection.of(page, flt)
+        return await ProductConnection.load(info, page, flt)
 
     @strawberry.field(description="One product by id or slug (exactly one); null when not visible.")
     async def product(
@@ -72,7 +73,7 @@ class CatalogQuery:
         row = await catalog.get_product(
             info.context.uow(), info.context.actor, product_id=parse_optional_id(id, "id"), slug=slug
         )
-        return Product.of(row) if row else None
+        return await load_product(info, row) if row else None
 
 
 @strawberry.type
@@ -95,7 +96,7 @@ class CatalogMutation:
             spec,
             designer_id=parse_optional_id(input.designer_id, "designerId"),
         )
-        return Product.of(row)
+        return await load_product(info, row)
 
     @strawberry.mutation
     async def update_product(self, info: Info, input: UpdateProductInput) -> Product:
@@ -110,14 +111,14 @@ class CatalogMutation:
         row = await catalog.update_product(
             info.context.uow(), info.context.actor, parse_id(input.product_id, "productId"), changes
         )
-        return Product.of(row)
+        return await load_product(info, row)
 
     @strawberry.mutation(description="DRAFT or REJECTED -> PENDING_REVIEW.")
     async def submit_product(self, info: Info, product_id: strawberry.ID) -> Product:
         row = await catalog.submit_product(
             info.context.uow(), info.context.actor, parse_id(product_id, "productId")
         )
-        return Product.of(row)
+        return await load_product(info, row)
 
     @strawberry.mutation(description="Admin: approve or reject; rejecting an approved product delists it.")
     async def review_product(self, info: Info, input: ReviewProductInput) -> Product:
@@ -128,7 +129,7 @@ class CatalogMutation:
             catalog.ReviewDecision(input.decision),
             input.reason,
         )
-        return Product.of(row)
+        return await load_product(info, row)
 
     @strawberry.mutation(description="Soft delete: hidden everywhere, kept for order history.")
     async def delete_product(self, info: Info, product_id: strawberry.ID) -> bool:

@@ -10,7 +10,7 @@ import strawberry
 
 from kapda_gql.db import models
 from kapda_gql.graphql.context import Info
-from kapda_gql.graphql.types.catalog import Product, Variant
+from kapda_gql.graphql.types.catalog import Product, Variant, load_product
 from kapda_gql.graphql.types.common import Money, OrderStatus, PageInfo, PaymentStatus
 from kapda_gql.graphql.types.users import User, load_user
 from kapda_gql.services import cart as cart_service
@@ -25,8 +25,8 @@ class CartItem:
         return Variant.of(self.view.variant, product_price=self.view.product.price)
 
     @strawberry.field
-    def product(self) -> Product:
-        return Product.of(self.view.product)
+    async def product(self, info: Info) -> Product:
+        return await load_product(info, self.view.product)
 
     @strawberry.field
     def quantity(self) -> int:
