@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import strawberry
 
 from kapda_gql import money
@@ -28,8 +30,14 @@ class Money:
 
     @classmethod
     def of(cls, amount: int, currency: str = money.DEFAULT_CURRENCY) -> Money:
-        value = money.Money(amount, currency)
-        return cls(amount=value.amount, currency=value.currency, formatted=value.formatted)
+        return _money(amount, currency)
+
+
+@functools.lru_cache(maxsize=8192)
+def _money(amount: int, currency: str) -> Money:
+    # Shared instances: a page shows the same few prices many times, and nothing mutates them.
+    value = money.Money(amount, currency)
+    return Money(amount=value.amount, currency=value.currency, formatted=value.formatted)
 
 
 @strawberry.type
