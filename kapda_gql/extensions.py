@@ -50,16 +50,22 @@ def middleware(runtime: Runtime) -> list[Middleware]:
 
 
 def background_tasks(runtime: Runtime) -> list[AbstractAsyncContextManager[Any]]:
+    from kapda_gql.background import periodic
     from kapda_gql.graphql.ratelimit import EXTRA_KEY
-    from kapda_gql.observability import closing, periodic
+    from kapda_gql.observability import closing
     from kapda_gql.services import refunds, webhooks
     from kapda_gql.services.ratelimit import FailOpen, PostgresRateLimiter
 
     # The refund outbox and failed webhook events are retried by every worker process: refunds
     # are claimed with SKIP LOCKED, and handling an event twice is harmless (one order per session).
     tasks: list[AbstractAsyncContextManager[Any]] = [
-        refunds.worker(runtime.db.uow, runtime.gateway),
-        webhooks.worker(runtime.db.uow, runtime.gateway),
+        periodic("refund-outbox", 5, lambda: refunds.process_due(runtime.db.uow, runtime.gateway)),
+        # After 20 attempts an event waits for an operator (`kapda-gql webhooks retry`).
+        periodic(
+            "webhook-retry",
+            60,
+            lambda: webhooks.retry_failed(runtime.db.uow, runtime.gateway, max_attempts=20),
+        ),
     ]
     limiter = runtime.extras.get(EXTRA_KEY)
     if isinstance(limiter, FailOpen):

@@ -17,7 +17,7 @@ import os
 import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from typing import Any
 
 from graphql import FieldNode, InlineFragmentNode, get_operation_ast
@@ -328,28 +328,6 @@ def init_sentry(settings: Settings) -> bool:
 # --- background housekeeping -----------------------------------------------------------------
 
 
-@asynccontextmanager
-async def periodic(name: str, seconds: float, job: Callable[[], Any]) -> AsyncIterator[None]:
-    """Run ``job`` every ``seconds`` while the app lives; a failing run is logged and retried later."""
-    import asyncio
-
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(seconds)
-            try:
-                await job()
-            except Exception:  # keep the loop alive; the next run may succeed
-                log.warning("background job %s failed", name, exc_info=True)
-
-    task = asyncio.create_task(loop(), name=name)
-    try:
-        yield
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
-
-
 __all__ = [
     "RequestObserver",
     "closing",
@@ -357,7 +335,6 @@ __all__ = [
     "install_log_redaction",
     "metrics_route",
     "operation_label",
-    "periodic",
     "record_checkout",
     "record_rate_limited",
     "record_request",

@@ -10,11 +10,9 @@ a retry after a crash can never refund twice.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -242,26 +240,3 @@ async def pending_for_payment(uow: UnitOfWork, payment_id: int) -> list[Refund]:
             select(Refund).where(Refund.payment_id == payment_id).order_by(Refund.id)
         )
         return list(rows.scalars().all())
-
-
-@contextlib.asynccontextmanager
-async def worker(
-    uow_factory: Callable[[], UnitOfWork], gateway: PaymentGateway, *, interval: float = 5.0
-) -> AsyncIterator[None]:
-    """Background loop of the service: retries due refunds until Razorpay confirms them."""
-
-    async def loop() -> None:
-        while True:
-            try:
-                await process_due(uow_factory, gateway)
-            except Exception:  # the loop must outlive any one bad round
-                log.exception("refund worker round failed")
-            await asyncio.sleep(interval)
-
-    task = asyncio.create_task(loop(), name="refund-outbox")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

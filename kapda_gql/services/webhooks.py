@@ -24,10 +24,8 @@ A handler failure is recorded on the event (FAILED, attempts, last_error) and
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -383,33 +381,6 @@ async def retry_failed(
     return RetryResult(attempted=len(events), succeeded=succeeded, failed=len(events) - succeeded)
 
 
-@contextlib.asynccontextmanager
-async def worker(
-    uow_factory: Callable[[], UnitOfWork],
-    gateway: PaymentGateway,
-    *,
-    interval: float = 60.0,
-    max_attempts: int = 20,
-) -> AsyncIterator[None]:
-    """Background loop: retries failed events so a transient outage heals without an operator."""
-
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await retry_failed(uow_factory, gateway, max_attempts=max_attempts)
-            except Exception:  # the loop must outlive any one bad round
-                log.exception("webhook retry round failed")
-
-    task = asyncio.create_task(loop(), name="webhook-retry")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 __all__ = [
     "HANDLED_TYPES",
     "Outcome",
@@ -418,5 +389,4 @@ __all__ = [
     "record_failure",
     "retry_failed",
     "store_event",
-    "worker",
 ]

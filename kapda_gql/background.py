@@ -1,0 +1,32 @@
+"""Background jobs of a service process: the one way to run something every few seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+log = logging.getLogger("kapda_gql.background")
+
+
+@contextlib.asynccontextmanager
+async def periodic(name: str, seconds: float, job: Callable[[], Awaitable[Any]]) -> AsyncIterator[None]:
+    """Run ``job`` every ``seconds`` while the app lives; a failing round is logged and the loop goes on."""
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await job()
+            except Exception:  # the loop must outlive any one bad round; the next may succeed
+                log.exception("background job %s failed", name)
+
+    task = asyncio.create_task(loop(), name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
