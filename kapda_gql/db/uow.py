@@ -10,12 +10,11 @@ the failed attempt was rolled back entirely.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import random
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -23,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 log = logging.getLogger("kapda_gql.uow")
 
 T = TypeVar("T")
-P = ParamSpec("P")
 
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 DEFAULT_ATTEMPTS = 5
@@ -124,18 +122,6 @@ class UnitOfWork:
                 # Jittered backoff so the transactions that collided do not collide again.
                 await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311
         raise AssertionError("unreachable")
-
-
-def transactional(
-    fn: Callable[Concatenate[UnitOfWork, P], Awaitable[T]],
-) -> Callable[Concatenate[UnitOfWork, P], Awaitable[T]]:
-    """Make a service function one retried transaction; it must call ``uow.commit()`` itself."""
-
-    @functools.wraps(fn)
-    async def wrapper(uow: UnitOfWork, *args: P.args, **kwargs: P.kwargs) -> T:
-        return await uow.run(lambda u: fn(u, *args, **kwargs))
-
-    return cast(Callable[Concatenate[UnitOfWork, P], Awaitable[T]], wrapper)
 
 
 class Database:

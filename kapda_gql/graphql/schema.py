@@ -14,34 +14,20 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from kapda_gql.graphql.errors import is_unexpected
+from kapda_gql.graphql.resolvers.audit import AuditQuery
 from kapda_gql.graphql.resolvers.auth import AuthMutation, AuthQuery
+from kapda_gql.graphql.resolvers.cart import CartMutation, CartQuery
 from kapda_gql.graphql.resolvers.catalog import CatalogMutation, CatalogQuery
+from kapda_gql.graphql.resolvers.checkout import CheckoutMutation
+from kapda_gql.graphql.resolvers.orders import OrdersMutation, OrdersQuery
 
 log = logging.getLogger("kapda_gql.graphql")
 
-QUERY_PARTS: list[type] = [AuthQuery, CatalogQuery]
-MUTATION_PARTS: list[type] = [AuthMutation, CatalogMutation]
+QUERY_PARTS = (AuthQuery, CatalogQuery, CartQuery, OrdersQuery, AuditQuery)
+MUTATION_PARTS = (AuthMutation, CatalogMutation, CartMutation, CheckoutMutation, OrdersMutation)
 
-
-def _optional_parts() -> None:
-    """Capabilities that live in their own modules register their parts here."""
-    for module in ("cart", "checkout", "orders", "audit"):
-        try:
-            mod = __import__(f"kapda_gql.graphql.resolvers.{module}", fromlist=["QUERY", "MUTATION"])
-        except ModuleNotFoundError as error:
-            if error.name != f"kapda_gql.graphql.resolvers.{module}":
-                raise
-            continue
-        if getattr(mod, "QUERY", None) is not None:
-            QUERY_PARTS.append(mod.QUERY)
-        if getattr(mod, "MUTATION", None) is not None:
-            MUTATION_PARTS.append(mod.MUTATION)
-
-
-_optional_parts()
-
-Query = merge_types("Query", tuple(QUERY_PARTS))
-Mutation = merge_types("Mutation", tuple(MUTATION_PARTS))
+Query = merge_types("Query", QUERY_PARTS)
+Mutation = merge_types("Mutation", MUTATION_PARTS)
 
 
 class KapdaSchema(strawberry.Schema):

@@ -165,11 +165,6 @@ async def logout(uow: UnitOfWork, actor: Actor, principal: Principal) -> None:
     await uow.run(work)
 
 
-async def get_user(uow: UnitOfWork, user_id: int) -> User | None:
-    async with uow.read():
-        return await uow.session.get(User, user_id)
-
-
 async def set_user_status(uow: UnitOfWork, actor: Actor, user_id: int, status: UserStatus) -> User:
     require_admin(actor)
 

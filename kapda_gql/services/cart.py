@@ -11,6 +11,7 @@ from kapda_gql.db.models import Cart, CartLine, Product, ProductStatus, Variant
 from kapda_gql.db.uow import UnitOfWork
 from kapda_gql.errors import BadUserInput, InsufficientStock, ProductUnavailable
 from kapda_gql.policy import Actor, require_user
+from kapda_gql.services import catalog
 
 MAX_LINE_QUANTITY = 100
 
@@ -56,7 +57,7 @@ def is_available(product: Product, variant: Variant) -> bool:
 
 
 def current_price(product: Product, variant: Variant) -> int:
-    return variant.price if variant.price is not None else product.price
+    return catalog.price_of(variant.price, product.price)
 
 
 async def load_cart(uow: UnitOfWork, user_id: int) -> CartView:

@@ -381,8 +381,9 @@ async def products_by_ids(uow: UnitOfWork, ids: Sequence[int]) -> list[Product |
     return [by_id.get(i) for i in ids]
 
 
-def effective_price(product: Product, variant: Variant) -> int:
-    return variant.price if variant.price is not None else product.price
+def price_of(variant_price: int | None, product_price: int) -> int:
+    """A variant's own price overrides its product's: the one place this rule lives."""
+    return variant_price if variant_price is not None else product_price
 
 
 # --- management ------------------------------------------------------------------------------

@@ -934,16 +934,11 @@ async def _refund_stray_payment(
         await refunds.process_refund(uow, gateway, refund_id)
 
 
-async def get_checkout(uow: UnitOfWork, actor: Actor, session_id: uuid.UUID) -> CheckoutSession:
-    return await _own_session(uow, require_user(actor), session_id)
-
-
 __all__ = [
     "Address",
     "PaymentProof",
     "checkout",
     "complete_paid_checkout",
     "confirm_payment",
-    "get_checkout",
     "start_checkout",
 ]

@@ -232,11 +232,3 @@ async def process_due(
         outcome = await _attempt(uow, gateway, claimed)
         counts[outcome if outcome in counts else "RETRYING"] += 1
     return ProcessResult(counts["PROCESSED"], counts["FAILED"], counts["RETRYING"])
-
-
-async def pending_for_payment(uow: UnitOfWork, payment_id: int) -> list[Refund]:
-    async with uow.read():
-        rows = await uow.session.execute(
-            select(Refund).where(Refund.payment_id == payment_id).order_by(Refund.id)
-        )
-        return list(rows.scalars().all())

@@ -104,6 +104,3 @@ class AuditQuery:
             ),
             total_count=total,
         )
-
-
-QUERY = AuditQuery

@@ -49,7 +49,3 @@ class CartMutation:
             info.context.uow(), info.context.actor, parse_id(variant_id, "variantId")
         )
         return Cart(view=view)
-
-
-QUERY = CartQuery
-MUTATION = CartMutation

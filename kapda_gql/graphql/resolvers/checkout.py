@@ -76,6 +76,3 @@ class CheckoutMutation:
             raise
         record_checkout("completed")
         return Order.of(order)
-
-
-MUTATION = CheckoutMutation

@@ -146,7 +146,3 @@ class OrdersMutation:
             ],
             cart=Cart(view=result.cart),
         )
-
-
-QUERY = OrdersQuery
-MUTATION = OrdersMutation

@@ -48,7 +48,7 @@ class Variant:
             color=row.color,
             stock=row.stock,
             in_stock=row.stock > 0,
-            price=Money.of(row.price if row.price is not None else product_price),
+            price=Money.of(catalog.price_of(row.price, product_price)),
             row=row,
         )
 
