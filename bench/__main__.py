@@ -270,14 +270,11 @@ class Bench:
                     )
                 )
         say(table("catalog (1 worker each)", CATALOG_HEADERS, rows))
-        srows = [
-            [s.what, s.first, "yes" if s.signed_in else "no", s.statements, s.round_trips]
-            for s in self.statements
-        ]
+        srows = [[s.what, s.first, "yes" if s.signed_in else "no", s.statements] for s in self.statements]
         say(
             table(
                 "SQL per request (in-process count)",
-                ["request", "first", "token", "statements", "round trips"],
+                ["request", "first", "token", "statements"],
                 srows,
             )
         )

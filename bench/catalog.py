@@ -1,6 +1,6 @@
 """Catalog browsing: `products(first: 20)` with designer and variants, plain, filtered and searched,
 against a bare Strawberry app answering the same bytes from memory; and the SQL statements each
-request costs, counted in-process with SQLAlchemy's `before_cursor_execute` event."""
+request costs, counted in-process with the service's statement listeners (`Database.listeners`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
-from sqlalchemy import event
 
 from bench import seed
 from bench.common import (
@@ -135,31 +134,17 @@ async def load(
 @dataclass
 class Counts:
     statements: list[str] = field(default_factory=list)
-    transactions: int = 0
-
-    @property
-    def round_trips(self) -> int:
-        """Statements + BEGIN + COMMIT/ROLLBACK: what a request waits on the database for."""
-        return len(self.statements) + 2 * self.transactions
 
 
 @contextmanager
-def counting(engine: Any) -> Iterator[Counts]:
+def counting(db: Any) -> Iterator[Counts]:
+    """The service's statement listeners see both the ORM path and lean units (`db/sql.py`)."""
     counts = Counts()
-
-    def statement(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
-        counts.statements.append(sql)
-
-    def begin(conn: Any) -> None:
-        counts.transactions += 1
-
-    event.listen(engine, "before_cursor_execute", statement)
-    event.listen(engine, "begin", begin)
+    db.listeners.append(counts.statements.append)
     try:
         yield counts
     finally:
-        event.remove(engine, "before_cursor_execute", statement)
-        event.remove(engine, "begin", begin)
+        db.listeners.remove(counts.statements.append)
 
 
 @dataclass
@@ -168,7 +153,6 @@ class StatementRow:
     first: int | None
     signed_in: bool
     statements: int
-    round_trips: int
 
 
 async def statement_counts(url: str, sandbox: Sandbox) -> tuple[list[StatementRow], list[str]]:
@@ -189,7 +173,6 @@ async def statement_counts(url: str, sandbox: Sandbox) -> tuple[list[StatementRo
         )
     )
     app = create_app(runtime=runtime)
-    engine = runtime.db.engine.sync_engine
     rows: list[StatementRow] = []
     checkout_sql: list[str] = []
     conn = await asyncpg.connect(url)
@@ -208,14 +191,10 @@ async def statement_counts(url: str, sandbox: Sandbox) -> tuple[list[StatementRo
                     for headers in ({}, auth):
                         payload = {"query": PAGE, "variables": variables(name, first)}
                         await client.post("/graphql", json=payload, headers=headers)  # warm
-                        with counting(engine) as counts:
+                        with counting(runtime.db) as counts:
                             body = (await client.post("/graphql", json=payload, headers=headers)).json()
                         assert not body.get("errors"), body
-                        rows.append(
-                            StatementRow(
-                                name, first, bool(headers), len(counts.statements), counts.round_trips
-                            )
-                        )
+                        rows.append(StatementRow(name, first, bool(headers), len(counts.statements)))
             started = (
                 await client.post(
                     "/graphql", json={"query": START, "variables": {"a": seed.ADDRESS}}, headers=auth
@@ -231,16 +210,14 @@ async def statement_counts(url: str, sandbox: Sandbox) -> tuple[list[StatementRo
                 "s": proof["razorpay_signature"],
                 "key": str(uuid.uuid4()),
             }
-            with counting(engine) as counts:
+            with counting(runtime.db) as counts:
                 body = (
                     await client.post(
                         "/graphql", json={"query": CHECKOUT, "variables": variables_}, headers=auth
                     )
                 ).json()
             assert not body.get("errors"), body
-            rows.append(
-                StatementRow("checkout mutation", None, True, len(counts.statements), counts.round_trips)
-            )
+            rows.append(StatementRow("checkout mutation", None, True, len(counts.statements)))
             checkout_sql = [" ".join(s.split())[:110] for s in counts.statements]
     finally:
         await runtime.db.dispose()

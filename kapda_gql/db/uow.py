@@ -16,8 +16,13 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.util import greenlet_spawn
+
+from kapda_gql.db.sql import Listener, Sql, translate
 
 log = logging.getLogger("kapda_gql.uow")
 
@@ -46,13 +51,21 @@ class UnitOfWork:
         readers: async_sessionmaker[AsyncSession] | None = None,
         gate: asyncio.Semaphore | None = None,
         attempts: int = DEFAULT_ATTEMPTS,
+        engine: AsyncEngine | None = None,
+        listeners: list[Listener] | None = None,
     ):
         self._sessions = sessions
         self._readers = readers or sessions
         self._gate = gate
         self._attempts = attempts
+        self._engine = engine
+        self._listeners = listeners if listeners is not None else []
         self._reading = False
+        self._leaning = False
         self._session: AsyncSession | None = None
+        self._raw: PoolProxiedConnection | None = None
+        self._sql: Sql | None = None
+        self._transaction: Any = None
         self._committed = False
 
     def read(self) -> Self:
@@ -64,28 +77,95 @@ class UnitOfWork:
         self._reading = True
         return self
 
+    def lean(self) -> Self:
+        """The next ``async with`` opens a pooled driver connection (``uow.sql``), not an ORM session.
+
+        For the hot paths, whose statements are plain SQL: see ``kapda_gql.db.sql``.
+        """
+        if self._engine is None:
+            raise RuntimeError("this unit of work has no engine for lean units")
+        self._leaning = True
+        return self
+
     @property
     def session(self) -> AsyncSession:
         if self._session is None:
-            raise RuntimeError("the unit of work is not open: use `async with uow` or `uow.run`")
+            raise RuntimeError("the unit of work has no ORM session open: use `async with uow` or `uow.run`")
         return self._session
 
+    @property
+    def sql(self) -> Sql:
+        if self._sql is None:
+            raise RuntimeError("the unit of work has no lean connection open: use `async with uow.lean()`")
+        return self._sql
+
     async def __aenter__(self) -> Self:
-        if self._session is not None:
+        if self._session is not None or self._sql is not None:
             raise RuntimeError("a unit of work cannot be entered twice at once")
         if self._gate is not None:
             # First come, first served for connections: the pool itself hands a released
             # connection straight back to whoever released it, starving waiters under load.
             await self._gate.acquire()
-        self._session = (self._readers if self._reading else self._sessions)()
         self._committed = False
+        if self._leaning:
+            try:
+                await self._open_lean()
+            except BaseException:
+                self._leaning = self._reading = False
+                if self._gate is not None:
+                    self._gate.release()
+                raise
+            return self
+        self._session = (self._readers if self._reading else self._sessions)()
         return self
+
+    async def _open_lean(self) -> None:
+        assert self._engine is not None
+        raw = await self._engine.raw_connection()
+        try:
+            conn: Any = raw.driver_connection
+            if not self._reading:
+                transaction = conn.transaction()
+                await transaction.start()
+                self._transaction = transaction
+        except BaseException:
+            await greenlet_spawn(raw.invalidate)
+            raise
+        self._raw = raw
+        self._sql = Sql(conn, self._listeners)
+
+    async def _close_lean(self) -> None:
+        raw, self._raw, self._sql = self._raw, None, None
+        transaction, self._transaction = self._transaction, None
+        if raw is None:
+            return
+        try:
+            if transaction is not None and not self._committed:
+                await transaction.rollback()
+        except BaseException:
+            # A connection whose transaction state is unknown never goes back to the pool.
+            await greenlet_spawn(raw.invalidate)
+            raise
+        # In a greenlet: returning an overflow connection closes it, which awaits the driver.
+        driver: Any = raw.driver_connection
+        if driver.is_in_transaction():
+            await greenlet_spawn(raw.invalidate)
+        else:
+            await greenlet_spawn(raw.close)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        session, self._session = self._session, None
         reading, self._reading = self._reading, False
+        leaning, self._leaning = self._leaning, False
+        if leaning:
+            try:
+                await self._close_lean()
+            finally:
+                if self._gate is not None:
+                    self._gate.release()
+            return
+        session, self._session = self._session, None
         if session is None:
             return
         try:
@@ -103,16 +183,26 @@ class UnitOfWork:
                     self._gate.release()
 
     async def commit(self) -> None:
-        await self.session.commit()
+        if self._transaction is not None:
+            try:
+                await self._transaction.commit()
+            except Exception as error:  # a deferred check or a serialization failure at COMMIT
+                raise translate(error, "COMMIT", ()) from error
+        elif self._sql is None:
+            await self.session.commit()
         self._committed = True
 
     async def rollback(self) -> None:
+        if self._sql is not None:
+            raise RuntimeError("a lean unit of work rolls back when it ends")
         await self.session.rollback()
 
-    async def run(self, work: Callable[[Self], Awaitable[T]]) -> T:
+    async def run(self, work: Callable[[Self], Awaitable[T]], *, lean: bool = False) -> T:
         """Run ``work`` in a fresh transaction, retrying it whole on 40001/40P01."""
         for attempt in range(1, self._attempts + 1):
             try:
+                if lean:
+                    self.lean()
                 async with self:
                     return await work(self)
             except DBAPIError as error:
@@ -129,6 +219,10 @@ class Database:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # Whoever wants to see every statement (tests, the bench) subscribes here: both the ORM
+        # path and lean units report to this one list.
+        self.listeners: list[Listener] = []
+        event.listen(engine.sync_engine, "before_cursor_execute", self._before_cursor_execute)
         self.sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
         self.readers = async_sessionmaker(
             engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False, autoflush=False
@@ -137,8 +231,18 @@ class Database:
         capacity = pool.size() + max(pool._max_overflow, 0) if hasattr(pool, "_max_overflow") else None
         self.gate = asyncio.Semaphore(capacity) if capacity else None
 
+    def _before_cursor_execute(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        for listener in self.listeners:
+            listener(statement)
+
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, readers=self.readers, gate=self.gate)
+        return UnitOfWork(
+            self.sessions,
+            readers=self.readers,
+            gate=self.gate,
+            engine=self.engine,
+            listeners=self.listeners,
+        )
 
     async def ping(self, seconds: float = 2.0) -> bool:
         from sqlalchemy import text
