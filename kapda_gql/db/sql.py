@@ -9,6 +9,8 @@ difference) and the same statement listeners (tests and the bench count both pat
 
 Statements are written for PostgreSQL with ``$1``-style parameters; jsonb parameters are passed
 as JSON text, and json/jsonb results arrive decoded (SQLAlchemy's dialect registers the codecs).
+A unit with an ORM session offers the same interface (``SessionSql``), so a helper that writes one
+statement (an audit entry, an idempotency answer) serves both kinds of unit; read rows by position.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 Listener = Callable[[str], None]
 Record = Any  # asyncpg.Record: indexable by position and by name
@@ -67,11 +70,37 @@ class Sql:
         row = await self.fetchrow(query, *args)
         return row[0] if row is not None else None
 
-    async def execute(self, query: str, *args: Any) -> str:
-        """For statements without results: PostgreSQL's status line (``UPDATE 1``)."""
+    async def execute(self, query: str, *args: Any) -> None:
+        """For statements whose results nobody reads (use RETURNING to learn what changed)."""
         if self._listeners:
             self._notify(query)
         try:
-            return await self._conn.execute(query, *args)  # type: ignore[no-any-return]
+            await self._conn.execute(query, *args)
         except (asyncpg.PostgresError, *_CONNECTION_ERRORS) as error:
             raise translate(error, query, args) from error
+
+
+class SessionSql:
+    """The ``Sql`` interface inside an ORM unit: the session's own connection and transaction."""
+
+    __slots__ = ("_session",)
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def fetch(self, query: str, *args: Any) -> list[Record]:
+        conn = await self._session.connection()
+        result = await conn.exec_driver_sql(query, args)
+        return list(result.all()) if result.returns_rows else []
+
+    async def fetchrow(self, query: str, *args: Any) -> Record | None:
+        rows = await self.fetch(query, *args)
+        return rows[0] if rows else None
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        row = await self.fetchrow(query, *args)
+        return row[0] if row is not None else None
+
+    async def execute(self, query: str, *args: Any) -> None:
+        conn = await self._session.connection()
+        await conn.exec_driver_sql(query, args)

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 
-from kapda_gql.db.sql import Listener, Sql, translate
+from kapda_gql.db.sql import Listener, SessionSql, Sql, translate
 
 log = logging.getLogger("kapda_gql.uow")
 
@@ -94,10 +94,15 @@ class UnitOfWork:
         return self._session
 
     @property
-    def sql(self) -> Sql:
-        if self._sql is None:
-            raise RuntimeError("the unit of work has no lean connection open: use `async with uow.lean()`")
-        return self._sql
+    def sql(self) -> Sql | SessionSql:
+        """Plain SQL in whichever unit is open: the lean connection, or the ORM session's."""
+        if self._sql is not None:
+            return self._sql
+        return SessionSql(self.session)
+
+    @property
+    def is_lean(self) -> bool:
+        return self._sql is not None
 
     async def __aenter__(self) -> Self:
         if self._session is not None or self._sql is not None:

@@ -6,12 +6,13 @@ So no change goes unaudited and no audit entry describes a change that rolled ba
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, insert, or_, select
+from sqlalchemy import Select, and_, delete, func, or_, select
 
 from kapda_gql.db.models import AuditEntry
 from kapda_gql.db.uow import UnitOfWork
@@ -29,19 +30,10 @@ def _safe_ip(value: str | None) -> str | None:
         return None
 
 
-def entry_values(
-    actor: Actor, action: str, target_type: str, target_id: object, changes: Mapping[str, Any] | None
-) -> dict[str, Any]:
-    return {
-        "action": action,
-        "actor_id": actor.user_id,
-        "target_type": target_type,
-        "target_id": str(target_id),
-        "changes": dict(changes) if changes is not None else None,
-        "request_id": actor.request_id,
-        "ip": _safe_ip(actor.ip),
-        "user_agent": actor.user_agent[:512] if actor.user_agent else None,
-    }
+_RECORD = (
+    "INSERT INTO audit_entries (action, actor_id, target_type, target_id, changes, request_id, ip, user_agent) "
+    "VALUES ($1, $2, $3, $4, CAST($5 AS jsonb), $6, CAST($7 AS inet), $8)"
+)
 
 
 async def record(
@@ -52,8 +44,17 @@ async def record(
     target_id: object,
     changes: Mapping[str, Any] | None = None,
 ) -> None:
-    await uow.session.execute(
-        insert(AuditEntry).values(entry_values(actor, action, target_type, target_id, changes))
+    """One entry, in whichever unit of work (ORM or lean) holds the change it records."""
+    await uow.sql.execute(
+        _RECORD,
+        action,
+        actor.user_id,
+        target_type,
+        str(target_id),
+        json.dumps(dict(changes)) if changes is not None else None,
+        actor.request_id,
+        _safe_ip(actor.ip),
+        actor.user_agent[:512] if actor.user_agent else None,
     )
 
 

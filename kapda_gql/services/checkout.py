@@ -18,9 +18,10 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import insert, select, text, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 
 from kapda_gql.db.models import (
@@ -64,6 +65,7 @@ PRICE_ALERT_BPS = 1000  # price changes over 10 % are logged and audited
 PIN_RE = re.compile(r"^[1-9][0-9]{5}$")
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 -]{6,18}[0-9]$")
 PAYABLE = frozenset({"authorized", "captured"})
+T = TypeVar("T")
 
 
 def _camel(name: str) -> str:
@@ -438,23 +440,49 @@ async def checkout(
     raise AssertionError("unreachable")  # _answering re-raises whatever it catches
 
 
+def _attributes(model: Any) -> list[tuple[str, str]]:
+    """(attribute, column) for each mapped column of a model."""
+    return [(a.key, a.columns[0].name) for a in sa_inspect(model).column_attrs]
+
+
+def _select_list(attributes: list[tuple[str, str]], alias: str) -> str:
+    return ", ".join(f"{alias}.{column}" for _, column in attributes)
+
+
+_SESSION_ATTRIBUTES = _attributes(CheckoutSession)
+_ORDER_ATTRIBUTES = _attributes(Order)
+_SESSION_COLUMNS = [a for a, _ in _SESSION_ATTRIBUTES]
+_ORDER_COLUMNS = [a for a, _ in _ORDER_ATTRIBUTES]
+_SESSION_AND_ORDER = f"""
+    SELECT {_select_list(_SESSION_ATTRIBUTES, "s")}, {_select_list(_ORDER_ATTRIBUTES, "o")},
+           p.razorpay_payment_id
+    FROM checkout_sessions s
+    LEFT JOIN orders o ON o.checkout_session_id = s.id
+    LEFT JOIN payments p ON p.order_id = o.id
+    WHERE s.id = $1
+"""  # noqa: S608 (the column names come from our models, never from input)
+
+
+def _model(model: type[T], columns: list[str], values: Sequence[Any]) -> T:
+    """A detached ORM instance from plain values (a lean unit's row), for callers that expect one."""
+    return model(**dict(zip(columns, values, strict=True)))
+
+
 async def _session_and_order(
     uow: UnitOfWork, user_id: int, session_id: uuid.UUID
 ) -> tuple[CheckoutSession, Order | None, str | None]:
     """The caller's checkout session, the order it produced and the payment that paid for it, if any:
     one statement."""
-    async with uow.read():
-        row = (
-            await uow.session.execute(
-                select(CheckoutSession, Order, Payment.razorpay_payment_id)
-                .outerjoin(Order, Order.checkout_session_id == CheckoutSession.id)
-                .outerjoin(Payment, Payment.order_id == Order.id)
-                .where(CheckoutSession.id == session_id)
-            )
-        ).one_or_none()
-    if row is None or row[0].user_id != user_id:
+    async with uow.lean().read():
+        row = await uow.sql.fetchrow(_SESSION_AND_ORDER, session_id)
+    if row is None or row[_SESSION_COLUMNS.index("user_id")] != user_id:
         raise NotFound("Checkout not found")
-    return row[0], row[1], row[2]
+    values = list(row)
+    split = len(_SESSION_COLUMNS)
+    session = _model(CheckoutSession, _SESSION_COLUMNS, values[:split])
+    order_values = values[split : split + len(_ORDER_COLUMNS)]
+    order = _model(Order, _ORDER_COLUMNS, order_values) if order_values[0] is not None else None
+    return session, order, values[-1]
 
 
 async def _refund_if_captured(
@@ -585,34 +613,31 @@ class _OutOfStock(Exception):
         self.short = short
 
 
-_CLOSE_SESSION = text(
-    "UPDATE checkout_sessions SET status = 'COMPLETED' WHERE id = :id AND status = 'OPEN' "
+_CLOSE_SESSION = (
+    "UPDATE checkout_sessions SET status = 'COMPLETED' WHERE id = $1 AND status = 'OPEN' "
     "RETURNING user_id, amount, currency, lines, price_adjustments, shipping_address"
 )
 
-# Commission = line total × designer rate in basis points, rounded half up: the same rule as Money.share.
-# The first status-history row rides along: one round trip for everything hanging off the order.
 # Everything an order is made of, in one statement (one round trip while the session row is
-# locked). PostgreSQL checks the foreign keys between these CTEs at the end of the statement.
-# Commission = line total x designer rate in basis points, rounded half up: the rule of Money.share.
-_PLACE_ORDER = text(
-    """
+# locked); PostgreSQL checks the foreign keys between these CTEs at the end of the statement. The
+# first status-history row rides along. Commission = line total x designer rate in basis points,
+# rounded half up: the rule of Money.share.
+_PLACE_ORDER = f"""
     WITH o AS (
         INSERT INTO orders (number, user_id, checkout_session_id, status, payment_status, subtotal, total,
                             currency, shipping_address, price_adjustments, created_at, updated_at)
-        VALUES (:number, :user_id, :session_id, 'PENDING', 'CAPTURED', :amount, :amount, :currency,
-                CAST(:address AS jsonb), CAST(:adjustments AS jsonb), :now, :now)
-        RETURNING *
+        VALUES ($1, $2, $3, 'PENDING', 'CAPTURED', $4, $4, $5, CAST($6 AS jsonb), CAST($7 AS jsonb), $8, $8)
+        RETURNING {", ".join(column for _, column in _ORDER_ATTRIBUTES)}
     ), history AS (
         INSERT INTO order_status_history (order_id, from_status, to_status, actor_id, note, at)
-        SELECT o.id, NULL, 'PENDING', :actor_id, :note, :now FROM o
+        SELECT o.id, NULL, 'PENDING', $9, $10, $8 FROM o
     ), items AS (
         INSERT INTO order_items (order_id, variant_id, product_id, designer_id, product_title, sku, size, color,
                                  unit_price, quantity, line_total)
         SELECT o.id, u.* FROM o, unnest(
-            CAST(:variant_ids AS bigint[]), CAST(:product_ids AS bigint[]), CAST(:designer_ids AS bigint[]),
-            CAST(:titles AS text[]), CAST(:skus AS text[]), CAST(:sizes AS text[]), CAST(:colors AS text[]),
-            CAST(:prices AS bigint[]), CAST(:quantities AS int[]), CAST(:totals AS bigint[])) AS u
+            CAST($15 AS bigint[]), CAST($16 AS bigint[]), CAST($17 AS bigint[]), CAST($18 AS text[]),
+            CAST($19 AS text[]), CAST($20 AS text[]), CAST($21 AS text[]), CAST($22 AS bigint[]),
+            CAST($23 AS int[]), CAST($24 AS bigint[])) AS u
         RETURNING id, order_id, designer_id, line_total
     ), commissions AS (
         INSERT INTO commissions (order_item_id, order_id, designer_id, rate_bps, amount, status)
@@ -622,24 +647,20 @@ _PLACE_ORDER = text(
     ), payment AS (
         INSERT INTO payments (razorpay_payment_id, razorpay_order_id, checkout_session_id, order_id, amount,
                               currency, status)
-        SELECT :payment_id, :razorpay_order_id, :session_id, o.id, :paid, :paid_currency, 'CAPTURED' FROM o
+        SELECT $11, $12, $3, o.id, $13, $14, 'CAPTURED' FROM o
     ), cart AS (
         DELETE FROM cart_lines
-        WHERE cart_id = (SELECT id FROM carts WHERE user_id = :user_id)
-          AND variant_id = ANY(CAST(:variant_ids AS bigint[]))
+        WHERE cart_id = (SELECT id FROM carts WHERE user_id = $2) AND variant_id = ANY(CAST($15 AS bigint[]))
     )
     SELECT * FROM o
-    """
-)
+"""  # noqa: S608 (the column names come from our models, never from input)
 
 # NO KEY UPDATE, not UPDATE: the order_items foreign keys inserted just before take KEY SHARE on
 # these rows, and FOR UPDATE would conflict with other checkouts' KEY SHARE and deadlock.
-_LOCK_VARIANTS = text(
-    "SELECT id, stock FROM variants WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id FOR NO KEY UPDATE"
-)
-_DECREMENT = text(
+_LOCK_VARIANTS = "SELECT id, stock FROM variants WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE"
+_DECREMENT = (
     "UPDATE variants v SET stock = v.stock - d.q "
-    "FROM unnest(CAST(:ids AS bigint[]), CAST(:qs AS int[])) AS d(id, q) WHERE v.id = d.id"
+    "FROM unnest($1::bigint[], $2::int[]) AS d(id, q) WHERE v.id = d.id"
 )
 
 
@@ -679,23 +700,25 @@ def _first_change(order_id: int, actor: Actor, at: datetime) -> OrderStatusChang
 
 
 # One line: lock, check and take in one statement (one row cannot deadlock with anything).
-_TAKE_ONE = text("UPDATE variants SET stock = stock - :q WHERE id = :id AND stock >= :q RETURNING id")
+_TAKE_ONE = "UPDATE variants SET stock = stock - $2 WHERE id = $1 AND stock >= $2 RETURNING id"
+_STOCK_OF = "SELECT stock FROM variants WHERE id = $1"
 
 
-async def _take_stock(s: Any, lines: Sequence[QuoteLine]) -> None:
+async def _take_stock(uow: UnitOfWork, lines: Sequence[QuoteLine]) -> None:
+    sql = uow.sql
     if len(lines) == 1:
         line = lines[0]
-        if (await s.execute(_TAKE_ONE, {"id": line.variant_id, "q": line.quantity})).first() is None:
-            left = await s.scalar(select(Variant.stock).where(Variant.id == line.variant_id))
+        if await sql.fetchrow(_TAKE_ONE, line.variant_id, line.quantity) is None:
+            left = await sql.fetchval(_STOCK_OF, line.variant_id)
             raise _OutOfStock(_shortage(lines, {line.variant_id: int(left or 0)}))
         return
     # Several lines: lock them in ascending id order first, so two carts never deadlock.
     ids = [x.variant_id for x in lines]
-    stock = {row[0]: row[1] for row in await s.execute(_LOCK_VARIANTS, {"ids": ids})}
+    stock = {row[0]: row[1] for row in await sql.fetch(_LOCK_VARIANTS, ids)}
     short = _shortage(lines, stock)
     if short:
         raise _OutOfStock(short)
-    await s.execute(_DECREMENT, {"ids": ids, "qs": [x.quantity for x in lines]})
+    await sql.execute(_DECREMENT, ids, [x.quantity for x in lines])
 
 
 async def complete_paid_checkout(
@@ -715,46 +738,44 @@ async def complete_paid_checkout(
     """
     written: list[tuple[list[OrderItem], list[OrderStatusChange]]] = []
 
-    async def work(uow: UnitOfWork) -> Order | _Closed:
-        s = uow.session
-        closed = (await s.execute(_CLOSE_SESSION, {"id": session_id})).first()
+    async def work(uow: UnitOfWork) -> Order | None:
+        # A lean unit: every statement here is plain SQL, and this is the checkout's hot path.
+        sql = uow.sql
+        closed = await sql.fetchrow(_CLOSE_SESSION, session_id)
         if closed is None:
-            return await _already_closed(uow, actor, session_id, payment, claim)
+            return None
         user_id, amount, currency, raw_lines, price_adjustments, address = closed
         lines = [QuoteLine.from_json(x) for x in raw_lines]
         now = datetime.now(UTC)
-        row = (
-            await s.execute(
-                _PLACE_ORDER,
-                {
-                    "number": _order_number(),
-                    "user_id": user_id,
-                    "session_id": session_id,
-                    "amount": amount,
-                    "currency": currency,
-                    "address": json.dumps(address),
-                    "adjustments": json.dumps(price_adjustments),
-                    "now": now,
-                    "actor_id": actor.user_id,
-                    "note": PLACED_NOTE,
-                    "payment_id": payment.id,
-                    "razorpay_order_id": payment.order_id or "",
-                    "paid": payment.amount,
-                    "paid_currency": payment.currency,
-                    "variant_ids": [x.variant_id for x in lines],
-                    "product_ids": [x.product_id for x in lines],
-                    "designer_ids": [x.designer_id for x in lines],
-                    "titles": [x.title for x in lines],
-                    "skus": [x.sku for x in lines],
-                    "sizes": [x.size for x in lines],
-                    "colors": [x.color for x in lines],
-                    "prices": [x.unit_price for x in lines],
-                    "quantities": [x.quantity for x in lines],
-                    "totals": [x.line_total for x in lines],
-                },
-            )
-        ).one()
-        order = Order(**row._mapping)
+        row = await sql.fetchrow(
+            _PLACE_ORDER,
+            _order_number(),
+            user_id,
+            session_id,
+            amount,
+            currency,
+            json.dumps(address),
+            json.dumps(price_adjustments),
+            now,
+            actor.user_id,
+            PLACED_NOTE,
+            payment.id,
+            payment.order_id or "",
+            payment.amount,
+            payment.currency,
+            [x.variant_id for x in lines],
+            [x.product_id for x in lines],
+            [x.designer_id for x in lines],
+            [x.title for x in lines],
+            [x.sku for x in lines],
+            [x.size for x in lines],
+            [x.color for x in lines],
+            [x.unit_price for x in lines],
+            [x.quantity for x in lines],
+            [x.line_total for x in lines],
+        )
+        assert row is not None  # the INSERT ... RETURNING of one row
+        order = _model(Order, _ORDER_COLUMNS, list(row))
         await audit.record(
             uow,
             actor,
@@ -765,13 +786,18 @@ async def complete_paid_checkout(
         )
         await idempotency.finish(uow, claim, result={"orderId": order.id})
         # The contended rows last, then commit at once, so the hot-SKU lock is held as briefly as can be.
-        await _take_stock(s, lines)
+        await _take_stock(uow, lines)
         await uow.commit()
         written.append((_written_items(order.id, lines), [_first_change(order.id, actor, now)]))
         return order
 
+    async def closed_elsewhere(uow: UnitOfWork) -> _Closed:
+        return await _already_closed(uow, actor, session_id, payment, claim)
+
     try:
-        made = await uow.run(work)
+        placed = await uow.run(work, lean=True)
+        # The session was no longer open: see how it ended (it is not locked: it changes no more).
+        made = placed if placed is not None else await uow.run(closed_elsewhere)
     except _OutOfStock as out:
         try:
             await _fail_out_of_stock(uow, gateway, actor, session_id, payment, claim, out.short)

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import text
-
 from kapda_gql.db.uow import UnitOfWork
 from kapda_gql.errors import BadUserInput, DomainError, IdempotencyKeyReused
 
@@ -48,42 +46,39 @@ def validate_key(key: str | None) -> str | None:
 
 
 # One statement in the common case: insert the key, or read what is stored under it. The ages are
-# judged by the database clock, the same clock that wrote created_at.
-_CLAIM = text(
-    """
+# judged by the database clock, the same clock that wrote created_at. Each statement below is one
+# atomic compare-and-set, so the claim runs on a lean unit outside any transaction (one round trip).
+# Parameters: $1 user_id, $2 key, $3 operation, then each statement's own.
+_CLAIM = """
     WITH ins AS (
         INSERT INTO idempotency_keys (user_id, key, operation, request_hash, response, created_at)
-        VALUES (:user_id, :key, :operation, :hash, NULL, now())
+        VALUES ($1, $2, $3, $4, NULL, now())
         ON CONFLICT DO NOTHING
         RETURNING request_hash, response, created_at
     )
     SELECT request_hash, response, created_at, true AS inserted, false AS expired, false AS abandoned FROM ins
     UNION ALL
     SELECT request_hash, response, created_at, false,
-           created_at < now() - make_interval(secs => :ttl),
-           response IS NULL AND created_at < now() - make_interval(secs => :lease)
+           created_at < now() - make_interval(secs => $5),
+           response IS NULL AND created_at < now() - make_interval(secs => $6)
     FROM idempotency_keys
-    WHERE user_id = :user_id AND key = :key AND operation = :operation
+    WHERE user_id = $1 AND key = $2 AND operation = $3
     LIMIT 1
-    """
+"""
+_FORGET = (
+    "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND operation = $3 AND created_at = $4"
 )
-_FORGET = text(
-    "DELETE FROM idempotency_keys "
-    "WHERE user_id = :user_id AND key = :key AND operation = :operation AND created_at = :created_at"
-)
-_TAKE_OVER = text(
+_TAKE_OVER = (
     "UPDATE idempotency_keys SET created_at = now() "
-    "WHERE user_id = :user_id AND key = :key AND operation = :operation AND created_at = :created_at "
-    "AND response IS NULL RETURNING 1"
+    "WHERE user_id = $1 AND key = $2 AND operation = $3 AND created_at = $4 AND response IS NULL RETURNING 1"
 )
-_RELEASE = text(
-    "DELETE FROM idempotency_keys "
-    "WHERE user_id = :user_id AND key = :key AND operation = :operation AND response IS NULL"
+_RELEASE = (
+    "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND operation = $3 AND response IS NULL"
 )
 
 
-def _key(claim: Claim) -> dict[str, Any]:
-    return {"user_id": claim.user_id, "key": claim.key, "operation": claim.operation}
+def _key(claim: Claim) -> tuple[int, str, str]:
+    return (claim.user_id, claim.key, claim.operation)
 
 
 async def claim(uow: UnitOfWork, claim: Claim) -> dict[str, Any] | None:
@@ -95,59 +90,50 @@ async def claim(uow: UnitOfWork, claim: Claim) -> dict[str, Any] | None:
     IDEMPOTENCY_KEY_REUSED when the key was used for a different request, or
     replays the stored domain error when the first request failed with one.
     """
-    params = {
-        **_key(claim),
-        "hash": claim.request_hash,
-        "ttl": TTL.total_seconds(),
-        "lease": LEASE.total_seconds(),
-    }
+    key = _key(claim)
     while True:
-        async with uow:
-            row = (await uow.session.execute(_CLAIM, params)).first()
-            if row is not None and not row.inserted and row.expired:
-                # Kept 24 hours: after that the key is forgotten and this is a new request.
-                await uow.session.execute(_FORGET, {**_key(claim), "created_at": row.created_at})
-                await uow.commit()
+        async with uow.lean().read():
+            row = await uow.sql.fetchrow(
+                _CLAIM, *key, claim.request_hash, TTL.total_seconds(), LEASE.total_seconds()
+            )
+            if row is None:
+                # The key was inserted by a request whose commit our statement's snapshot missed: look again.
                 continue
-            if row is not None and row.abandoned and row.request_hash == claim.request_hash:
+            request_hash, response, created_at, inserted, expired, abandoned = row
+            if not inserted and expired:
+                # Kept 24 hours: after that the key is forgotten and this is a new request.
+                await uow.sql.execute(_FORGET, *key, created_at)
+                continue
+            if abandoned and request_hash == claim.request_hash:
                 # Unanswered past its lease: the process working on it died. Exactly one of the
                 # requests racing for the key takes it over (the compare on created_at decides).
-                taken = (
-                    await uow.session.execute(_TAKE_OVER, {**_key(claim), "created_at": row.created_at})
-                ).first()
-                await uow.commit()
-                if taken is not None:
+                if await uow.sql.fetchrow(_TAKE_OVER, *key, created_at) is not None:
                     return None
                 continue
-            await uow.commit()
-        if row is None:
-            # The key was inserted by a request whose commit our statement's snapshot missed: look again.
-            continue
-        if row.inserted:
+        if inserted:
             return None
-        if row.request_hash != claim.request_hash:
+        if request_hash != claim.request_hash:
             raise IdempotencyKeyReused()
-        if row.response is None:
+        if response is None:
             # The first request is still working; its answer is ours too.
             await asyncio.sleep(POLL_SECONDS)
             continue
-        if "error" in row.response:
-            raise DomainError.from_dict(row.response["error"])
-        return dict(row.response["result"])
+        if "error" in response:
+            raise DomainError.from_dict(response["error"])
+        return dict(response["result"])
 
 
 async def release(uow: UnitOfWork, claim: Claim | None) -> None:
     """Give the key up unanswered (a retryable failure): the next request with it does the work again."""
     if claim is None:
         return
-    async with uow:
-        await uow.session.execute(_RELEASE, _key(claim))
-        await uow.commit()
+    async with uow.lean().read():
+        await uow.sql.execute(_RELEASE, *_key(claim))
 
 
-_FINISH = text(
-    "UPDATE idempotency_keys SET response = CAST(:response AS jsonb) "
-    "WHERE user_id = :user_id AND key = :key AND operation = :operation AND response IS NULL"
+_FINISH = (
+    "UPDATE idempotency_keys SET response = CAST($4 AS jsonb) "
+    "WHERE user_id = $1 AND key = $2 AND operation = $3 AND response IS NULL"
 )
 
 
@@ -158,19 +144,11 @@ async def finish(
     result: dict[str, Any] | None = None,
     error: DomainError | None = None,
 ) -> None:
-    """Store the outcome inside the caller's open transaction."""
+    """Store the outcome inside the caller's open transaction (a lean unit or an ORM one)."""
     if claim is None:
         return
     response = {"result": result} if error is None else {"error": error.to_dict()}
-    await uow.session.execute(
-        _FINISH,
-        {
-            "response": json.dumps(response),
-            "user_id": claim.user_id,
-            "key": claim.key,
-            "operation": claim.operation,
-        },
-    )
+    await uow.sql.execute(_FINISH, *_key(claim), json.dumps(response))
 
 
 async def finish_alone(
@@ -180,9 +158,8 @@ async def finish_alone(
     *,
     result: dict[str, Any] | None = None,
 ) -> None:
-    """Store the outcome in a transaction of its own."""
+    """Store the outcome in a statement of its own."""
     if claim is None:
         return
-    async with uow:
+    async with uow.lean().read():
         await finish(uow, claim, result=result, error=error)
-        await uow.commit()
