@@ -116,3 +116,20 @@ async def test_statements_are_reported_to_the_listeners(runtime: Runtime) -> Non
             await uow.sql.fetch("SELECT 1")
             await uow.sql.execute("SELECT 2")
     assert statements == ["SELECT 1", "SELECT 2"]
+
+
+async def test_sql_inside_an_orm_unit_shares_the_sessions_transaction(runtime: Runtime, db: Any) -> None:
+    from kapda_gql.db.models import User
+
+    uow = runtime.db.uow()
+    async with uow:
+        uow.session.add(User(email="orm@example.com", password_hash="x", name="ORM"))
+        await uow.session.flush()
+        # The plain statement sees the session's uncommitted row: one connection, one transaction.
+        assert await uow.sql.fetchval("SELECT count(*) FROM users WHERE email = $1", "orm@example.com") == 1
+        await uow.sql.fetchval(INSERT, "sql-in-orm@example.com")
+    assert await _emails(db) == []  # left without commit: both writes rolled back together
+    async with uow:
+        await uow.sql.fetchval(INSERT, "committed@example.com")
+        await uow.commit()
+    assert await _emails(db) == ["committed@example.com"]
