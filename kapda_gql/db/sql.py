@@ -41,7 +41,28 @@ def translate(error: Exception, query: str, args: Sequence[Any]) -> DBAPIError:
     return kind(query, tuple(args), error, connection_invalidated=isinstance(error, _CONNECTION_ERRORS))
 
 
-class Sql:
+class Statements:
+    """Plain SQL in a unit of work: ``fetch`` and ``execute`` per connection kind, the rest shared."""
+
+    __slots__ = ()
+
+    async def fetch(self, query: str, *args: Any) -> list[Record]:
+        raise NotImplementedError
+
+    async def execute(self, query: str, *args: Any) -> None:
+        """For statements whose results nobody reads (use RETURNING to learn what changed)."""
+        raise NotImplementedError
+
+    async def fetchrow(self, query: str, *args: Any) -> Record | None:
+        rows = await self.fetch(query, *args)
+        return rows[0] if rows else None
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        row = await self.fetchrow(query, *args)
+        return row[0] if row is not None else None
+
+
+class Sql(Statements):
     """One pooled driver connection, inside or outside a transaction (the unit of work decides)."""
 
     __slots__ = ("_conn", "_listeners")
@@ -62,16 +83,7 @@ class Sql:
         except (asyncpg.PostgresError, *_CONNECTION_ERRORS) as error:
             raise translate(error, query, args) from error
 
-    async def fetchrow(self, query: str, *args: Any) -> Record | None:
-        rows = await self.fetch(query, *args)
-        return rows[0] if rows else None
-
-    async def fetchval(self, query: str, *args: Any) -> Any:
-        row = await self.fetchrow(query, *args)
-        return row[0] if row is not None else None
-
     async def execute(self, query: str, *args: Any) -> None:
-        """For statements whose results nobody reads (use RETURNING to learn what changed)."""
         if self._listeners:
             self._notify(query)
         try:
@@ -80,8 +92,9 @@ class Sql:
             raise translate(error, query, args) from error
 
 
-class SessionSql:
-    """The ``Sql`` interface inside an ORM unit: the session's own connection and transaction."""
+class SessionSql(Statements):
+    """The same calls inside an ORM unit: the session's own connection and transaction (SQLAlchemy
+    reports these statements to the listeners itself)."""
 
     __slots__ = ("_session",)
 
@@ -92,14 +105,6 @@ class SessionSql:
         conn = await self._session.connection()
         result = await conn.exec_driver_sql(query, args)
         return list(result.all()) if result.returns_rows else []
-
-    async def fetchrow(self, query: str, *args: Any) -> Record | None:
-        rows = await self.fetch(query, *args)
-        return rows[0] if rows else None
-
-    async def fetchval(self, query: str, *args: Any) -> Any:
-        row = await self.fetchrow(query, *args)
-        return row[0] if row is not None else None
 
     async def execute(self, query: str, *args: Any) -> None:
         conn = await self._session.connection()

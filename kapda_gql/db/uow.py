@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 
-from kapda_gql.db.sql import Listener, SessionSql, Sql, translate
+from kapda_gql.db.sql import Listener, SessionSql, Sql, Statements, translate
 
 log = logging.getLogger("kapda_gql.uow")
 
@@ -94,7 +94,7 @@ class UnitOfWork:
         return self._session
 
     @property
-    def sql(self) -> Sql | SessionSql:
+    def sql(self) -> Statements:
         """Plain SQL in whichever unit is open: the lean connection, or the ORM session's."""
         if self._sql is not None:
             return self._sql
