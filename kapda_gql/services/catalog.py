@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 
 from kapda_gql.db.models import Designer, Product, ProductStatus, Variant
+from kapda_gql.db.sql import Record
 from kapda_gql.db.uow import UnitOfWork
 from kapda_gql.errors import BadUserInput, InvalidTransition, NotFound, QueryTooComplex
 from kapda_gql.policy import (
@@ -94,13 +95,13 @@ class DesignerRecord:
     name: str
 
 
-def _columns(table: Any, record: type) -> list[Any]:
-    return [table.c[f.name] for f in dataclasses.fields(record)]
+@dataclass(frozen=True, slots=True)
+class CatalogEntry:
+    """One product of a catalog page with everything a page shows of it."""
 
-
-PRODUCT_COLUMNS = _columns(Product.__table__, ProductRecord)
-VARIANT_COLUMNS = _columns(Variant.__table__, VariantRecord)
-DESIGNER_COLUMNS = _columns(Designer.__table__, DesignerRecord)
+    product: ProductRecord
+    designer: DesignerRecord
+    variants: list[VariantRecord]
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,8 +156,12 @@ class ProductChanges:
 # --- cursors ---------------------------------------------------------------------------------
 
 
+# json.dumps with separators builds a new encoder per call; a page encodes one cursor per edge.
+_CURSOR_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
 def encode_cursor(*values: Any) -> str:
-    raw = json.dumps([v.isoformat() if isinstance(v, datetime) else v for v in values], separators=(",", ":"))
+    raw = _CURSOR_JSON.encode([v.isoformat() if isinstance(v, datetime) else v for v in values])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -200,16 +205,6 @@ def check_page_size(first: int, limit: int = MAX_PAGE) -> None:
 # --- browsing --------------------------------------------------------------------------------
 
 
-def _visible(actor: Actor) -> ColumnElement[bool]:
-    not_deleted = Product.deleted_at.is_(None)
-    if actor.is_admin:
-        return not_deleted
-    approved = Product.status == ProductStatus.APPROVED.value
-    if actor.is_designer:
-        return and_(not_deleted, or_(approved, Product.designer_id == actor.designer_id))
-    return and_(not_deleted, approved)
-
-
 def _validate_filter(flt: ProductFilter) -> None:
     errors = []
     if flt.min_price is not None and flt.min_price < 0:
@@ -232,61 +227,132 @@ def _validate_filter(flt: ProductFilter) -> None:
         raise BadUserInput(errors)
 
 
-def _ts_query(search: str) -> Any:
-    return func.websearch_to_tsquery("english", search)
+# Browsing runs plain SQL on lean units (kapda_gql.db.sql): through the ORM session a statement
+# cost several times its driver's CPU. Statements are assembled only from the fixed fragments
+# below; every value, the caller's included, travels as a $n parameter.
+
+_PRODUCT_FIELDS = tuple(f.name for f in dataclasses.fields(ProductRecord))
+_PRODUCT_COLUMNS = ", ".join(f"p.{name}" for name in _PRODUCT_FIELDS)
+_LIVE_VARIANT_WHERE = (
+    "EXISTS (SELECT 1 FROM variants v WHERE v.product_id = p.id AND v.deleted_at IS NULL AND {})"
+)
 
 
-def _filtered(actor: Actor, flt: ProductFilter) -> Select[Any]:
+class _Where:
+    """The conditions on ``products p`` and their parameters, numbered in the order they are bound."""
+
+    __slots__ = ("args", "conditions", "tsquery")
+
+    def __init__(self) -> None:
+        self.conditions: list[str] = []
+        self.args: list[Any] = []
+        self.tsquery: str | None = None  # the search's tsquery expression, for ranking by relevance
+
+    def bind(self, value: Any) -> str:
+        self.args.append(value)
+        return f"${len(self.args)}"
+
+    def add(self, condition: str) -> None:
+        self.conditions.append(condition)
+
+    @property
+    def sql(self) -> str:
+        return " AND ".join(self.conditions)
+
+
+def _filtered(actor: Actor, flt: ProductFilter) -> _Where:
     _validate_filter(flt)
-    live_variant = and_(Variant.product_id == Product.id, Variant.deleted_at.is_(None))
-    conditions: list[ColumnElement[bool]] = [_visible(actor)]
-    if flt.search and flt.search.strip():
-        conditions.append(Product.search_vector.op("@@")(_ts_query(flt.search.strip())))
+    where = _Where()
+    # The status is a constant, not a parameter, so every plan (generic ones too) can use
+    # ix_products_status_created for the newest-first page.
+    if actor.is_admin:
+        where.add("p.deleted_at IS NULL")
+    elif actor.is_designer:
+        mine = where.bind(actor.designer_id)
+        where.add(f"p.deleted_at IS NULL AND (p.status = 'APPROVED' OR p.designer_id = {mine})")
+    else:
+        where.add("p.deleted_at IS NULL AND p.status = 'APPROVED'")
+    search = flt.search.strip() if flt.search else ""
+    if search:
+        where.tsquery = f"websearch_to_tsquery('english', {where.bind(search)})"
+        where.add(f"p.search_vector @@ {where.tsquery}")
     if flt.category:
-        conditions.append(func.lower(Product.category) == flt.category.strip().lower())
+        # Lower-cased in Python as before, compared with lower() for ix_products_category_lower.
+        where.add(f"lower(p.category) = {where.bind(flt.category.strip().lower())}")
     if flt.designer_id is not None:
-        conditions.append(Product.designer_id == flt.designer_id)
+        where.add(f"p.designer_id = {where.bind(flt.designer_id)}")
     if flt.min_price is not None:
-        conditions.append(Product.price >= flt.min_price)
+        where.add(f"p.price >= {where.bind(flt.min_price)}")
     if flt.max_price is not None:
-        conditions.append(Product.price <= flt.max_price)
+        where.add(f"p.price <= {where.bind(flt.max_price)}")
     if flt.size:
-        conditions.append(exists().where(live_variant, func.lower(Variant.size) == flt.size.strip().lower()))
+        where.add(_LIVE_VARIANT_WHERE.format(f"lower(v.size) = {where.bind(flt.size.strip().lower())}"))
     if flt.color:
-        conditions.append(
-            exists().where(live_variant, func.lower(Variant.color) == flt.color.strip().lower())
-        )
+        where.add(_LIVE_VARIANT_WHERE.format(f"lower(v.color) = {where.bind(flt.color.strip().lower())}"))
     if flt.in_stock is not None:
-        in_stock = exists().where(live_variant, Variant.stock > 0)
-        conditions.append(in_stock if flt.in_stock else ~in_stock)
+        in_stock = _LIVE_VARIANT_WHERE.format("v.stock > 0")
+        where.add(in_stock if flt.in_stock else f"NOT {in_stock}")
     if flt.status is not None:
-        conditions.append(Product.status == flt.status.value)
-    return select(*PRODUCT_COLUMNS).where(*conditions)
+        where.add(f"p.status = {where.bind(flt.status.value)}")
+    return where
 
 
-def _keyset(sort: ProductSort, flt: ProductFilter) -> tuple[list[Any], list[Any], list[type]]:
-    """(sort key expressions, ORDER BY clauses, cursor value kinds) for a sort."""
-    if sort is ProductSort.RELEVANCE and flt.search and flt.search.strip():
-        rank = func.ts_rank_cd(Product.search_vector, _ts_query(flt.search.strip())).cast(_float8())
-        return [rank, Product.id], [rank.desc(), Product.id.desc()], [float, int]
+@dataclass(frozen=True, slots=True)
+class _Keyset:
+    key: str  # the sort key over ``p``; ``p.id`` breaks its ties in the same direction
+    name: str  # the key's column in the page's rows
+    descending: bool
+    kinds: tuple[type, type]  # the cursor's value kinds
+
+
+_NEWEST = _Keyset("p.created_at", "created_at", True, (datetime, int))
+_PRICE_ASC = _Keyset("p.price", "price", False, (int, int))
+_PRICE_DESC = _Keyset("p.price", "price", True, (int, int))
+
+
+def _keyset(sort: ProductSort, where: _Where) -> _Keyset:
+    if sort is ProductSort.RELEVANCE and where.tsquery is not None:
+        rank = f"ts_rank_cd(p.search_vector, {where.tsquery})::float8"
+        return _Keyset(rank, "rank", True, (float, int))
     if sort is ProductSort.PRICE_ASC:
-        return [Product.price, Product.id], [Product.price.asc(), Product.id.asc()], [int, int]
+        return _PRICE_ASC
     if sort is ProductSort.PRICE_DESC:
-        return [Product.price, Product.id], [Product.price.desc(), Product.id.desc()], [int, int]
-    return [Product.created_at, Product.id], [Product.created_at.desc(), Product.id.desc()], [datetime, int]
+        return _PRICE_DESC
+    return _NEWEST
 
 
-def _float8() -> Any:
-    from sqlalchemy import Float
+def _page_sql(where: _Where, keyset: _Keyset, limit: str) -> str:
+    """The page (filtered, keyset-limited) with its designers and live variants, in one statement.
 
-    return Float(precision=53)
+    The page is limited before the joins so that only its own rows are joined; the outer ORDER BY
+    restores the order, which the joins need not keep. A product's variants arrive as one JSON
+    array of arrays (json_agg over none is NULL: a product without live variants).
+    """
+    order = "DESC" if keyset.descending else "ASC"
+    rank = "" if keyset.name in _PRODUCT_FIELDS else f", {keyset.key} AS {keyset.name}"
+    # Only fixed fragments of this module go into the text; the values are all parameters.
+    return (
+        f"SELECT d.name AS designer_name, lv.variants, p.* FROM ("  # noqa: S608
+        f"SELECT {_PRODUCT_COLUMNS}{rank} FROM products p WHERE {where.sql}"
+        f" ORDER BY {keyset.key} {order}, p.id {order} LIMIT {limit}) p"
+        " JOIN designers d ON d.id = p.designer_id"
+        " LEFT JOIN LATERAL (SELECT json_agg(json_build_array(v.id, v.sku, v.size, v.color, v.price, v.stock)"
+        " ORDER BY v.id) AS variants FROM variants v WHERE v.product_id = p.id AND v.deleted_at IS NULL) lv ON true"
+        f" ORDER BY p.{keyset.name} {order}, p.id {order}"
+    )
 
 
-def _after(keys: list[Any], ascending: bool, values: list[Any]) -> ColumnElement[bool]:
-    first, tie = keys
-    if ascending:
-        return or_(first > values[0], and_(first == values[0], tie > values[1]))
-    return or_(first < values[0], and_(first == values[0], tie < values[1]))
+_PRODUCT_SLICE = slice(2, 2 + len(_PRODUCT_FIELDS))
+
+
+def _entry(row: Record) -> CatalogEntry:
+    product = ProductRecord(*row[_PRODUCT_SLICE])
+    pid = product.id
+    return CatalogEntry(
+        product=product,
+        designer=DesignerRecord(product.designer_id, row[0]),
+        variants=[VariantRecord(v[0], pid, v[1], v[2], v[3], v[4], v[5], None) for v in row[1] or ()],
+    )
 
 
 async def list_products(
@@ -298,28 +364,36 @@ async def list_products(
     first: int = 20,
     after: str | None = None,
     page_limit: int = MAX_PAGE,
-) -> Page[ProductRecord]:
+) -> Page[CatalogEntry]:
+    """One page of the catalog with designers and variants: one statement, whatever the page size."""
     check_page_size(first, page_limit)
-    stmt = _filtered(actor, flt)
-    keys, order, kinds = _keyset(sort, flt)
+    where = _filtered(actor, flt)
+    keyset = _keyset(sort, where)
     if after:
-        stmt = stmt.where(_after(keys, sort is ProductSort.PRICE_ASC, decode_cursor(after, kinds)))
-    stmt = stmt.add_columns(*keys).order_by(*order).limit(first + 1)
-    async with uow.read():
-        rows = (await uow.session.execute(stmt)).all()
+        key, tie = decode_cursor(after, keyset.kinds)
+        # A row comparison is the same order as "key beyond, or key equal and id beyond", and
+        # an index on (key, id) serves it as one range.
+        beyond = "<" if keyset.descending else ">"
+        where.add(f"({keyset.key}, p.id) {beyond} ({where.bind(key)}, {where.bind(tie)})")
+    # One row more than asked for says whether there is a next page.
+    query = _page_sql(where, keyset, where.bind(first + 1))
+    async with uow.lean().read():
+        rows = await uow.sql.fetch(query, *where.args)
     page = rows[:first]
-    width = len(PRODUCT_COLUMNS)
+    name = keyset.name
     return Page(
-        items=[ProductRecord(*row[:width]) for row in page],
-        cursors=[encode_cursor(*row[width:]) for row in page],
+        items=[_entry(row) for row in page],
+        cursors=[encode_cursor(row[name], row["id"]) for row in page],
         has_next_page=len(rows) > first,
     )
 
 
 async def count_products(uow: UnitOfWork, actor: Actor, flt: ProductFilter) -> int:
-    stmt = _filtered(actor, flt).with_only_columns(func.count(Product.id))
-    async with uow.read():
-        return int((await uow.session.execute(stmt)).scalar_one())
+    where = _filtered(actor, flt)
+    async with uow.lean().read():
+        # Only fixed fragments of this module go into the text; the values are all parameters.
+        query = f"SELECT count(*) FROM products p WHERE {where.sql}"  # noqa: S608
+        return int(await uow.sql.fetchval(query, *where.args))
 
 
 async def get_product(
@@ -346,24 +420,22 @@ async def get_product(
 
 
 async def designers_by_ids(uow: UnitOfWork, ids: Sequence[int]) -> list[DesignerRecord | None]:
-    async with uow.read():
-        rows = (await uow.session.execute(select(*DESIGNER_COLUMNS).where(Designer.id.in_(ids)))).all()
-    by_id = {row[0]: DesignerRecord(*row) for row in rows}
+    async with uow.lean().read():
+        rows = await uow.sql.fetch("SELECT id, name FROM designers WHERE id = ANY($1)", list(ids))
+    by_id = {row[0]: DesignerRecord(row[0], row[1]) for row in rows}
     return [by_id.get(i) for i in ids]
 
 
 async def variants_by_product_ids(uow: UnitOfWork, ids: Sequence[int]) -> list[list[VariantRecord]]:
-    stmt = (
-        select(*VARIANT_COLUMNS)
-        .where(Variant.product_id.in_(ids), Variant.deleted_at.is_(None))
-        .order_by(Variant.product_id, Variant.id)
-    )
-    async with uow.read():
-        rows = (await uow.session.execute(stmt)).all()
+    async with uow.lean().read():
+        rows = await uow.sql.fetch(
+            "SELECT id, product_id, sku, size, color, price, stock FROM variants"
+            " WHERE product_id = ANY($1) AND deleted_at IS NULL ORDER BY product_id, id",
+            list(ids),
+        )
     grouped: dict[int, list[VariantRecord]] = defaultdict(list)
-    for row in rows:
-        v = VariantRecord(*row)
-        grouped[v.product_id].append(v)
+    for vid, pid, sku, size, color, price, stock in rows:
+        grouped[pid].append(VariantRecord(vid, pid, sku, size, color, price, stock, None))
     return [grouped.get(i, []) for i in ids]
 
 

@@ -64,7 +64,7 @@ class CatalogQuery:
             after=after,
             page_limit=info.context.runtime.settings.max_page_size,
         )
-        return await ProductConnection.load(info, page, flt)
+        return ProductConnection.of(page, flt)
 
     @strawberry.field(description="One product by id or slug (exactly one); null when not visible.")
     async def product(

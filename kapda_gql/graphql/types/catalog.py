@@ -1,4 +1,5 @@
-"""Catalog types. Nested designer and variants load through the request's DataLoaders."""
+"""Catalog types. A catalog page arrives whole from its one statement; a product reached any other
+way loads its designer and variants through the request's DataLoaders."""
 
 from __future__ import annotations
 
@@ -112,10 +113,10 @@ class Product:
 
 
 async def load_products(info: Info, rows: Sequence[ProductRow]) -> list[Product]:
-    """Products with their designers and variants, fetched for all of them at once.
+    """Products reached one by one (``product``, mutations, order lines) with their designers and
+    variants: two batched loads for all of them instead of three awaited resolvers per product.
 
-    Two batched loads for a whole page instead of three awaited resolvers per product: the
-    statements are the same, and the per-field futures were most of a catalog page's CPU.
+    A catalog page does not come here: its one statement brings designers and variants along.
     """
     loaders = info.context.loaders
     designers, variants = await asyncio.gather(
@@ -150,11 +151,12 @@ class ProductConnection:
         return await catalog.count_products(info.context.uow(), info.context.actor, self.filter)
 
     @classmethod
-    async def load(
-        cls, info: Info, page: catalog.Page[catalog.ProductRecord], flt: catalog.ProductFilter
-    ) -> ProductConnection:
-        nodes = await load_products(info, page.items)
-        edges = [ProductEdge(cursor=c, node=n) for n, c in zip(nodes, page.cursors, strict=True)]
+    def of(cls, page: catalog.Page[catalog.CatalogEntry], flt: catalog.ProductFilter) -> ProductConnection:
+        """Built from the page alone: its entries carry their designers and variants already."""
+        edges = [
+            ProductEdge(cursor=cursor, node=Product.of(entry.product, entry.designer, entry.variants))
+            for entry, cursor in zip(page.items, page.cursors, strict=True)
+        ]
         return cls(
             edges=edges,
             page_info=PageInfo(
