@@ -153,7 +153,7 @@ class UnitOfWork:
             raise
         # In a greenlet: returning an overflow connection closes it, which awaits the driver.
         driver: Any = raw.driver_connection
-        if driver.is_in_transaction():
+        if driver.is_closed() or driver.is_in_transaction():  # lost, or in an unknown state
             await greenlet_spawn(raw.invalidate)
         else:
             await greenlet_spawn(raw.close)

@@ -133,3 +133,20 @@ async def test_sql_inside_an_orm_unit_shares_the_sessions_transaction(runtime: R
         await uow.sql.fetchval(INSERT, "committed@example.com")
         await uow.commit()
     assert await _emails(db) == ["committed@example.com"]
+
+
+async def test_a_connection_lost_mid_unit_is_never_pooled_again(runtime: Runtime, db: Any) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    uow = runtime.db.uow()
+    with pytest.raises(OperationalError):
+        async with uow.lean().read():
+            pid = await uow.sql.fetchval("SELECT pg_backend_pid()")
+            assert await db.fetchval("SELECT pg_terminate_backend($1)", pid) is True
+            await asyncio.sleep(0.05)  # let the driver see the connection close
+            await uow.sql.fetchval("SELECT 1")
+    # Every pooled connection is handed out in turn: none of them may be the dead one.
+    for _ in range(25):
+        async with uow.lean().read():
+            assert await uow.sql.fetchval("SELECT pg_backend_pid() <> $1", pid) is True
+    assert _pool_idle(runtime)
