@@ -31,14 +31,16 @@ _CONNECTION_ERRORS = (asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.In
 def translate(error: Exception, query: str, args: Sequence[Any]) -> DBAPIError:
     """The SQLAlchemy error the ORM path would have raised for this driver error."""
     state = getattr(error, "sqlstate", None) or ""
+    # Connection failures and the server ending the session (57P01-57P05: shutdown, terminated).
+    lost = isinstance(error, _CONNECTION_ERRORS) or state.startswith(("08", "57P"))
     kind: type[DBAPIError]
     if state.startswith("23"):
         kind = IntegrityError
-    elif isinstance(error, _CONNECTION_ERRORS) or state.startswith(("08", "57")):
+    elif lost or state.startswith("57"):
         kind = OperationalError
     else:
         kind = DBAPIError
-    return kind(query, tuple(args), error, connection_invalidated=isinstance(error, _CONNECTION_ERRORS))
+    return kind(query, tuple(args), error, connection_invalidated=lost)
 
 
 class Statements:
@@ -65,11 +67,17 @@ class Statements:
 class Sql(Statements):
     """One pooled driver connection, inside or outside a transaction (the unit of work decides)."""
 
-    __slots__ = ("_conn", "_listeners")
+    __slots__ = ("_conn", "_listeners", "lost")
 
     def __init__(self, conn: asyncpg.Connection, listeners: list[Listener]) -> None:
         self._conn = conn
         self._listeners = listeners
+        self.lost = False  # the connection failed: the unit of work must not pool it again
+
+    def _failed(self, error: Exception, query: str, args: Sequence[Any]) -> DBAPIError:
+        translated = translate(error, query, args)
+        self.lost = self.lost or translated.connection_invalidated
+        return translated
 
     def _notify(self, query: str) -> None:
         for listener in self._listeners:
@@ -81,7 +89,7 @@ class Sql(Statements):
         try:
             return await self._conn.fetch(query, *args)  # type: ignore[no-any-return]
         except (asyncpg.PostgresError, *_CONNECTION_ERRORS) as error:
-            raise translate(error, query, args) from error
+            raise self._failed(error, query, args) from error
 
     async def execute(self, query: str, *args: Any) -> None:
         if self._listeners:
@@ -89,7 +97,7 @@ class Sql(Statements):
         try:
             await self._conn.execute(query, *args)
         except (asyncpg.PostgresError, *_CONNECTION_ERRORS) as error:
-            raise translate(error, query, args) from error
+            raise self._failed(error, query, args) from error
 
 
 class SessionSql(Statements):

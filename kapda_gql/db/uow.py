@@ -139,21 +139,31 @@ class UnitOfWork:
         self._raw = raw
         self._sql = Sql(conn, self._listeners)
 
-    async def _close_lean(self) -> None:
+    async def _close_lean(self, failing: bool) -> None:
+        lost = self._sql is not None and self._sql.lost
         raw, self._raw, self._sql = self._raw, None, None
         transaction, self._transaction = self._transaction, None
         if raw is None:
             return
+        if lost:
+            await greenlet_spawn(raw.invalidate)
+            return
         try:
             if transaction is not None and not self._committed:
                 await transaction.rollback()
-        except BaseException:
+        except Exception as error:
             # A connection whose transaction state is unknown never goes back to the pool.
+            await greenlet_spawn(raw.invalidate)
+            if failing:
+                log.warning("rollback failed after an error; connection discarded", exc_info=True)
+                return  # the error that ended the unit is the one to report
+            raise translate(error, "ROLLBACK", ()) from error
+        except BaseException:
             await greenlet_spawn(raw.invalidate)
             raise
         # In a greenlet: returning an overflow connection closes it, which awaits the driver.
         driver: Any = raw.driver_connection
-        if driver.is_closed() or driver.is_in_transaction():  # lost, or in an unknown state
+        if driver.is_closed() or driver.is_in_transaction():
             await greenlet_spawn(raw.invalidate)
         else:
             await greenlet_spawn(raw.close)
@@ -165,7 +175,7 @@ class UnitOfWork:
         leaning, self._leaning = self._leaning, False
         if leaning:
             try:
-                await self._close_lean()
+                await self._close_lean(failing=exc is not None)
             finally:
                 if self._gate is not None:
                     self._gate.release()

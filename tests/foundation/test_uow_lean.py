@@ -135,12 +135,16 @@ async def test_sql_inside_an_orm_unit_shares_the_sessions_transaction(runtime: R
     assert await _emails(db) == ["committed@example.com"]
 
 
-async def test_a_connection_lost_mid_unit_is_never_pooled_again(runtime: Runtime, db: Any) -> None:
+@pytest.mark.parametrize("transaction", [False, True])
+async def test_a_connection_lost_mid_unit_is_never_pooled_again(
+    runtime: Runtime, db: Any, transaction: bool
+) -> None:
     from sqlalchemy.exc import OperationalError
 
     uow = runtime.db.uow()
+    # The error that reaches the caller is the lost connection, not a failed rollback after it.
     with pytest.raises(OperationalError):
-        async with uow.lean().read():
+        async with uow.lean() if transaction else uow.lean().read():
             pid = await uow.sql.fetchval("SELECT pg_backend_pid()")
             assert await db.fetchval("SELECT pg_terminate_backend($1)", pid) is True
             await asyncio.sleep(0.05)  # let the driver see the connection close
