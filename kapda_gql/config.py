@@ -63,14 +63,17 @@ def _env_flag(env: Mapping[str, str], name: str, default: bool) -> bool:
         raise ConfigError(f"{name}: {error}") from None
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int | None = None) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -98,8 +101,11 @@ class Settings:
     max_page_size: int = 100
     batching: bool = False
     checkout_ttl_seconds: int = 30 * 60
-    db_pool_size: int = 10
-    db_pool_overflow: int = 10
+    # Per worker process. Sized to what the database can run at once, not to how many requests
+    # arrive: requests queue first come first served in front of the pool (db/uow.py), and on one
+    # hot row every extra transaction in PostgreSQL's lock queue costs throughput (bench/README.md).
+    db_pool_size: int = 5
+    db_pool_overflow: int = 0
     sentry_dsn: str | None = None
     log_json: bool = True
     # Rate limits as (requests, window seconds); shared by every worker through PostgreSQL or Redis.
@@ -161,8 +167,8 @@ class Settings:
             max_page_size=_int(env, "KAPDA_MAX_PAGE_SIZE", 100),
             batching=_env_flag(env, "KAPDA_BATCHING", False),
             checkout_ttl_seconds=_int(env, "KAPDA_CHECKOUT_TTL_SECONDS", 30 * 60),
-            db_pool_size=_int(env, "KAPDA_DB_POOL_SIZE", 10),
-            db_pool_overflow=_int(env, "KAPDA_DB_POOL_OVERFLOW", 10),
+            db_pool_size=_int(env, "KAPDA_DB_POOL_SIZE", 5, minimum=1),
+            db_pool_overflow=_int(env, "KAPDA_DB_POOL_OVERFLOW", 0, minimum=0),
             sentry_dsn=env.get("KAPDA_SENTRY_DSN") or None,
             log_json=_env_flag(env, "KAPDA_LOG_JSON", True),
             rate_login_per_account=_rate(env, "KAPDA_RATE_LOGIN_ACCOUNT", (10, 300)),

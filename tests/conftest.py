@@ -79,8 +79,8 @@ def settings(database_url: str, sandbox: SandboxServer) -> Settings:
         razorpay_timeout_seconds=5.0,
         rate_limits=False,
         log_json=False,
-        db_pool_size=20,
-        db_pool_overflow=20,
+        # The service's default pool (5 per worker): concurrency tests then also prove that nothing
+        # holds one connection while waiting for another, which a small pool would turn into a hang.
     )
 
 

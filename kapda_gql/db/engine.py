@@ -49,7 +49,7 @@ def sync_libpq_url(url: str) -> str:
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 0) -> AsyncEngine:
     return create_async_engine(
         async_url(url),
         pool_size=pool_size,

@@ -93,6 +93,13 @@ def test_bad_values_are_refused_by_name(tmp_path: Path) -> None:
     assert "KAPDA_TOKEN_TTL_SECONDS" in refusal(
         {"KAPDA_DATA_DIR": str(tmp_path), "KAPDA_TOKEN_TTL_SECONDS": "a week"}
     )
+    # A pool of no connections would leave every request waiting forever.
+    assert "KAPDA_DB_POOL_SIZE must be at least 1" in refusal(
+        {"KAPDA_DATA_DIR": str(tmp_path), "KAPDA_DB_POOL_SIZE": "0"}
+    )
+    assert "KAPDA_DB_POOL_OVERFLOW must be at least 0" in refusal(
+        {"KAPDA_DATA_DIR": str(tmp_path), "KAPDA_DB_POOL_OVERFLOW": "-1"}
+    )
 
 
 def test_production_with_good_settings_starts() -> None:
