@@ -207,11 +207,17 @@ async def _check(url: str, variant_ids: list[int]) -> tuple[int, int, int]:
 
 
 async def run_raw(
-    url: str, kind: str, clients: int, duration: float, meter: CpuMeter | None, one_statement: bool = False
+    url: str,
+    kind: str,
+    clients: int,
+    duration: float,
+    meter: CpuMeter | None,
+    one_statement: bool = False,
+    connections: int | None = None,
 ) -> Run:
     sessions = int(1500 * duration)
     ids, _, initial, variant_ids = await _prepared(url, kind, sessions, f"raw{clients}{kind}")
-    size = min(clients, MAX_CONNECTIONS)
+    size = min(clients, connections or MAX_CONNECTIONS)
     pool = FairPool([await asyncpg.connect(url) for _ in range(size)])
 
     async def call(i: int) -> str | None:

@@ -537,3 +537,78 @@ async def test_refund_events_are_recorded_with_the_refund(
     assert len(mine) == 1
     assert mine[0]["payload"]["payment"]["entity"]["id"] == payment_id
     assert mine[0]["contains"] == ["refund", "payment"]
+
+
+# -- how the SDK's HTTP session is set up ------------------------------------------
+
+
+async def test_a_proxy_from_the_environment_is_still_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Proxies are read from the environment once per client, not per request, but still honoured."""
+    seen: list[str] = []
+
+    class Proxy(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)  # a proxy receives the absolute URL
+            body = json.dumps(
+                {
+                    "id": "order_viaproxy",
+                    "amount": AMOUNT,
+                    "currency": "INR",
+                    "receipt": None,
+                    "status": "created",
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.server_address[1]}")
+    gateway = PaymentGateway(
+        key_id=KEY_ID,
+        key_secret=KEY_SECRET,
+        webhook_secret=WEBHOOK_SECRET,
+        base_url="http://razorpay.invalid",
+    )
+    try:
+        order = await gateway.fetch_order("order_viaproxy")
+    finally:
+        gateway.close()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert order.id == "order_viaproxy"
+    assert seen == ["http://razorpay.invalid/v1/orders/order_viaproxy"]
+
+
+async def test_the_sdk_version_is_looked_up_once_per_client_not_per_call(
+    sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.metadata
+
+    lookups: list[str] = []
+    real = importlib.metadata.version
+
+    def counted(name: str) -> str:
+        lookups.append(name)
+        return real(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", counted)
+    gateway = make_gateway(sandbox)
+    try:
+        for _ in range(10):
+            await new_order(gateway)
+        clients = len(gateway._clients)
+    finally:
+        gateway.close()
+    # One lookup per worker thread that made a client (the SDK used to look it up on every call).
+    assert 1 <= lookups.count("razorpay") <= clients < 10
