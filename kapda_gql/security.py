@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -56,27 +58,40 @@ def issue_token(
     return token, claims
 
 
+LEEWAY_SECONDS = 5
+
+
 def decode_token(secret: str, token: str) -> TokenClaims:
     """Only HS256 with our key, with every claim present; anything else is UNAUTHENTICATED."""
     try:
-        payload = jwt.decode(
-            token,
-            secret.encode(),
-            algorithms=[ALGORITHM],
-            options={"require": ["sub", "jti", "iat", "exp"]},
-            leeway=5,
-        )
-        user_id = int(payload["sub"])
-        # Our ids are positive BIGINTs; anything else would fail deeper down, as a 500.
-        if not 0 < user_id <= MAX_USER_ID:
-            raise ValueError("sub out of range")
-        return TokenClaims(
-            user_id=user_id,
-            jti=str(payload["jti"]),
-            issued_at=datetime.fromtimestamp(int(payload["iat"]), UTC),
-            expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
-        )
-    except jwt.ExpiredSignatureError:
-        raise Unauthenticated("The token has expired") from None
-    except (jwt.InvalidTokenError, ValueError, TypeError):
+        claims = _verified(secret, token)
+    except (jwt.InvalidTokenError, ValueError, TypeError, OverflowError, OSError):
+        # OverflowError/OSError: a timestamp beyond what datetime can hold.
         raise Unauthenticated("The token is invalid") from None
+    if claims.expires_at.timestamp() + LEEWAY_SECONDS <= time.time():
+        raise Unauthenticated("The token has expired")
+    return claims
+
+
+@functools.lru_cache(maxsize=4096)
+def _verified(secret: str, token: str) -> TokenClaims:
+    """Signature, algorithm and claims, remembered per token: a client sends the same token with
+    every request, and verifying it is most of authentication's CPU. Expiry is judged per call,
+    by decode_token; a token that fails here raises, and failures are never remembered."""
+    payload = jwt.decode(
+        token,
+        secret.encode(),
+        algorithms=[ALGORITHM],
+        options={"require": ["sub", "jti", "iat", "exp"], "verify_exp": False},
+        leeway=LEEWAY_SECONDS,
+    )
+    user_id = int(payload["sub"])
+    # Our ids are positive BIGINTs; anything else would fail deeper down, as a 500.
+    if not 0 < user_id <= MAX_USER_ID:
+        raise ValueError("sub out of range")
+    return TokenClaims(
+        user_id=user_id,
+        jti=str(payload["jti"]),
+        issued_at=datetime.fromtimestamp(int(payload["iat"]), UTC),
+        expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
+    )

@@ -12,9 +12,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import pytest
 
 from kapda_gql.config import Settings
-from kapda_gql.security import issue_token
+from kapda_gql.errors import Unauthenticated
+from kapda_gql.security import decode_token, issue_token
 from tests.hardening.conftest import codes
 
 
@@ -164,6 +166,26 @@ async def test_expired_within_leeway_is_accepted_and_beyond_is_not(
     assert (await api.ok("{ me { id } }", token=just))["me"]["id"] == str(user.id)
     late = hs256(settings.jwt_secret, claims(user.id, exp=int((now - timedelta(seconds=30)).timestamp())))
     assert codes(await api("{ me { id } }", token=late)) == ["UNAUTHENTICATED"]
+
+
+async def test_a_token_accepted_before_is_refused_once_it_expires(
+    api: Any, settings: Settings, make_user: Any, monkeypatch: Any
+) -> None:
+    """Verified tokens are remembered (security._verified), but expiry is judged on every request."""
+    import kapda_gql.security as security
+
+    user = await make_user("CUSTOMER")
+    token, issued = issue_token(settings.jwt_secret, user.id, 60)
+    assert (await api.ok("{ me { id } }", token=token))["me"]["id"] == str(user.id)
+    later = issued.expires_at.timestamp() + security.LEEWAY_SECONDS + 1
+    monkeypatch.setattr(security.time, "time", lambda: later)
+    assert codes(await api("{ me { id } }", token=token)) == ["UNAUTHENTICATED"]
+
+
+def test_huge_timestamps_in_a_signed_token_are_invalid_not_a_crash(settings: Settings) -> None:
+    token = hs256(settings.jwt_secret, claims(1, exp=10**20))
+    with pytest.raises(Unauthenticated):
+        decode_token(settings.jwt_secret, token)
 
 
 async def test_suspended_user_token_is_refused(api: Any, make_user: Any, db: asyncpg.Connection) -> None:
