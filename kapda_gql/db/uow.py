@@ -5,6 +5,10 @@ resolve concurrently, so a request must never share one session between two
 services). ``run`` retries the whole unit when PostgreSQL reports a
 serialization failure or a deadlock, which are safe to retry by definition:
 the failed attempt was rolled back entirely.
+
+A unit is an ORM session by default; ``lean()`` makes the next one a pooled driver connection
+for plain SQL (the hot paths, see ``kapda_gql.db.sql``), with the same transaction, retry and
+error rules. ``uow.sql`` runs plain SQL in either kind.
 """
 
 from __future__ import annotations
@@ -99,10 +103,6 @@ class UnitOfWork:
         if self._sql is not None:
             return self._sql
         return SessionSql(self.session)
-
-    @property
-    def is_lean(self) -> bool:
-        return self._sql is not None
 
     async def __aenter__(self) -> Self:
         if self._session is not None or self._sql is not None:
