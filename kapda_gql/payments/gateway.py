@@ -10,6 +10,7 @@ deadline, and its exceptions are turned into the service's own
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import hmac
 import logging
@@ -17,6 +18,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -40,6 +42,11 @@ _RAZORPAY_API = "https://api.razorpay.com"  # the SDK's default base URL
 _ID_SHAPE = re.compile(r"(order|pay|rfnd)_[A-Za-z0-9]{1,40}")
 
 _T = TypeVar("_T")
+
+# The SDK's calls have threads of their own: on asyncio's default executor (a few threads) they
+# would queue behind argon2 password hashing during a login storm. Shared by every gateway in the
+# process; each thread keeps one SDK client per gateway.
+_THREADS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="razorpay")
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,9 +285,11 @@ class PaymentGateway:
         started = time.perf_counter()
         outcome = "ok"
         try:
-            return await asyncio.wait_for(
-                asyncio.to_thread(self._call_in_thread, invoke), self._timeout + _DEADLINE_MARGIN
-            )
+            async with asyncio.timeout(self._timeout + _DEADLINE_MARGIN):
+                context = contextvars.copy_context()  # the request id travels into the thread's logs
+                return await asyncio.get_running_loop().run_in_executor(
+                    _THREADS, context.run, self._call_in_thread, invoke
+                )
         except TimeoutError:
             outcome = "deadline exceeded"
             raise PaymentGatewayUnavailable(

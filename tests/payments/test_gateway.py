@@ -612,3 +612,19 @@ async def test_the_sdk_version_is_looked_up_once_per_client_not_per_call(
         gateway.close()
     # One lookup per worker thread that made a client (the SDK used to look it up on every call).
     assert 1 <= lookups.count("razorpay") <= clients < 10
+
+
+async def test_gateway_calls_do_not_queue_behind_a_busy_default_executor(gateway: PaymentGateway) -> None:
+    """Password hashing and other to_thread work share asyncio's default executor; payments do not."""
+    release = threading.Event()
+    busy = [asyncio.create_task(asyncio.to_thread(release.wait, 10)) for _ in range(64)]
+    try:
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        order = await new_order(gateway)
+        elapsed = time.monotonic() - started
+    finally:
+        release.set()
+        await asyncio.gather(*busy)
+    assert order.status == "created"
+    assert elapsed < 2.0  # the default executor stays blocked for up to 10 s
