@@ -156,6 +156,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         loop="uvloop",
         http="httptools",
         log_config=None,
+        access_log=False,  # ours (http/middleware.py) writes one line per request
         proxy_headers=False,
     )
     if sandbox is not None:
