@@ -13,6 +13,7 @@ import asyncio
 import contextvars
 import hashlib
 import hmac
+import http.cookiejar
 import logging
 import re
 import threading
@@ -342,6 +343,9 @@ class PaymentGateway:
         # request. The SDK passes its own CA bundle and credentials, so nothing else is lost.
         session.proxies.update(requests.utils.get_environ_proxies(self._base_url or _RAZORPAY_API))
         session.trust_env = False
+        # Razorpay authenticates every call with the key; cookies a load balancer sets would only
+        # grow a jar that requests walks on every call.
+        session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
         options: dict[str, Any] = {"max_retries": 1}
         if self._base_url is not None:
             options["base_url"] = self._base_url
