@@ -22,8 +22,10 @@ def schema_extensions(runtime: Runtime) -> list[type[SchemaExtension]]:
 
     observability.install_log_redaction()
     observability.init_sentry(runtime.settings)
-    if runtime.settings.rate_limits:
-        limiter_of(runtime)  # made now, so the background tasks below can close and purge it
+    if not runtime.settings.rate_limits:
+        # Not registered at all rather than registered and idle: its hooks ran on every request.
+        return [observability.RequestObserver, QueryLimits]
+    limiter_of(runtime)  # made now, so the background tasks below can close and purge it
     # Order matters after parsing: hooks unwind last-first, so RateLimits counts the request before
     # QueryLimits refuses it, and an abusive client's refused bombs still use up its allowance.
     return [observability.RequestObserver, QueryLimits, RateLimits]
