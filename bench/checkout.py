@@ -156,8 +156,12 @@ async def run(
     meter: CpuMeter | None,
     expected_rate: float = 400.0,
 ) -> Run:
-    """Prepare enough sessions for `duration` seconds at `expected_rate`, warm up, then time."""
-    warm = min(clients, 16)
+    """Prepare enough sessions for `duration` seconds at `expected_rate`, warm up, then time.
+
+    The warm-up runs at the timed concurrency, twice over, so that what a service builds once
+    under load (pool connections, the gateway's threads and their SDK clients) is built before
+    the clock starts."""
+    warm = 2 * min(clients, 64)
     sessions = warm + min(4000, max(clients * 4, int(expected_rate * duration)))
     loop = asyncio.get_running_loop()
     t0 = loop.time()
@@ -169,7 +173,7 @@ async def run(
     # Warm-up checkouts (real ones, counted in the stock check): pool connections, parser caches.
     warmup = await run_load(
         service.port,
-        warm,
+        min(clients, 64),
         requests.__getitem__,
         count=warm,
         duration=duration,
