@@ -30,8 +30,27 @@ def _safe_ip(value: str | None) -> str | None:
         return None
 
 
+# What an entry records, decided here whether it is written on its own (record) or by a larger
+# statement that makes the change it records (the checkout's order statement).
+COLUMNS = "action, actor_id, target_type, target_id, changes, request_id, ip, user_agent"
+
+
+def actor_values(actor: Actor) -> tuple[int | None, str | None, str | None, str | None]:
+    """(actor_id, request_id, ip, user_agent) of an entry, in the order of COLUMNS."""
+    return (
+        actor.user_id,
+        actor.request_id,
+        _safe_ip(actor.ip),
+        actor.user_agent[:512] if actor.user_agent else None,
+    )
+
+
+def changes_json(changes: Mapping[str, Any] | None) -> str | None:
+    return json.dumps(dict(changes)) if changes is not None else None
+
+
 _RECORD = (
-    "INSERT INTO audit_entries (action, actor_id, target_type, target_id, changes, request_id, ip, user_agent) "
+    f"INSERT INTO audit_entries ({COLUMNS}) "  # noqa: S608 (a constant of this module)
     "VALUES ($1, $2, $3, $4, CAST($5 AS jsonb), $6, CAST($7 AS inet), $8)"
 )
 
@@ -45,16 +64,17 @@ async def record(
     changes: Mapping[str, Any] | None = None,
 ) -> None:
     """One entry, in whichever unit of work (ORM or lean) holds the change it records."""
+    actor_id, request_id, ip, user_agent = actor_values(actor)
     await uow.sql.execute(
         _RECORD,
         action,
-        actor.user_id,
+        actor_id,
         target_type,
         str(target_id),
-        json.dumps(dict(changes)) if changes is not None else None,
-        actor.request_id,
-        _safe_ip(actor.ip),
-        actor.user_agent[:512] if actor.user_agent else None,
+        changes_json(changes),
+        request_id,
+        ip,
+        user_agent,
     )
 
 

@@ -620,8 +620,8 @@ _CLOSE_SESSION = (
 
 # Everything an order is made of, in one statement (one round trip while the session row is
 # locked); PostgreSQL checks the foreign keys between these CTEs at the end of the statement. The
-# first status-history row rides along. Commission = line total x designer rate in basis points,
-# rounded half up: the rule of Money.share.
+# first status-history row and the audit entry ride along. Commission = line total x designer rate
+# in basis points, rounded half up: the rule of Money.share.
 _PLACE_ORDER = f"""
     WITH o AS (
         INSERT INTO orders (number, user_id, checkout_session_id, status, payment_status, subtotal, total,
@@ -651,6 +651,9 @@ _PLACE_ORDER = f"""
     ), cart AS (
         DELETE FROM cart_lines
         WHERE cart_id = (SELECT id FROM carts WHERE user_id = $2) AND variant_id = ANY(CAST($15 AS bigint[]))
+    ), audit AS (
+        INSERT INTO audit_entries ({audit.COLUMNS})
+        SELECT $25, $26, 'Order', o.id::text, CAST($27 AS jsonb), $28, CAST($29 AS inet), $30 FROM o
     )
     SELECT * FROM o
 """  # noqa: S608 (the column names come from our models, never from input)
@@ -747,9 +750,12 @@ async def complete_paid_checkout(
         user_id, amount, currency, raw_lines, price_adjustments, address = closed
         lines = [QuoteLine.from_json(x) for x in raw_lines]
         now = datetime.now(UTC)
+        number = _order_number()
+        audit_actor, request_id, ip, user_agent = audit.actor_values(actor)
+        created = {"number": number, "total": amount, "razorpayPaymentId": payment.id, "items": len(lines)}
         row = await sql.fetchrow(
             _PLACE_ORDER,
-            _order_number(),
+            number,
             user_id,
             session_id,
             amount,
@@ -773,17 +779,15 @@ async def complete_paid_checkout(
             [x.unit_price for x in lines],
             [x.quantity for x in lines],
             [x.line_total for x in lines],
+            "order.created",
+            audit_actor,
+            audit.changes_json(created),
+            request_id,
+            ip,
+            user_agent,
         )
         assert row is not None  # the INSERT ... RETURNING of one row
         order = _model(Order, _ORDER_COLUMNS, list(row))
-        await audit.record(
-            uow,
-            actor,
-            "order.created",
-            "Order",
-            order.id,
-            {"number": order.number, "total": amount, "razorpayPaymentId": payment.id, "items": len(lines)},
-        )
         await idempotency.finish(uow, claim, result={"orderId": order.id})
         # The contended rows last, then commit at once, so the hot-SKU lock is held as briefly as can be.
         await _take_stock(uow, lines)

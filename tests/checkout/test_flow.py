@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from tests.checkout.helpers import ADD, fill_cart, finish, gather_limited, make_customers, pay, start
@@ -46,8 +47,21 @@ async def test_whole_checkout_flow(
     assert commission["status"] == "PENDING"
     assert commission["amount"] == 259800 * commission["rate_bps"] // 10000
     assert sandbox.state.payments[payment["razorpay_payment_id"]]["status"] == "captured"
-    audit = await db.fetch("SELECT action FROM audit_entries WHERE target_type = 'Order'")
+    audit = await db.fetch(
+        "SELECT action, actor_id, target_id, changes, request_id, host(ip) AS ip FROM audit_entries"
+        " WHERE target_type = 'Order'"
+    )
     assert [a["action"] for a in audit] == ["order.created"]
+    entry = audit[0]
+    # Written by the order's own statement: who, which order, from which request, and what.
+    assert (entry["actor_id"], entry["target_id"]) == (customer.id, order["id"])
+    assert entry["request_id"] and entry["ip"] is not None
+    assert json.loads(entry["changes"]) == {
+        "number": order["number"],
+        "total": 259800,
+        "razorpayPaymentId": payment["razorpay_payment_id"],
+        "items": 1,
+    }
 
     # The same payment again (a retried request with a new key) names the same order.
     again = await finish(api, customer.token, session, payment)
