@@ -128,7 +128,7 @@ async def raw_checkout(
         user_id, amount, currency, raw_lines, adjustments, address = closed
         lines: list[dict[str, Any]] = json.loads(raw_lines)
         now = datetime.now(UTC)
-        number = f"KC-{now:%y%m%d}-{secrets.token_hex(4).upper()}"
+        number = f"KC-{now:%y%m%d}-{secrets.token_hex(8).upper()}"  # 64 bits, as the service
         order_id, number = await conn.fetchrow(
             ORDER, number, user_id, session_id, amount, currency, address, adjustments, now
         )
