@@ -412,7 +412,7 @@ async def checkout(
     if claim is not None:
         stored = await idempotency.claim(uow, claim)
         if stored is not None:
-            return await _order_by_id(uow, int(stored["orderId"]))
+            return await _answered_order(uow, stored)
     async with _answering(uow, claim):
         session, existing, paid_with = await _session_and_order(uow, user_id, proof.checkout_id)
         if proof.razorpay_order_id != session.razorpay_order_id or not _verified(gateway, session, proof):
@@ -423,7 +423,7 @@ async def checkout(
                 await _refund_if_captured(
                     uow, gateway, session, proof.razorpay_payment_id, "duplicate_payment"
                 )
-            await idempotency.finish_alone(uow, claim, result={"orderId": existing.id})
+            await idempotency.finish_alone(uow, claim, result=_answer(existing.number))
             return existing
         if session.status != CheckoutStatus.OPEN.value:
             # Failed already: a payment for it is never captured here (an authorized one lapses at
@@ -594,9 +594,21 @@ async def _order_for_session(uow: UnitOfWork, session_id: uuid.UUID) -> Order | 
         return await uow.session.scalar(select(Order).where(Order.checkout_session_id == session_id))
 
 
-async def _order_by_id(uow: UnitOfWork, order_id: int) -> Order:
+def _answer(order_number: str) -> dict[str, Any]:
+    """What an idempotency key of checkout keeps: the order's number, known before the order's id,
+    so the answer can be written by the statement that places the order."""
+    return {"orderNumber": order_number}
+
+
+async def _answered_order(uow: UnitOfWork, stored: dict[str, Any]) -> Order:
+    # "orderId": answers stored before the number was (keys live 24 hours).
+    where = (
+        Order.number == stored["orderNumber"]
+        if "orderNumber" in stored
+        else Order.id == int(stored["orderId"])
+    )
     async with uow.read():
-        order = await uow.session.get(Order, order_id)
+        order = await uow.session.scalar(select(Order).where(where))
     if order is None:
         raise NotFound("Order not found")
     return order
@@ -620,7 +632,7 @@ _CLOSE_SESSION = (
 
 # Everything an order is made of, in one statement (one round trip while the session row is
 # locked); PostgreSQL checks the foreign keys between these CTEs at the end of the statement. The
-# first status-history row and the audit entry ride along. Commission = line total x designer rate
+# first status-history row, the audit entry and the idempotency key's answer ride along. Commission = line total x designer rate
 # in basis points, rounded half up: the rule of Money.share.
 _PLACE_ORDER = f"""
     WITH o AS (
@@ -654,6 +666,8 @@ _PLACE_ORDER = f"""
     ), audit AS (
         INSERT INTO audit_entries ({audit.COLUMNS})
         SELECT $25, $26, 'Order', o.id::text, CAST($27 AS jsonb), $28, CAST($29 AS inet), $30 FROM o
+    ), answer AS (
+        {idempotency.finish_sql(31)}
     )
     SELECT * FROM o
 """  # noqa: S608 (the column names come from our models, never from input)
@@ -785,10 +799,10 @@ async def complete_paid_checkout(
             request_id,
             ip,
             user_agent,
+            *idempotency.finish_args(claim, result=_answer(number)),
         )
         assert row is not None  # the INSERT ... RETURNING of one row
         order = _model(Order, _ORDER_COLUMNS, list(row))
-        await idempotency.finish(uow, claim, result={"orderId": order.id})
         # The contended rows last, then commit at once, so the hot-SKU lock is held as briefly as can be.
         await _take_stock(uow, lines)
         await uow.commit()
@@ -856,7 +870,7 @@ async def _already_closed(
         if known is None:
             # A second payment for an already completed checkout: give the money back.
             refund_id = await _record_and_refund(uow, actor, session_id, payment, "duplicate_payment")
-        await idempotency.finish(uow, claim, result={"orderId": order.id})
+        await idempotency.finish(uow, claim, result=_answer(order.number))
         await uow.commit()
         return _Closed(order, refund_id)
     if known is None and status == CheckoutStatus.FAILED.value:

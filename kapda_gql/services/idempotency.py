@@ -131,10 +131,27 @@ async def release(uow: UnitOfWork, claim: Claim | None) -> None:
         await uow.sql.execute(_RELEASE, *_key(claim))
 
 
-_FINISH = (
-    "UPDATE idempotency_keys SET response = CAST($4 AS jsonb) "
-    "WHERE user_id = $1 AND key = $2 AND operation = $3 AND response IS NULL"
-)
+def finish_sql(first: int) -> str:
+    """The statement that stores an answer, its parameters numbered from ``first``: user id, key,
+    operation, then the answer (``finish_args``). It runs alone (``finish``) or rides inside the
+    statement that makes the change it answers for (the checkout's order statement)."""
+    user_id, key, operation, response = (f"${first + i}" for i in range(4))
+    return (
+        f"UPDATE idempotency_keys SET response = CAST({response} AS jsonb) "  # noqa: S608 (placeholders only)
+        f"WHERE user_id = {user_id} AND key = {key} AND operation = {operation} AND response IS NULL"
+    )
+
+
+def finish_args(
+    claim: Claim | None, *, result: dict[str, Any] | None = None, error: DomainError | None = None
+) -> tuple[int | None, str | None, str | None, str]:
+    """Parameters for ``finish_sql``; without a claim the key is NULL and the update matches nothing."""
+    user_id, key, operation = _key(claim) if claim is not None else (None, None, None)
+    response = {"result": result} if error is None else {"error": error.to_dict()}
+    return (user_id, key, operation, json.dumps(response))
+
+
+_FINISH = finish_sql(1)
 
 
 async def finish(
@@ -147,8 +164,7 @@ async def finish(
     """Store the outcome inside the caller's open transaction (a lean unit or an ORM one)."""
     if claim is None:
         return
-    response = {"result": result} if error is None else {"error": error.to_dict()}
-    await uow.sql.execute(_FINISH, *_key(claim), json.dumps(response))
+    await uow.sql.execute(_FINISH, *finish_args(claim, result=result, error=error))
 
 
 async def finish_alone(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -86,6 +87,25 @@ async def test_checkout_same_key_same_request_is_the_same_order(
     assert again == first
     assert await db.fetchval("SELECT count(*) FROM orders") == 1
     assert await db.fetchval("SELECT stock FROM variants WHERE id = $1", vid) == 9
+
+
+async def test_the_answer_is_written_with_the_order_and_older_answers_still_replay(
+    api: Any, make_user: Any, make_product: Any, db: Any, sandbox: Any
+) -> None:
+    customer, _ = await _customer_with_cart(api, make_user, make_product)
+    session = await start(api, customer.token)
+    payment = await pay(sandbox.base_url, session["razorpayOrderId"])
+    first = await finish(api, customer.token, session, payment, key="k-answer")
+    order = first["data"]["checkout"]
+    stored = await db.fetchval("SELECT response FROM idempotency_keys WHERE key = 'k-answer'")
+    assert json.loads(stored) == {"result": {"orderNumber": order["number"]}}
+    # An answer stored by the previous release named the order by id (keys live 24 hours).
+    await db.execute(
+        "UPDATE idempotency_keys SET response = $1::jsonb WHERE key = 'k-answer'",
+        json.dumps({"result": {"orderId": int(order["id"])}}),
+    )
+    again = await finish(api, customer.token, session, payment, key="k-answer")
+    assert again == first
 
 
 async def test_checkout_same_key_different_request_is_refused(
