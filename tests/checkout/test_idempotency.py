@@ -31,6 +31,16 @@ async def _customer_with_cart(
     return customer, vid
 
 
+async def _paid_session(
+    api: Any, make_user: Any, make_product: Any, sandbox: Any
+) -> tuple[Any, int, dict[str, Any], dict[str, Any]]:
+    """A customer with a cart, a started checkout and a payment for it in the sandbox."""
+    customer, vid = await _customer_with_cart(api, make_user, make_product)
+    session = await start(api, customer.token)
+    payment = await pay(sandbox.base_url, session["razorpayOrderId"])
+    return customer, vid, session, payment
+
+
 async def test_start_checkout_same_key_same_request_is_the_same_session(
     api: Any, make_user: Any, make_product: Any, db: Any, sandbox: Any
 ) -> None:
@@ -78,9 +88,7 @@ async def test_keys_are_per_user(api: Any, make_user: Any, make_product: Any, db
 async def test_checkout_same_key_same_request_is_the_same_order(
     api: Any, make_user: Any, make_product: Any, db: Any, sandbox: Any
 ) -> None:
-    customer, vid = await _customer_with_cart(api, make_user, make_product)
-    session = await start(api, customer.token)
-    payment = await pay(sandbox.base_url, session["razorpayOrderId"])
+    customer, vid, session, payment = await _paid_session(api, make_user, make_product, sandbox)
     first = await finish(api, customer.token, session, payment, key="k-pay")
     again = await finish(api, customer.token, session, payment, key="k-pay")
     assert code(first) is None
@@ -92,9 +100,7 @@ async def test_checkout_same_key_same_request_is_the_same_order(
 async def test_the_answer_is_written_with_the_order_and_older_answers_still_replay(
     api: Any, make_user: Any, make_product: Any, db: Any, sandbox: Any
 ) -> None:
-    customer, _ = await _customer_with_cart(api, make_user, make_product)
-    session = await start(api, customer.token)
-    payment = await pay(sandbox.base_url, session["razorpayOrderId"])
+    customer, _, session, payment = await _paid_session(api, make_user, make_product, sandbox)
     first = await finish(api, customer.token, session, payment, key="k-answer")
     order = first["data"]["checkout"]
     stored = await db.fetchval("SELECT response FROM idempotency_keys WHERE key = 'k-answer'")
@@ -126,9 +132,7 @@ async def test_checkout_same_key_different_request_is_refused(
 async def test_a_failed_request_answers_the_same_failure_again(
     api: Any, make_user: Any, make_product: Any, db: Any, sandbox: Any
 ) -> None:
-    customer, _ = await _customer_with_cart(api, make_user, make_product)
-    session = await start(api, customer.token)
-    payment = await pay(sandbox.base_url, session["razorpayOrderId"])
+    customer, _, session, payment = await _paid_session(api, make_user, make_product, sandbox)
     forged = {**payment, "razorpay_signature": "f" * 64}
     first = await finish(api, customer.token, session, forged, key="k-forged")
     again = await finish(api, customer.token, session, forged, key="k-forged")
@@ -139,9 +143,7 @@ async def test_a_failed_request_answers_the_same_failure_again(
 async def test_two_concurrent_checkouts_with_one_key_make_one_order(
     api: Any, make_user: Any, make_product: Any, db: Any, sandbox: Any
 ) -> None:
-    customer, vid = await _customer_with_cart(api, make_user, make_product)
-    session = await start(api, customer.token)
-    payment = await pay(sandbox.base_url, session["razorpayOrderId"])
+    customer, vid, session, payment = await _paid_session(api, make_user, make_product, sandbox)
     results = await asyncio.gather(
         *(finish(api, customer.token, session, payment, key="k-race") for _ in range(4))
     )
