@@ -146,7 +146,11 @@ class UnitOfWork:
         if raw is None:
             return
         if lost:
-            await greenlet_spawn(raw.invalidate)
+            # As SQLAlchemy does on a disconnect: every connection made before this one is suspect
+            # too (a restart or failover ends them all) and is replaced at its next checkout,
+            # so one request per worker finds out instead of one per pooled connection.
+            assert self._engine is not None
+            await greenlet_spawn(self._engine.sync_engine.pool._invalidate, raw)
             return
         try:
             if transaction is not None and not self._committed:

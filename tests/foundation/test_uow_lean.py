@@ -154,3 +154,38 @@ async def test_a_connection_lost_mid_unit_is_never_pooled_again(
         async with uow.lean().read():
             assert await uow.sql.fetchval("SELECT pg_backend_pid() <> $1", pid) is True
     assert _pool_idle(runtime)
+
+
+async def test_after_a_restart_one_request_finds_out_not_one_per_pooled_connection(
+    runtime: Runtime, db: Any
+) -> None:
+    """Every backend of the pool ends at once (a restart, a failover): after the first failure the
+    other pooled connections are replaced at checkout instead of failing one request each."""
+    from sqlalchemy.exc import OperationalError
+
+    async def hold(release: asyncio.Event) -> None:
+        uow = runtime.db.uow()
+        async with uow.lean().read():
+            await uow.sql.fetchval("SELECT 1")
+            await release.wait()
+
+    release = asyncio.Event()
+    holders = [asyncio.create_task(hold(release)) for _ in range(4)]
+    await asyncio.sleep(0.2)
+    release.set()
+    await asyncio.gather(*holders)  # four connections now wait in the pool
+    ended = await db.fetchval(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+        " WHERE application_name = 'kapda-gql' AND datname = current_database()"
+    )
+    assert ended >= 4
+    await asyncio.sleep(0.1)
+    failures = 0
+    for _ in range(8):
+        try:
+            uow = runtime.db.uow()
+            async with uow.lean().read():
+                assert await uow.sql.fetchval("SELECT 1") == 1
+        except OperationalError:
+            failures += 1
+    assert failures <= 1
