@@ -41,9 +41,9 @@ SCENARIOS = ("baseline", "hot", "spread", "catalog", "workers")
 EXTRA = ("client", "profile", "experiments", "micro")
 VARIANTS: list[tuple[str, dict[str, str] | None]] = [
     ("kapda-gql serve", None),
-    ("gc.freeze + threshold", {"BENCH_GC": "freeze"}),
-    ("64 gateway threads", {"BENCH_EXECUTOR": "64"}),
-    ("both", {"BENCH_GC": "freeze", "BENCH_EXECUTOR": "64"}),
+    ("cyclic GC off", {"BENCH_GC": "off"}),
+    ("gateway: 4 threads", {"BENCH_GATEWAY_THREADS": "4"}),
+    ("gateway: 64 threads", {"BENCH_GATEWAY_THREADS": "64"}),
 ]
 TARGET_HOT_RATIO = 0.30
 TARGET_CATALOG_RATIO = 0.50
