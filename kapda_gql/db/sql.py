@@ -15,7 +15,7 @@ statement (an audit entry, an idempotency answer) serves both kinds of unit; rea
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -74,30 +74,22 @@ class Sql(Statements):
         self._listeners = listeners
         self.lost = False  # the connection failed: the unit of work must not pool it again
 
-    def _failed(self, error: Exception, query: str, args: Sequence[Any]) -> DBAPIError:
-        translated = translate(error, query, args)
-        self.lost = self.lost or translated.connection_invalidated
-        return translated
-
-    def _notify(self, query: str) -> None:
+    async def _send(self, method: Callable[..., Awaitable[Any]], query: str, args: Sequence[Any]) -> Any:
+        """Report the statement, run it, and turn a driver error into the ORM path's error."""
         for listener in self._listeners:
             listener(query)
+        try:
+            return await method(query, *args)
+        except (asyncpg.PostgresError, *_CONNECTION_ERRORS) as error:
+            translated = translate(error, query, args)
+            self.lost = self.lost or translated.connection_invalidated
+            raise translated from error
 
     async def fetch(self, query: str, *args: Any) -> list[Record]:
-        if self._listeners:
-            self._notify(query)
-        try:
-            return await self._conn.fetch(query, *args)  # type: ignore[no-any-return]
-        except (asyncpg.PostgresError, *_CONNECTION_ERRORS) as error:
-            raise self._failed(error, query, args) from error
+        return await self._send(self._conn.fetch, query, args)  # type: ignore[no-any-return]
 
     async def execute(self, query: str, *args: Any) -> None:
-        if self._listeners:
-            self._notify(query)
-        try:
-            await self._conn.execute(query, *args)
-        except (asyncpg.PostgresError, *_CONNECTION_ERRORS) as error:
-            raise self._failed(error, query, args) from error
+        await self._send(self._conn.execute, query, args)
 
 
 class SessionSql(Statements):

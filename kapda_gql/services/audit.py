@@ -36,7 +36,7 @@ COLUMNS = "action, actor_id, target_type, target_id, changes, request_id, ip, us
 
 
 def actor_values(actor: Actor) -> tuple[int | None, str | None, str | None, str | None]:
-    """(actor_id, request_id, ip, user_agent) of an entry, in the order of COLUMNS."""
+    """What an entry records of its actor: (actor_id, request_id, ip, user_agent), as COLUMNS orders them."""
     return (
         actor.user_id,
         actor.request_id,

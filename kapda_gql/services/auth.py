@@ -114,9 +114,8 @@ async def login(
 ) -> AuthResult:
     email = email.strip()
     user = None
-    if len(email) <= 254 and not LINE_CONTROL_RE.search(
-        email
-    ):  # else no account can have it: skip the lookup
+    # An over-long e-mail or one with a control character belongs to no account: skip the lookup.
+    if len(email) <= 254 and not LINE_CONTROL_RE.search(email):
         async with uow.read():
             user = await uow.session.scalar(select(User).where(func.lower(User.email) == email.lower()))
     # Verified even for an unknown e-mail, so timing does not reveal which accounts exist.

@@ -475,13 +475,15 @@ async def _session_and_order(
     one statement."""
     async with uow.lean().read():
         row = await uow.sql.fetchrow(_SESSION_AND_ORDER, session_id)
-    if row is None or row[_SESSION_COLUMNS.index("user_id")] != user_id:
+    if row is None:
         raise NotFound("Checkout not found")
     values = list(row)
     split = len(_SESSION_COLUMNS)
     session = _model(CheckoutSession, _SESSION_COLUMNS, values[:split])
+    if session.user_id != user_id:
+        raise NotFound("Checkout not found")
     order_values = values[split : split + len(_ORDER_COLUMNS)]
-    order = _model(Order, _ORDER_COLUMNS, order_values) if order_values[0] is not None else None
+    order = _model(Order, _ORDER_COLUMNS, order_values) if order_values[0] is not None else None  # o.id
     return session, order, values[-1]
 
 
@@ -632,14 +634,14 @@ _CLOSE_SESSION = (
 
 # Everything an order is made of, in one statement (one round trip while the session row is
 # locked); PostgreSQL checks the foreign keys between these CTEs at the end of the statement. The
-# first status-history row, the audit entry and the idempotency key's answer ride along. Commission = line total x designer rate
-# in basis points, rounded half up: the rule of Money.share.
+# first status-history row, the audit entry and the idempotency key's answer ride along.
+# Commission = line total x designer rate in basis points, rounded half up: the rule of Money.share.
 _PLACE_ORDER = f"""
     WITH o AS (
         INSERT INTO orders (number, user_id, checkout_session_id, status, payment_status, subtotal, total,
                             currency, shipping_address, price_adjustments, created_at, updated_at)
         VALUES ($1, $2, $3, 'PENDING', 'CAPTURED', $4, $4, $5, CAST($6 AS jsonb), CAST($7 AS jsonb), $8, $8)
-        RETURNING {", ".join(column for _, column in _ORDER_ATTRIBUTES)}
+        RETURNING {_select_list(_ORDER_ATTRIBUTES, "orders")}
     ), history AS (
         INSERT INTO order_status_history (order_id, from_status, to_status, actor_id, note, at)
         SELECT o.id, NULL, 'PENDING', $9, $10, $8 FROM o
@@ -753,9 +755,8 @@ async def complete_paid_checkout(
     ``on_placed`` hears the lines and the first history row exactly as this call wrote them, so a
     caller that shows the new order needs no second round of reads.
     """
-    written: list[tuple[list[OrderItem], list[OrderStatusChange]]] = []
 
-    async def work(uow: UnitOfWork) -> Order | None:
+    async def work(uow: UnitOfWork) -> tuple[Order, list[OrderItem], list[OrderStatusChange]] | None:
         # A lean unit: every statement here is plain SQL, and this is the checkout's hot path.
         sql = uow.sql
         closed = await sql.fetchrow(_CLOSE_SESSION, session_id)
@@ -806,8 +807,7 @@ async def complete_paid_checkout(
         # The contended rows last, then commit at once, so the hot-SKU lock is held as briefly as can be.
         await _take_stock(uow, lines)
         await uow.commit()
-        written.append((_written_items(order.id, lines), [_first_change(order.id, actor, now)]))
-        return order
+        return order, _written_items(order.id, lines), [_first_change(order.id, actor, now)]
 
     async def closed_elsewhere(uow: UnitOfWork) -> _Closed:
         return await _already_closed(uow, actor, session_id, payment, claim)
@@ -815,7 +815,7 @@ async def complete_paid_checkout(
     try:
         placed = await uow.run(work, lean=True)
         # The session was no longer open: see how it ended (it is not locked: it changes no more).
-        made = placed if placed is not None else await uow.run(closed_elsewhere)
+        closed = await uow.run(closed_elsewhere) if placed is None else None
     except _OutOfStock as out:
         try:
             await _fail_out_of_stock(uow, gateway, actor, session_id, payment, claim, out.short)
@@ -827,16 +827,18 @@ async def complete_paid_checkout(
             # This payment already made an order (through another session row): never a second one.
             raise PaymentVerificationFailed("This payment was already used") from None
         raise
-    if isinstance(made, Order):
-        if on_placed is not None and written:
-            on_placed(made, *written[-1])
-        return made
-    if made.refund_id is not None:
+    if placed is not None:
+        order, items, history = placed
+        if on_placed is not None:
+            on_placed(order, items, history)
+        return order
+    assert closed is not None
+    if closed.refund_id is not None:
         # Committed first, carried out now; the outbox retries it should this call fail.
-        await refunds.process_refund(uow, gateway, made.refund_id)
-    if isinstance(made.outcome, DomainError):
-        raise made.outcome
-    return made.outcome
+        await refunds.process_refund(uow, gateway, closed.refund_id)
+    if isinstance(closed.outcome, DomainError):
+        raise closed.outcome
+    return closed.outcome
 
 
 @dataclass(frozen=True, slots=True)
