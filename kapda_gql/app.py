@@ -49,8 +49,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     from kapda_gql import extensions  # late: it imports services that import this module's peers
 
     schema = build_schema(extensions.schema_extensions(runtime), batching=settings.batching)
+    view = GraphQLView(schema, runtime)
     routes: list[Any] = [
-        Route("/graphql", GraphQLView(schema, runtime), methods=["GET", "POST"]),
+        # Every method reaches the view, so a PUT is answered 405 in the API's error shape.
+        Route("/graphql", view, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         *extensions.routes(runtime),
@@ -64,6 +66,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(view.aclose)
             for task in extensions.background_tasks(runtime):
                 await stack.enter_async_context(task)
             try:

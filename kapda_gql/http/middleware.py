@@ -120,7 +120,7 @@ class SecurityHeadersMiddleware:
                     defaults["Strict-Transport-Security"] = HSTS
                 if authorized:
                     # A signed-in answer must not sit in a shared cache.
-                    defaults["Cache-Control"] = "no-store"
+                    defaults["Cache-Control"] = "private, no-store"
                 for name, value in defaults.items():
                     if name not in headers:
                         headers[name] = value

@@ -126,7 +126,7 @@ async def test_security_headers(api: Any, make_user: Any) -> None:
     assert headers["referrer-policy"] == "no-referrer"
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
     assert "default-src 'none'" in headers["content-security-policy"]
-    assert headers["cache-control"] == "no-store"
+    assert headers["cache-control"] == "private, no-store"
     assert "strict-transport-security" not in headers  # development is served over plain HTTP
     health = await api.client.get("/healthz")
     assert health.headers["x-frame-options"] == "DENY"
