@@ -6,12 +6,12 @@ from typing import cast
 import strawberry
 from strawberry.scalars import JSON
 
+from kapda_gql.catalog.services import check_page_size, decode_cursor, encode_cursor
+from kapda_gql.core import audit
 from kapda_gql.db import models
 from kapda_gql.graphql.context import Info
 from kapda_gql.graphql.types.common import PageInfo, parse_optional_id
 from kapda_gql.graphql.types.users import User, load_user
-from kapda_gql.services import audit
-from kapda_gql.services.catalog import check_page_size, decode_cursor, encode_cursor
 
 
 @strawberry.type

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import strawberry
 
-from kapda_gql.db import models
+from kapda_gql.auth import services as auth
+from kapda_gql.domain import enums
 from kapda_gql.graphql.context import Info
 from kapda_gql.graphql.types.common import parse_id
 from kapda_gql.graphql.types.users import AuthPayload, LoginInput, LogoutPayload, RegisterInput, User
-from kapda_gql.services import auth
 
 
 def _payload(result: auth.AuthResult) -> AuthPayload:
@@ -60,8 +60,8 @@ class AuthMutation:
         return LogoutPayload(ok=True, clear_local_storage=True)
 
     @strawberry.mutation(description="Admin: suspend or reactivate a user.")
-    async def set_user_status(self, info: Info, user_id: strawberry.ID, status: models.UserStatus) -> User:
+    async def set_user_status(self, info: Info, user_id: strawberry.ID, status: enums.UserStatus) -> User:
         row = await auth.set_user_status(
-            info.context.uow(), info.context.actor, parse_id(user_id, "userId"), models.UserStatus(status)
+            info.context.uow(), info.context.actor, parse_id(user_id, "userId"), enums.UserStatus(status)
         )
         return User.of(row)

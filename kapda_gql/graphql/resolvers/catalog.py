@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import strawberry
 
-from kapda_gql.db import models
+from kapda_gql.catalog import services as catalog
+from kapda_gql.domain import enums
 from kapda_gql.graphql.context import Info
 from kapda_gql.graphql.types.catalog import (
     CreateProductInput,
@@ -17,7 +18,6 @@ from kapda_gql.graphql.types.catalog import (
     load_product,
 )
 from kapda_gql.graphql.types.common import parse_id, parse_optional_id
-from kapda_gql.services import catalog
 
 
 def _filter(value: ProductFilter | None) -> catalog.ProductFilter:
@@ -32,7 +32,7 @@ def _filter(value: ProductFilter | None) -> catalog.ProductFilter:
         size=value.size,
         color=value.color,
         in_stock=value.in_stock,
-        status=models.ProductStatus(value.status) if value.status is not None else None,
+        status=enums.ProductStatus(value.status) if value.status is not None else None,
     )
 
 

@@ -4,7 +4,8 @@ from typing import Any
 
 import strawberry
 
-from kapda_gql.errors import DomainError
+from kapda_gql.checkout import services as checkout
+from kapda_gql.domain.errors import DomainError
 from kapda_gql.graphql.context import Info
 from kapda_gql.graphql.types.orders import (
     CheckoutInput,
@@ -14,7 +15,6 @@ from kapda_gql.graphql.types.orders import (
     parse_uuid,
 )
 from kapda_gql.observability import record_checkout
-from kapda_gql.services import checkout
 
 
 def _prime(info: Info) -> checkout.PlacedHook:

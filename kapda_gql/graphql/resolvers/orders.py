@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import strawberry
 
-from kapda_gql.db import models
+from kapda_gql.domain import enums
 from kapda_gql.graphql.context import Info
 from kapda_gql.graphql.types.catalog import Variant
 from kapda_gql.graphql.types.common import Money, OrderStatus, PageInfo, parse_id, parse_optional_id
 from kapda_gql.graphql.types.orders import Cart, Order, OrderConnection, OrderEdge
-from kapda_gql.services import orders
+from kapda_gql.orders import services as orders
 
 strawberry.enum(orders.UnavailableReason, name="ReorderUnavailableReason")
 ReorderReason = orders.UnavailableReason
@@ -71,7 +71,7 @@ class OrdersQuery:
         page, total = await orders.list_orders(
             info.context.uow(),
             info.context.actor,
-            status=models.OrderStatus(status) if status is not None else None,
+            status=enums.OrderStatus(status) if status is not None else None,
             first=20 if first is None else first,
             after=after,
         )
@@ -118,7 +118,7 @@ class OrdersMutation:
             info.context.runtime.gateway,
             info.context.actor,
             parse_id(input.order_id, "orderId"),
-            models.OrderStatus(input.to),
+            enums.OrderStatus(input.to),
             input.note,
         )
         return Order.of(row)

@@ -10,10 +10,11 @@ from typing import Any
 
 import strawberry
 
+from kapda_gql.catalog import services as catalog
 from kapda_gql.db import models
+from kapda_gql.domain import enums
 from kapda_gql.graphql.context import Info
 from kapda_gql.graphql.types.common import Money, PageInfo, ProductStatus
-from kapda_gql.services import catalog
 
 ProductSort = strawberry.enum(catalog.ProductSort, name="ProductSort")
 ReviewDecision = strawberry.enum(catalog.ReviewDecision, name="ReviewDecision")
@@ -176,7 +177,7 @@ class ProductFilter:
     size: str | None = None
     color: str | None = None
     in_stock: bool | None = None
-    status: models.ProductStatus | None = strawberry.field(
+    status: enums.ProductStatus | None = strawberry.field(
         default=None, description="Designers and admins: only products in this status."
     )
 

@@ -6,18 +6,17 @@ import functools
 
 import strawberry
 
-from kapda_gql import money
-from kapda_gql.db import models
-from kapda_gql.errors import BadUserInput
+from kapda_gql.domain import enums, money
+from kapda_gql.domain.errors import BadUserInput
 
 # The domain enums are the GraphQL enums: registered once here, used by name everywhere.
-for _enum in (models.Role, models.UserStatus, models.ProductStatus, models.OrderStatus, models.PaymentStatus):
+for _enum in (enums.Role, enums.UserStatus, enums.ProductStatus, enums.OrderStatus, enums.PaymentStatus):
     strawberry.enum(_enum, name=_enum.__name__)
-Role = models.Role
-UserStatus = models.UserStatus
-ProductStatus = models.ProductStatus
-OrderStatus = models.OrderStatus
-PaymentStatus = models.PaymentStatus
+Role = enums.Role
+UserStatus = enums.UserStatus
+ProductStatus = enums.ProductStatus
+OrderStatus = enums.OrderStatus
+PaymentStatus = enums.PaymentStatus
 
 MAX_ID = 2**63 - 1
 

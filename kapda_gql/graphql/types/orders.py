@@ -8,12 +8,13 @@ from typing import Any
 
 import strawberry
 
+from kapda_gql.cart import services as cart_service
 from kapda_gql.db import models
+from kapda_gql.domain import enums
 from kapda_gql.graphql.context import Info
 from kapda_gql.graphql.types.catalog import Product, Variant, load_product
 from kapda_gql.graphql.types.common import Money, OrderStatus, PageInfo, PaymentStatus
 from kapda_gql.graphql.types.users import User, load_user
-from kapda_gql.services import cart as cart_service
 
 
 @strawberry.type
@@ -231,8 +232,8 @@ class OrderStatusChange:
     @classmethod
     def of(cls, row: models.OrderStatusChange) -> OrderStatusChange:
         return cls(
-            from_=models.OrderStatus(row.from_status) if row.from_status else None,
-            to=models.OrderStatus(row.to_status),
+            from_=enums.OrderStatus(row.from_status) if row.from_status else None,
+            to=enums.OrderStatus(row.to_status),
             at=row.at,
             note=row.note,
             actor_id=row.actor_id,
@@ -268,8 +269,8 @@ class Order:
         return cls(
             id=strawberry.ID(str(row.id)),
             number=row.number,
-            status=models.OrderStatus(row.status),
-            payment_status=models.PaymentStatus(row.payment_status),
+            status=enums.OrderStatus(row.status),
+            payment_status=enums.PaymentStatus(row.payment_status),
             subtotal=Money.of(row.subtotal, row.currency),
             total=Money.of(row.total, row.currency),
             shipping_address=Address.of(row.shipping_address),
@@ -311,7 +312,7 @@ class OrderConnection:
 
 
 def parse_uuid(value: str, field: str) -> uuid.UUID:
-    from kapda_gql.errors import BadUserInput
+    from kapda_gql.domain.errors import BadUserInput
 
     try:
         return uuid.UUID(str(value))

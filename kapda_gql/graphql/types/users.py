@@ -5,6 +5,7 @@ from datetime import datetime
 import strawberry
 
 from kapda_gql.db import models
+from kapda_gql.domain import enums
 from kapda_gql.graphql.context import Info
 from kapda_gql.graphql.types.common import Role, UserStatus
 
@@ -14,8 +15,8 @@ class User:
     id: strawberry.ID
     email: str
     name: str
-    role: models.Role
-    status: models.UserStatus
+    role: enums.Role
+    status: enums.UserStatus
     created_at: datetime
 
     @classmethod

@@ -18,19 +18,20 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 
-from kapda_gql.db.models import Designer, Product, ProductStatus, Variant
+from kapda_gql.core import audit
+from kapda_gql.db.models import Designer, Product, Variant
 from kapda_gql.db.sql import Record
 from kapda_gql.db.uow import UnitOfWork
-from kapda_gql.errors import BadUserInput, InvalidTransition, NotFound, QueryTooComplex
-from kapda_gql.policy import (
+from kapda_gql.domain.enums import ProductStatus
+from kapda_gql.domain.errors import BadUserInput, InvalidTransition, NotFound, QueryTooComplex
+from kapda_gql.domain.policy import (
     Actor,
     can_see_product,
     check_manage_product,
     require_admin,
     require_catalog_manager,
 )
-from kapda_gql.services import audit
-from kapda_gql.text import LINE_CONTROL_RE, TEXT_CONTROL_RE
+from kapda_gql.domain.text import LINE_CONTROL_RE, TEXT_CONTROL_RE
 
 MAX_PAGE = 100
 MAX_BIGINT = 2**63 - 1

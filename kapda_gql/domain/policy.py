@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kapda_gql.db.models import OrderStatus, ProductStatus, Role
-from kapda_gql.errors import Forbidden, NotFound, Unauthenticated
+from kapda_gql.domain.enums import OrderStatus, ProductStatus, Role
+from kapda_gql.domain.errors import Forbidden, NotFound, Unauthenticated
 
 
 @dataclass(frozen=True, slots=True)

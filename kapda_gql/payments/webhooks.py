@@ -33,25 +33,21 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from kapda_gql.db.models import (
-    CheckoutSession,
-    Payment,
-    Refund,
-    RefundStatus,
-    WebhookEvent,
-    WebhookStatus,
-)
+from kapda_gql.checkout import services as checkout
+from kapda_gql.core import audit
+from kapda_gql.db.models import CheckoutSession, Payment, Refund, WebhookEvent
 from kapda_gql.db.uow import UnitOfWork
-from kapda_gql.errors import (
+from kapda_gql.domain.enums import RefundStatus, WebhookStatus
+from kapda_gql.domain.errors import (
     CheckoutExpired,
     DomainError,
     InsufficientStock,
     PaymentAmountMismatch,
     PaymentGatewayUnavailable,
 )
+from kapda_gql.domain.policy import Actor
+from kapda_gql.payments import refunds
 from kapda_gql.payments.gateway import PaymentGateway
-from kapda_gql.policy import Actor
-from kapda_gql.services import audit, checkout, refunds
 
 log = logging.getLogger("kapda_gql.webhooks")
 ACTOR = Actor.system_actor("webhook")

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from kapda_gql.db.models import Designer, ProductStatus, Role, Variant
-from kapda_gql.policy import Actor
+from kapda_gql.auth import services as auth
+from kapda_gql.catalog import services as catalog
+from kapda_gql.db.models import Designer, Variant
+from kapda_gql.domain.enums import ProductStatus, Role
+from kapda_gql.domain.policy import Actor
 from kapda_gql.runtime import Runtime
-from kapda_gql.services import auth, catalog
 
-log = logging.getLogger("kapda_gql.demo")
+log = logging.getLogger("kapda_gql.devtools.demo")
 
 ADMIN_PASSWORD = "kapda-demo-admin"
 CUSTOMER_PASSWORD = "kapda-demo-customer"

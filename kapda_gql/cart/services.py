@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from kapda_gql.db.models import Cart, CartLine, Product, ProductStatus, Variant
+from kapda_gql.catalog import services as catalog
+from kapda_gql.db.models import Cart, CartLine, Product, Variant
 from kapda_gql.db.uow import UnitOfWork
-from kapda_gql.errors import BadUserInput, InsufficientStock, ProductUnavailable
-from kapda_gql.policy import Actor, require_user
-from kapda_gql.services import catalog
+from kapda_gql.domain.enums import ProductStatus
+from kapda_gql.domain.errors import BadUserInput, InsufficientStock, ProductUnavailable
+from kapda_gql.domain.policy import Actor, require_user
 
 MAX_LINE_QUANTITY = 100
 

@@ -36,7 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-logger = logging.getLogger("kapda_gql.payments.sandbox")
+logger = logging.getLogger("kapda_gql.devtools.sandbox")
 
 #: Names accepted by ``SandboxState.fail_next``: one per ``/v1`` route.
 ROUTE_NAMES = frozenset(

@@ -18,12 +18,13 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, text, update
 
-from kapda_gql.db.models import Order, Payment, PaymentStatus, Refund, RefundStatus
+from kapda_gql.core import audit
+from kapda_gql.db.models import Order, Payment, Refund
 from kapda_gql.db.uow import UnitOfWork
-from kapda_gql.errors import PaymentGatewayRejected, PaymentGatewayUnavailable
+from kapda_gql.domain.enums import PaymentStatus, RefundStatus
+from kapda_gql.domain.errors import PaymentGatewayRejected, PaymentGatewayUnavailable
+from kapda_gql.domain.policy import Actor
 from kapda_gql.payments.gateway import GatewayRefund, PaymentGateway
-from kapda_gql.policy import Actor
-from kapda_gql.services import audit
 
 log = logging.getLogger("kapda_gql.refunds")
 LEASE = timedelta(seconds=60)

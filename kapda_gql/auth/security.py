@@ -13,7 +13,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from kapda_gql.errors import Unauthenticated
+from kapda_gql.domain.errors import Unauthenticated
 
 ALGORITHM = "HS256"
 MAX_USER_ID = 2**63 - 1

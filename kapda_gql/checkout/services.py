@@ -24,23 +24,23 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 
+from kapda_gql.cart.services import current_price, is_available
+from kapda_gql.core import audit, idempotency
 from kapda_gql.db.models import (
     AuditEntry,
     Cart,
     CartLine,
     CheckoutSession,
-    CheckoutStatus,
     Order,
     OrderItem,
-    OrderStatus,
     OrderStatusChange,
     Payment,
-    PaymentStatus,
     Product,
     Variant,
 )
 from kapda_gql.db.uow import UnitOfWork
-from kapda_gql.errors import (
+from kapda_gql.domain.enums import CheckoutStatus, OrderStatus, PaymentStatus
+from kapda_gql.domain.errors import (
     BadUserInput,
     CartEmpty,
     CheckoutExpired,
@@ -54,11 +54,10 @@ from kapda_gql.errors import (
     PaymentVerificationFailed,
     ProductUnavailable,
 )
+from kapda_gql.domain.policy import Actor, require_user
+from kapda_gql.domain.text import has_control
+from kapda_gql.payments import refunds
 from kapda_gql.payments.gateway import GatewayPayment, PaymentGateway
-from kapda_gql.policy import Actor, require_user
-from kapda_gql.services import audit, idempotency, refunds
-from kapda_gql.services.cart import current_price, is_available
-from kapda_gql.text import has_control
 
 log = logging.getLogger("kapda_gql.checkout")
 PRICE_ALERT_BPS = 1000  # price changes over 10 % are logged and audited

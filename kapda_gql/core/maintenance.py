@@ -9,19 +9,18 @@ from typing import Any, cast
 from sqlalchemy import Delete, and_, delete, exists, func, or_
 from sqlalchemy.engine import CursorResult
 
+from kapda_gql.core import audit
 from kapda_gql.db.models import (
     CheckoutSession,
-    CheckoutStatus,
     IdempotencyKey,
     Order,
     Payment,
     RateLimitBucket,
     RevokedToken,
     WebhookEvent,
-    WebhookStatus,
 )
 from kapda_gql.db.uow import UnitOfWork
-from kapda_gql.services import audit
+from kapda_gql.domain.enums import CheckoutStatus, WebhookStatus
 
 log = logging.getLogger("kapda_gql.maintenance")
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from kapda_gql.db.uow import UnitOfWork
-from kapda_gql.errors import BadUserInput, DomainError, IdempotencyKeyReused
+from kapda_gql.domain.errors import BadUserInput, DomainError, IdempotencyKeyReused
 
 TTL = timedelta(hours=24)
 # A key still unanswered after this long belongs to a request whose process died: it may be taken

@@ -9,9 +9,12 @@ from datetime import datetime
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from kapda_gql.db.models import Cart, CartLine, Designer, RevokedToken, Role, User, UserStatus
+from kapda_gql.auth.security import TokenClaims, decode_token, hash_password, issue_token, verify_password
+from kapda_gql.core import audit
+from kapda_gql.db.models import Cart, CartLine, Designer, RevokedToken, User
 from kapda_gql.db.uow import UnitOfWork
-from kapda_gql.errors import (
+from kapda_gql.domain.enums import Role, UserStatus
+from kapda_gql.domain.errors import (
     AccountSuspended,
     BadUserInput,
     EmailTaken,
@@ -19,10 +22,8 @@ from kapda_gql.errors import (
     NotFound,
     Unauthenticated,
 )
-from kapda_gql.policy import Actor, require_admin
-from kapda_gql.security import TokenClaims, decode_token, hash_password, issue_token, verify_password
-from kapda_gql.services import audit
-from kapda_gql.text import LINE_CONTROL_RE
+from kapda_gql.domain.policy import Actor, require_admin
+from kapda_gql.domain.text import LINE_CONTROL_RE
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 # PostgreSQL refuses NUL in text, and no e-mail address or name needs a control character.

@@ -16,9 +16,9 @@ from sqlalchemy import Select, and_, delete, func, or_, select
 
 from kapda_gql.db.models import AuditEntry
 from kapda_gql.db.uow import UnitOfWork
-from kapda_gql.errors import BadUserInput
-from kapda_gql.policy import Actor, require_admin
-from kapda_gql.text import has_control
+from kapda_gql.domain.errors import BadUserInput
+from kapda_gql.domain.policy import Actor, require_admin
+from kapda_gql.domain.text import has_control
 
 
 def _safe_ip(value: str | None) -> str | None:

@@ -17,28 +17,27 @@ from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select, text, update
 
+from kapda_gql.cart import services as cart
+from kapda_gql.catalog.services import Page, check_page_size, decode_cursor, encode_cursor
+from kapda_gql.core import audit
 from kapda_gql.db.models import (
     Cart,
     CartLine,
     Commission,
-    CommissionStatus,
     Order,
     OrderItem,
-    OrderStatus,
     OrderStatusChange,
     Payment,
-    PaymentStatus,
     Product,
-    ProductStatus,
     User,
     Variant,
 )
 from kapda_gql.db.uow import UnitOfWork
-from kapda_gql.errors import BadUserInput, Forbidden, InsufficientStock, InvalidTransition, NotFound
+from kapda_gql.domain.enums import CommissionStatus, OrderStatus, PaymentStatus, ProductStatus
+from kapda_gql.domain.errors import BadUserInput, Forbidden, InsufficientStock, InvalidTransition, NotFound
+from kapda_gql.domain.policy import Actor, can_see_order, check_transition, require_user
+from kapda_gql.payments import refunds
 from kapda_gql.payments.gateway import PaymentGateway
-from kapda_gql.policy import Actor, can_see_order, check_transition, require_user
-from kapda_gql.services import audit, cart, refunds
-from kapda_gql.services.catalog import Page, check_page_size, decode_cursor, encode_cursor
 
 __all__ = ["TRANSITIONS", "OrderItem", "OrderStatusChange"]
 
