@@ -6,8 +6,8 @@ import strawberry
 
 from kapda_gql.db import models
 from kapda_gql.domain import enums
+from kapda_gql.graphql.common import Role, UserStatus
 from kapda_gql.graphql.context import Info
-from kapda_gql.graphql.types.common import Role, UserStatus
 
 
 @strawberry.type

@@ -9,9 +9,9 @@ from strawberry.scalars import JSON
 from kapda_gql.catalog.services import check_page_size, decode_cursor, encode_cursor
 from kapda_gql.core import audit
 from kapda_gql.db import models
+from kapda_gql.graphql.auth.types import User, load_user
+from kapda_gql.graphql.common import PageInfo, parse_optional_id
 from kapda_gql.graphql.context import Info
-from kapda_gql.graphql.types.common import PageInfo, parse_optional_id
-from kapda_gql.graphql.types.users import User, load_user
 
 
 @strawberry.type

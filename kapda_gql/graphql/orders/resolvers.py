@@ -3,10 +3,10 @@ from __future__ import annotations
 import strawberry
 
 from kapda_gql.domain import enums
+from kapda_gql.graphql.catalog.types import Variant
+from kapda_gql.graphql.common import Money, OrderStatus, PageInfo, parse_id, parse_optional_id
 from kapda_gql.graphql.context import Info
-from kapda_gql.graphql.types.catalog import Variant
-from kapda_gql.graphql.types.common import Money, OrderStatus, PageInfo, parse_id, parse_optional_id
-from kapda_gql.graphql.types.orders import Cart, Order, OrderConnection, OrderEdge
+from kapda_gql.graphql.orders.types import Cart, Order, OrderConnection, OrderEdge
 from kapda_gql.orders import services as orders
 
 strawberry.enum(orders.UnavailableReason, name="ReorderUnavailableReason")

@@ -4,8 +4,7 @@ import strawberry
 
 from kapda_gql.catalog import services as catalog
 from kapda_gql.domain import enums
-from kapda_gql.graphql.context import Info
-from kapda_gql.graphql.types.catalog import (
+from kapda_gql.graphql.catalog.types import (
     CreateProductInput,
     Product,
     ProductConnection,
@@ -17,7 +16,8 @@ from kapda_gql.graphql.types.catalog import (
     VariantInput,
     load_product,
 )
-from kapda_gql.graphql.types.common import parse_id, parse_optional_id
+from kapda_gql.graphql.common import parse_id, parse_optional_id
+from kapda_gql.graphql.context import Info
 
 
 def _filter(value: ProductFilter | None) -> catalog.ProductFilter:

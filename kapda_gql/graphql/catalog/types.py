@@ -13,8 +13,8 @@ import strawberry
 from kapda_gql.catalog import services as catalog
 from kapda_gql.db import models
 from kapda_gql.domain import enums
+from kapda_gql.graphql.common import Money, PageInfo, ProductStatus
 from kapda_gql.graphql.context import Info
-from kapda_gql.graphql.types.common import Money, PageInfo, ProductStatus
 
 ProductSort = strawberry.enum(catalog.ProductSort, name="ProductSort")
 ReviewDecision = strawberry.enum(catalog.ReviewDecision, name="ReviewDecision")

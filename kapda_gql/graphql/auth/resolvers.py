@@ -4,9 +4,9 @@ import strawberry
 
 from kapda_gql.auth import services as auth
 from kapda_gql.domain import enums
+from kapda_gql.graphql.auth.types import AuthPayload, LoginInput, LogoutPayload, RegisterInput, User
+from kapda_gql.graphql.common import parse_id
 from kapda_gql.graphql.context import Info
-from kapda_gql.graphql.types.common import parse_id
-from kapda_gql.graphql.types.users import AuthPayload, LoginInput, LogoutPayload, RegisterInput, User
 
 
 def _payload(result: auth.AuthResult) -> AuthPayload:

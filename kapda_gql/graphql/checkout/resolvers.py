@@ -7,7 +7,7 @@ import strawberry
 from kapda_gql.checkout import services as checkout
 from kapda_gql.domain.errors import DomainError
 from kapda_gql.graphql.context import Info
-from kapda_gql.graphql.types.orders import (
+from kapda_gql.graphql.orders.types import (
     CheckoutInput,
     CheckoutSession,
     Order,

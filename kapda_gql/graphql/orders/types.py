@@ -11,10 +11,10 @@ import strawberry
 from kapda_gql.cart import services as cart_service
 from kapda_gql.db import models
 from kapda_gql.domain import enums
+from kapda_gql.graphql.auth.types import User, load_user
+from kapda_gql.graphql.catalog.types import Product, Variant, load_product
+from kapda_gql.graphql.common import Money, OrderStatus, PageInfo, PaymentStatus
 from kapda_gql.graphql.context import Info
-from kapda_gql.graphql.types.catalog import Product, Variant, load_product
-from kapda_gql.graphql.types.common import Money, OrderStatus, PageInfo, PaymentStatus
-from kapda_gql.graphql.types.users import User, load_user
 
 
 @strawberry.type
