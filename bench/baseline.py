@@ -248,11 +248,11 @@ async def run_raw(
 async def run_service(url: str, kind: str, clients: int, duration: float, meter: CpuMeter | None) -> Run:
     """`complete_paid_checkout` called directly, with the service's own engine settings."""
     from kapda_gql.app import build_runtime
+    from kapda_gql.checkout import services as checkout
     from kapda_gql.config import Settings
-    from kapda_gql.db.models import Role
+    from kapda_gql.domain.enums import Role
+    from kapda_gql.domain.policy import Actor
     from kapda_gql.payments.gateway import GatewayPayment
-    from kapda_gql.policy import Actor
-    from kapda_gql.services import checkout
 
     sessions = int(600 * duration)
     ids, owners, initial, variant_ids = await _prepared(url, kind, sessions, f"svc{clients}{kind}")

@@ -50,10 +50,10 @@ async def catalog_timings(url: str, n: int) -> list[Timing]:
     from sqlalchemy import select
 
     from kapda_gql.app import build_runtime, create_app
+    from kapda_gql.catalog import services as catalog
     from kapda_gql.config import Settings
     from kapda_gql.db.models import Designer, Product, Variant
-    from kapda_gql.policy import Actor
-    from kapda_gql.services import catalog
+    from kapda_gql.domain.policy import Actor
 
     runtime = build_runtime(
         Settings(
@@ -178,12 +178,13 @@ async def catalog_timings(url: str, n: int) -> list[Timing]:
 
 async def checkout_timings(url: str, sandbox: Sandbox, n: int) -> list[Timing]:
     from kapda_gql.app import build_runtime, create_app
+    from kapda_gql.auth import services as auth
+    from kapda_gql.auth.security import decode_token
+    from kapda_gql.checkout import services as checkout
     from kapda_gql.config import SANDBOX_KEY_ID, SANDBOX_KEY_SECRET, Settings
-    from kapda_gql.db.models import Role
+    from kapda_gql.domain.enums import Role
+    from kapda_gql.domain.policy import Actor
     from kapda_gql.payments.gateway import GatewayPayment
-    from kapda_gql.policy import Actor
-    from kapda_gql.security import decode_token
-    from kapda_gql.services import auth, checkout
 
     runtime = build_runtime(
         Settings(

@@ -21,7 +21,7 @@ from bench.common import DATA_DIR, PYTHON
 # First match wins: more specific paths before the general ones.
 COMPONENTS: list[tuple[str, str]] = [
     ("kapda_gql/graphql/", "kapda_gql.graphql"),
-    ("kapda_gql/services/", "kapda_gql.services"),
+    ("kapda_gql/checkout/", "kapda_gql.checkout"),
     ("kapda_gql/http/", "kapda_gql.http (middleware)"),
     ("kapda_gql/observability", "kapda_gql.observability"),
     ("kapda_gql/payments/", "kapda_gql.payments (gateway)"),

@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 
 from bench.common import JWT_SECRET
-from kapda_gql.security import _hasher, issue_token
+from kapda_gql.auth.security import _hasher, issue_token
 
 # Hashed once: nobody logs in during a benchmark, so no argon2 time is spent per user.
 PASSWORD_HASH = _hasher.hash("bench password, never used")

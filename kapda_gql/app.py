@@ -46,7 +46,7 @@ def build_runtime(settings: Settings) -> Runtime:
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Starlette:
     settings = settings or (runtime.settings if runtime else Settings.from_env())
     runtime = runtime or build_runtime(settings)
-    from kapda_gql import extensions  # late: it imports services that import this module's peers
+    from kapda_gql import extensions
 
     schema = build_schema(extensions.schema_extensions(runtime), batching=settings.batching)
     view = GraphQLView(schema, runtime)
@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
 def create_app_from_env() -> Starlette:
     """For `uvicorn --factory` workers: everything comes from the environment the CLI prepared."""
-    from kapda_gql.logging import configure_logging
+    from kapda_gql.logs import configure_logging
 
     settings = Settings.from_env()
     configure_logging(settings)

@@ -13,8 +13,8 @@ from typing import Any
 
 from kapda_gql.config import ConfigError, Settings
 from kapda_gql.db.engine import database_url
-from kapda_gql.db.models import Role
-from kapda_gql.errors import DomainError
+from kapda_gql.domain.enums import Role
+from kapda_gql.domain.errors import DomainError
 
 log = logging.getLogger("kapda_gql.cli")
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,8 +63,8 @@ def cmd_export_schema(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
-    from kapda_gql.policy import Actor
-    from kapda_gql.services import auth
+    from kapda_gql.auth import services as auth
+    from kapda_gql.domain.policy import Actor
 
     migrate(database_url(settings))
 
@@ -84,7 +84,7 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
-    from kapda_gql.services import maintenance
+    from kapda_gql.core import maintenance
 
     counts = _run_async(lambda rt: maintenance.purge(rt.db.uow()), settings)
     for name, count in counts.items():
@@ -93,7 +93,7 @@ def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_webhooks_retry(settings: Settings, args: argparse.Namespace) -> int:
-    from kapda_gql.services import webhooks
+    from kapda_gql.payments import webhooks
 
     result = _run_async(lambda rt: webhooks.retry_failed(rt.db.uow, rt.gateway), settings)
     print(f"retried {result.attempted} event(s): {result.succeeded} handled, {result.failed} still failing")
@@ -101,7 +101,7 @@ def cmd_webhooks_retry(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_refunds_process(settings: Settings, args: argparse.Namespace) -> int:
-    from kapda_gql.services import refunds
+    from kapda_gql.payments import refunds
 
     result = _run_async(lambda rt: refunds.process_due(rt.db.uow, rt.gateway, include_not_due=True), settings)
     print(f"refunds: {result.processed} confirmed, {result.failed} failed, {result.retrying} will be retried")
@@ -111,7 +111,7 @@ def cmd_refunds_process(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from kapda_gql.logging import configure_logging
+    from kapda_gql.logs import configure_logging
 
     configure_logging(settings)
     url = database_url(settings)
@@ -122,7 +122,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     migrate(url)
     sandbox = None
     if not settings.production and settings.razorpay_base_url is None:
-        from kapda_gql.payments.sandbox import SandboxServer
+        from kapda_gql.devtools.sandbox import SandboxServer
 
         sandbox = SandboxServer(
             key_id=settings.razorpay_key_id,
@@ -134,7 +134,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         os.environ["KAPDA_RAZORPAY_BASE_URL"] = sandbox.base_url
         settings = settings.with_overrides(razorpay_base_url=sandbox.base_url)
     if args.demo:
-        from kapda_gql import demo
+        from kapda_gql.devtools import demo
 
         logins = _run_async(demo.load, settings)
         print(demo.describe(logins))

@@ -53,10 +53,10 @@ def middleware(runtime: Runtime) -> list[Middleware]:
 
 def background_tasks(runtime: Runtime) -> list[AbstractAsyncContextManager[Any]]:
     from kapda_gql.background import periodic
+    from kapda_gql.core.ratelimit import FailOpen, PostgresRateLimiter
     from kapda_gql.graphql.ratelimit import EXTRA_KEY
     from kapda_gql.observability import closing
-    from kapda_gql.services import refunds, webhooks
-    from kapda_gql.services.ratelimit import FailOpen, PostgresRateLimiter
+    from kapda_gql.payments import refunds, webhooks
 
     # The refund outbox and failed webhook events are retried by every worker process: refunds
     # are claimed with SKIP LOCKED, and handling an event twice is harmless (one order per session).

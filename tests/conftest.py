@@ -18,13 +18,13 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from kapda_gql.app import build_runtime, create_app
+from kapda_gql.auth.security import _hasher
 from kapda_gql.cli import migrate
 from kapda_gql.config import SANDBOX_KEY_ID, SANDBOX_KEY_SECRET, SANDBOX_WEBHOOK_SECRET, Settings
 from kapda_gql.db.engine import start_embedded, sync_libpq_url
 from kapda_gql.db.models import Base
-from kapda_gql.payments.sandbox import SandboxServer
+from kapda_gql.devtools.sandbox import SandboxServer
 from kapda_gql.runtime import Runtime
-from kapda_gql.security import _hasher
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
@@ -168,7 +168,7 @@ class UserInfo:
 @pytest.fixture
 def make_user(database_url: str, settings: Settings) -> Any:
     """Insert a user straight into the database (with a shared precomputed hash) and sign a token."""
-    from kapda_gql.security import issue_token
+    from kapda_gql.auth.security import issue_token
 
     counter = iter(range(1, 1_000_000))
 

@@ -9,10 +9,10 @@ from typing import Any
 import asyncpg
 import pytest
 
-from kapda_gql import demo
-from kapda_gql.db.models import Role
+from kapda_gql.core import maintenance
+from kapda_gql.devtools import demo
+from kapda_gql.domain.enums import Role
 from kapda_gql.runtime import Runtime
-from kapda_gql.services import maintenance
 
 LOGIN = "mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { token user { email role } } }"
 PRODUCTS = """

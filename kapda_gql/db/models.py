@@ -29,6 +29,18 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, INET, JSONB, TSVECTOR, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from kapda_gql.domain.enums import (
+    CheckoutStatus,
+    CommissionStatus,
+    OrderStatus,
+    PaymentStatus,
+    ProductStatus,
+    RefundStatus,
+    Role,
+    UserStatus,
+    WebhookStatus,
+)
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -41,67 +53,6 @@ NAMING = {
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {dict[str, Any]: JSONB, list[Any]: JSONB}  # noqa: RUF012
-
-
-class Role(enum.StrEnum):
-    CUSTOMER = "CUSTOMER"
-    DESIGNER = "DESIGNER"
-    ADMIN = "ADMIN"
-
-
-class UserStatus(enum.StrEnum):
-    ACTIVE = "ACTIVE"
-    SUSPENDED = "SUSPENDED"
-
-
-class ProductStatus(enum.StrEnum):
-    DRAFT = "DRAFT"
-    PENDING_REVIEW = "PENDING_REVIEW"
-    APPROVED = "APPROVED"
-    REJECTED = "REJECTED"
-
-
-class OrderStatus(enum.StrEnum):
-    PENDING = "PENDING"
-    PROCESSING = "PROCESSING"
-    SHIPPED = "SHIPPED"
-    DELIVERED = "DELIVERED"
-    CANCELED = "CANCELED"
-    REFUNDED = "REFUNDED"
-
-
-class PaymentStatus(enum.StrEnum):
-    AUTHORIZED = "AUTHORIZED"
-    CAPTURED = "CAPTURED"
-    REFUND_PENDING = "REFUND_PENDING"
-    REFUNDED = "REFUNDED"
-    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
-    FAILED = "FAILED"
-
-
-class CheckoutStatus(enum.StrEnum):
-    OPEN = "OPEN"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-
-
-class CommissionStatus(enum.StrEnum):
-    PENDING = "PENDING"
-    EARNED = "EARNED"
-    REVERSED = "REVERSED"
-
-
-class RefundStatus(enum.StrEnum):
-    PENDING = "PENDING"
-    PROCESSED = "PROCESSED"
-    FAILED = "FAILED"
-
-
-class WebhookStatus(enum.StrEnum):
-    RECEIVED = "RECEIVED"
-    PROCESSED = "PROCESSED"
-    FAILED = "FAILED"
-    IGNORED = "IGNORED"
 
 
 def _one_of(column: str, values: type[enum.StrEnum]) -> CheckConstraint:

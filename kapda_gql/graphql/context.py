@@ -8,12 +8,12 @@ import strawberry
 from starlette.requests import Request
 from starlette.responses import Response
 
+from kapda_gql.auth import services as auth
 from kapda_gql.db.uow import UnitOfWork
-from kapda_gql.errors import Unauthenticated
+from kapda_gql.domain.errors import Unauthenticated
+from kapda_gql.domain.policy import Actor
 from kapda_gql.graphql.dataloaders import Loaders
-from kapda_gql.policy import Actor
 from kapda_gql.runtime import Runtime
-from kapda_gql.services import auth
 
 
 @dataclass

@@ -8,9 +8,10 @@ from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
+from kapda_gql.catalog import services as catalog
 from kapda_gql.db.models import Product, User, Variant
 from kapda_gql.db.uow import Database, UnitOfWork
-from kapda_gql.services import catalog, orders
+from kapda_gql.orders import services as orders
 
 K = TypeVar("K")
 V = TypeVar("V")

@@ -13,9 +13,9 @@ from typing import Any
 from graphql import GraphQLError, GraphQLSyntaxError
 
 from kapda_gql.db.uow import sqlstate
-from kapda_gql.errors import DomainError
+from kapda_gql.domain.errors import DomainError
 
-log = logging.getLogger("kapda_gql.errors")
+log = logging.getLogger("kapda_gql.domain.errors")
 
 INTERNAL = "INTERNAL_SERVER_ERROR"
 _COERCION_MARKERS = ("Variable '$", "got invalid value", "of required type", "was not provided")

@@ -29,9 +29,9 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 
 from kapda_gql import observability
-from kapda_gql.errors import RateLimited
+from kapda_gql.core.ratelimit import RateLimiter, Rule, make_limiter, strictest
+from kapda_gql.domain.errors import RateLimited
 from kapda_gql.runtime import Runtime
-from kapda_gql.services.ratelimit import RateLimiter, Rule, make_limiter, strictest
 
 LOGIN_FIELDS = frozenset({"login"})
 EXTRA_KEY = "rate_limiter"

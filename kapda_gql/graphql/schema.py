@@ -13,13 +13,13 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from kapda_gql.graphql.audit.resolvers import AuditQuery
+from kapda_gql.graphql.auth.resolvers import AuthMutation, AuthQuery
+from kapda_gql.graphql.cart.resolvers import CartMutation, CartQuery
+from kapda_gql.graphql.catalog.resolvers import CatalogMutation, CatalogQuery
+from kapda_gql.graphql.checkout.resolvers import CheckoutMutation
 from kapda_gql.graphql.errors import is_unexpected
-from kapda_gql.graphql.resolvers.audit import AuditQuery
-from kapda_gql.graphql.resolvers.auth import AuthMutation, AuthQuery
-from kapda_gql.graphql.resolvers.cart import CartMutation, CartQuery
-from kapda_gql.graphql.resolvers.catalog import CatalogMutation, CatalogQuery
-from kapda_gql.graphql.resolvers.checkout import CheckoutMutation
-from kapda_gql.graphql.resolvers.orders import OrdersMutation, OrdersQuery
+from kapda_gql.graphql.orders.resolvers import OrdersMutation, OrdersQuery
 from kapda_gql.graphql.transport.caches import BoundedParserCache, BoundedValidationCache
 from kapda_gql.graphql.transport.caching import DocumentRecorder
 

@@ -22,7 +22,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
-from kapda_gql.errors import DomainError
+from kapda_gql.domain.errors import DomainError
 from kapda_gql.graphql import graphiql
 from kapda_gql.graphql.context import Context, bearer_token
 from kapda_gql.graphql.dataloaders import Loaders

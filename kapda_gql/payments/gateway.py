@@ -28,7 +28,7 @@ import requests
 from razorpay.errors import BadRequestError, GatewayError, ServerError
 from requests.adapters import HTTPAdapter
 
-from kapda_gql.errors import PaymentGatewayRejected, PaymentGatewayUnavailable
+from kapda_gql.domain.errors import PaymentGatewayRejected, PaymentGatewayUnavailable
 
 logger = logging.getLogger("kapda_gql.payments")
 

@@ -24,10 +24,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from kapda_gql.db.models import WebhookEvent, WebhookStatus
+from kapda_gql.db.models import WebhookEvent
+from kapda_gql.domain.enums import WebhookStatus
 from kapda_gql.observability import record_webhook
+from kapda_gql.payments import webhooks
 from kapda_gql.runtime import Runtime
-from kapda_gql.services import webhooks
 
 log = logging.getLogger("kapda_gql.webhooks")
 

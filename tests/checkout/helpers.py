@@ -113,7 +113,7 @@ async def snapshot(db: Any) -> dict[str, Any]:
 
 async def make_customers(db: Any, settings: Any, n: int) -> list[Any]:
     """Many customers in one statement (the per-user fixture opens a connection per user)."""
-    from kapda_gql.security import issue_token
+    from kapda_gql.auth.security import issue_token
     from tests.conftest import PASSWORD_HASH, UserInfo
 
     tag = uuid.uuid4().hex[:8]

@@ -11,10 +11,10 @@ from typing import Any
 import asyncpg
 import pytest
 
-from kapda_gql.db.models import Role
-from kapda_gql.errors import PaymentVerificationFailed
-from kapda_gql.policy import Actor
-from kapda_gql.services import checkout as checkout_service
+from kapda_gql.checkout import services as checkout_service
+from kapda_gql.domain.enums import Role
+from kapda_gql.domain.errors import PaymentVerificationFailed
+from kapda_gql.domain.policy import Actor
 from tests.checkout.helpers import ADD, ADDRESS, START_WITH, code, finish, pay, sign, start
 
 
@@ -186,7 +186,7 @@ async def test_a_key_abandoned_in_flight_is_taken_over_after_its_lease(
     api: Any, make_user: Any, make_product: Any, db: Any, sandbox: Any
 ) -> None:
     """A process that died mid-request leaves a key without a response; it must not block the key forever."""
-    from kapda_gql.services import idempotency
+    from kapda_gql.core import idempotency
 
     customer, _ = await _customer_with_cart(api, make_user, make_product)
     address = checkout_service.Address(

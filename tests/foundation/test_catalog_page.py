@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from kapda_gql.policy import Actor
+from kapda_gql.catalog import services as catalog
+from kapda_gql.catalog.services import encode_cursor
+from kapda_gql.domain.policy import Actor
 from kapda_gql.runtime import Runtime
-from kapda_gql.services import catalog
-from kapda_gql.services.catalog import encode_cursor
 
 PAGE = """
 query($filter: ProductFilter, $sort: ProductSort, $first: Int, $after: String) {

@@ -9,13 +9,7 @@ from pathlib import Path
 import pytest
 
 from kapda_gql import cli
-from kapda_gql.config import (
-    SANDBOX_KEY_ID,
-    SANDBOX_KEY_SECRET,
-    SANDBOX_WEBHOOK_SECRET,
-    ConfigError,
-    Settings,
-)
+from kapda_gql.config import SANDBOX_KEY_ID, SANDBOX_KEY_SECRET, SANDBOX_WEBHOOK_SECRET, ConfigError, Settings
 
 STRONG = secrets.token_urlsafe(48)
 

@@ -90,7 +90,7 @@ class LogCapture(logging.Handler):
         self.records.append(record)
 
     def text(self) -> str:
-        from kapda_gql.logging import JsonFormatter
+        from kapda_gql.logs import JsonFormatter
 
         json_formatter = JsonFormatter()
         plain = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")

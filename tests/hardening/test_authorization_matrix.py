@@ -240,8 +240,8 @@ async def test_authorization(operation: str, api: Any, world: World, db: asyncpg
 
 
 def test_every_operation_of_auth_and_catalog_has_a_row() -> None:
-    from kapda_gql.graphql.resolvers.auth import AuthMutation, AuthQuery
-    from kapda_gql.graphql.resolvers.catalog import CatalogMutation, CatalogQuery
+    from kapda_gql.graphql.auth.resolvers import AuthMutation, AuthQuery
+    from kapda_gql.graphql.catalog.resolvers import CatalogMutation, CatalogQuery
 
     covered = {row.result for row in MATRIX.values()}
     for part in (AuthQuery, AuthMutation, CatalogQuery, CatalogMutation):

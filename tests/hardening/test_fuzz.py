@@ -42,7 +42,7 @@ from graphql import (
     get_named_type,
 )
 
-from kapda_gql.security import issue_token
+from kapda_gql.auth.security import issue_token
 from tests.conftest import Api
 
 SEED = 20261126

@@ -14,9 +14,9 @@ from typing import Any
 import asyncpg
 import pytest
 
+from kapda_gql.auth.security import decode_token, issue_token
 from kapda_gql.config import Settings
-from kapda_gql.errors import Unauthenticated
-from kapda_gql.security import decode_token, issue_token
+from kapda_gql.domain.errors import Unauthenticated
 from tests.hardening.conftest import codes
 
 
@@ -172,7 +172,7 @@ async def test_a_token_accepted_before_is_refused_once_it_expires(
     api: Any, settings: Settings, make_user: Any, monkeypatch: Any
 ) -> None:
     """Verified tokens are remembered (security._verified), but expiry is judged on every request."""
-    import kapda_gql.security as security
+    import kapda_gql.auth.security as security
 
     user = await make_user("CUSTOMER")
     token, issued = issue_token(settings.jwt_secret, user.id, 60)

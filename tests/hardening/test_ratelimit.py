@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from kapda_gql.config import Settings
-from kapda_gql.services.ratelimit import PostgresRateLimiter, RedisRateLimiter, Rule
+from kapda_gql.core.ratelimit import PostgresRateLimiter, RedisRateLimiter, Rule
 from tests.conftest import PASSWORD
 from tests.hardening.conftest import Served, codes
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from kapda_gql.db.models import OrderStatus
-from kapda_gql.services import refunds
-from kapda_gql.services.orders import TRANSITIONS
+from kapda_gql.domain.enums import OrderStatus
+from kapda_gql.orders.services import TRANSITIONS
+from kapda_gql.payments import refunds
 from tests.orders.conftest import TRANSITION
 
 ALL = list(OrderStatus)
@@ -215,7 +215,7 @@ async def test_refund_intent_recorded_but_never_sent_is_carried_out_by_the_proce
     db: Any, shop: dict[str, Any], place_order: Any, sandbox: Any, runtime: Any
 ) -> None:
     """A process that dies right after COMMIT never calls Razorpay: the processor does it later."""
-    from kapda_gql.policy import Actor
+    from kapda_gql.domain.policy import Actor
 
     order = await place_order(shop["alice"], [(shop["product"]["variant_ids"][0], 1)])
     payment = await db.fetchrow("SELECT id, amount FROM payments")

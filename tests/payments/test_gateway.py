@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from kapda_gql.errors import PaymentGatewayRejected, PaymentGatewayUnavailable
+from kapda_gql.devtools.sandbox import SandboxServer
+from kapda_gql.domain.errors import PaymentGatewayRejected, PaymentGatewayUnavailable
 from kapda_gql.payments import GatewayOrder, PaymentGateway
-from kapda_gql.payments.sandbox import SandboxServer
 
 KEY_ID = "rzp_test_kapdasandbox"
 KEY_SECRET = "sandbox-key-secret-3f9a1c"

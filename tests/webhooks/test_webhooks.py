@@ -15,8 +15,8 @@ import uvicorn
 
 from kapda_gql import cli
 from kapda_gql.app import build_runtime, create_app
+from kapda_gql.payments import refunds, webhooks
 from kapda_gql.rest import webhooks as webhook_route
-from kapda_gql.services import refunds, webhooks
 from tests.checkout.helpers import ADD, finish, pay, start
 from tests.webhooks.conftest import WEBHOOK, event_rows, sandbox_event, signature, signed
 

@@ -26,8 +26,8 @@ from typing import Any, Protocol
 from sqlalchemy import text
 
 from kapda_gql.config import ConfigError, Settings
-from kapda_gql.db.uow import Database
-from kapda_gql.errors import PersistedQueryNotFound, PersistedQueryNotSupported
+from kapda_gql.db.uow import Database, OrmUnit
+from kapda_gql.domain.errors import PersistedQueryNotFound, PersistedQueryNotSupported
 from kapda_gql.graphql.transport.request import GraphQLRequest, bad_request
 
 log = logging.getLogger("kapda_gql.persisted_queries")
@@ -62,16 +62,14 @@ class PostgresStore:
         self.db = db
 
     async def get(self, sha256: str) -> str | None:
-        async def work(uow: Any) -> str | None:
-            value = (await uow.session.execute(_GET, {"sha256": sha256})).scalar_one_or_none()
-            return None if value is None else str(value)
-
-        return await self.db.uow().read().run(work)
+        async with self.db.uow().orm(read=True) as tx:
+            value = (await tx.session.execute(_GET, {"sha256": sha256})).scalar_one_or_none()
+        return None if value is None else str(value)
 
     async def put(self, sha256: str, document: str) -> None:
-        async def work(uow: Any) -> None:
-            await uow.session.execute(_PUT, {"sha256": sha256, "document": document})
-            await uow.commit()
+        async def work(tx: OrmUnit) -> None:
+            await tx.session.execute(_PUT, {"sha256": sha256, "document": document})
+            await tx.commit()
 
         await self.db.uow().run(work)
 

@@ -1,0 +1,153 @@
+"""The audit log: written inside the transaction of the change it records.
+
+So no change goes unaudited and no audit entry describes a change that rolled back.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, func, or_, select
+
+from kapda_gql.db.models import AuditEntry
+from kapda_gql.db.uow import UnitOfWork
+from kapda_gql.domain.errors import BadUserInput
+from kapda_gql.domain.policy import Actor, require_admin
+from kapda_gql.domain.text import has_control
+
+
+def _safe_ip(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
+# What an entry records, decided here whether it is written on its own (record) or by a larger
+# statement that makes the change it records (the checkout's order statement).
+COLUMNS = "action, actor_id, target_type, target_id, changes, request_id, ip, user_agent"
+
+
+def actor_values(actor: Actor) -> tuple[int | None, str | None, str | None, str | None]:
+    """What an entry records of its actor: (actor_id, request_id, ip, user_agent), as COLUMNS orders them."""
+    return (
+        actor.user_id,
+        actor.request_id,
+        _safe_ip(actor.ip),
+        actor.user_agent[:512] if actor.user_agent else None,
+    )
+
+
+def changes_json(changes: Mapping[str, Any] | None) -> str | None:
+    return json.dumps(dict(changes)) if changes is not None else None
+
+
+_RECORD = (
+    f"INSERT INTO audit_entries ({COLUMNS}) "  # noqa: S608 (a constant of this module)
+    "VALUES ($1, $2, $3, $4, CAST($5 AS jsonb), $6, CAST($7 AS inet), $8)"
+)
+
+
+async def record(
+    uow: UnitOfWork,
+    actor: Actor,
+    action: str,
+    target_type: str,
+    target_id: object,
+    changes: Mapping[str, Any] | None = None,
+) -> None:
+    """One entry, in whichever unit of work (ORM or lean) holds the change it records."""
+    actor_id, request_id, ip, user_agent = actor_values(actor)
+    await uow.sql.execute(
+        _RECORD,
+        action,
+        actor_id,
+        target_type,
+        str(target_id),
+        changes_json(changes),
+        request_id,
+        ip,
+        user_agent,
+    )
+
+
+def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """Only the fields that changed, as {field: {"from": old, "to": new}}."""
+    return {k: {"from": before.get(k), "to": v} for k, v in after.items() if before.get(k) != v}
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    action: str | None = None
+    actor_id: int | None = None
+    target_type: str | None = None
+    target_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    request_id: str | None = None
+
+
+def _filtered(flt: AuditFilter) -> Select[AuditEntry]:
+    stmt = select(AuditEntry)
+    if flt.action:
+        stmt = stmt.where(AuditEntry.action == flt.action)
+    if flt.actor_id is not None:
+        stmt = stmt.where(AuditEntry.actor_id == flt.actor_id)
+    if flt.target_type:
+        stmt = stmt.where(AuditEntry.target_type == flt.target_type)
+    if flt.target_id:
+        stmt = stmt.where(AuditEntry.target_id == flt.target_id)
+    if flt.since:
+        stmt = stmt.where(AuditEntry.at >= flt.since)
+    if flt.until:
+        stmt = stmt.where(AuditEntry.at < flt.until)
+    if flt.request_id:
+        stmt = stmt.where(AuditEntry.request_id == flt.request_id)
+    return stmt
+
+
+async def list_entries(
+    uow: UnitOfWork, actor: Actor, flt: AuditFilter, *, first: int, after: tuple[datetime, int] | None
+) -> tuple[list[AuditEntry], bool, int]:
+    """Newest first; returns (entries, has_next_page, total_count)."""
+    require_admin(actor)
+    bad = [
+        (f"filter.{name}", "must be at most 200 characters without control characters")
+        for name, value in (
+            ("action", flt.action),
+            ("targetType", flt.target_type),
+            ("targetId", flt.target_id),
+            ("requestId", flt.request_id),
+        )
+        if value is not None and (len(value) > 200 or has_control(value))
+    ]
+    if bad:
+        raise BadUserInput(bad)
+    async with uow.read():
+        stmt = _filtered(flt)
+        total = (await uow.session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
+        if after is not None:
+            at, entry_id = after
+            stmt = stmt.where(or_(AuditEntry.at < at, and_(AuditEntry.at == at, AuditEntry.id < entry_id)))
+        rows = (
+            (
+                await uow.session.execute(
+                    stmt.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(first + 1)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        return list(rows[:first]), len(rows) > first, int(total)
+
+
+async def purge_older_than(uow: UnitOfWork, cutoff: datetime) -> int:
+    result = await uow.session.execute(delete(AuditEntry).where(AuditEntry.at < cutoff))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,181 @@
+"""Idempotency keys with Stripe's semantics: per user, kept 24 hours, same key + same request →
+the first result again, same key + different request → IDEMPOTENCY_KEY_REUSED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from kapda_gql.db.uow import UnitOfWork
+from kapda_gql.domain.errors import BadUserInput, DomainError, IdempotencyKeyReused
+
+TTL = timedelta(hours=24)
+# A key still unanswered after this long belongs to a request whose process died: it may be taken
+# over. Longer than any request can run (a checkout makes a few Razorpay calls of ≤ ~10 s each).
+LEASE = timedelta(seconds=120)
+POLL_SECONDS = 0.05
+MAX_KEY_LENGTH = 255
+
+
+def request_hash(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(
+        json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
+    ).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    user_id: int
+    key: str
+    operation: str
+    request_hash: str
+
+
+def validate_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise BadUserInput("idempotencyKey", f"must be 1-{MAX_KEY_LENGTH} printable characters")
+    return key
+
+
+# One statement in the common case: insert the key, or read what is stored under it. The ages are
+# judged by the database clock, the same clock that wrote created_at. Each statement below is one
+# atomic compare-and-set, so the claim runs on a lean unit outside any transaction (one round trip).
+# Parameters: $1 user_id, $2 key, $3 operation, then each statement's own.
+_CLAIM = """
+    WITH ins AS (
+        INSERT INTO idempotency_keys (user_id, key, operation, request_hash, response, created_at)
+        VALUES ($1, $2, $3, $4, NULL, now())
+        ON CONFLICT DO NOTHING
+        RETURNING request_hash, response, created_at
+    )
+    SELECT request_hash, response, created_at, true AS inserted, false AS expired, false AS abandoned FROM ins
+    UNION ALL
+    SELECT request_hash, response, created_at, false,
+           created_at < now() - make_interval(secs => $5),
+           response IS NULL AND created_at < now() - make_interval(secs => $6)
+    FROM idempotency_keys
+    WHERE user_id = $1 AND key = $2 AND operation = $3
+    LIMIT 1
+"""
+_FORGET = (
+    "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND operation = $3 AND created_at = $4"
+)
+_TAKE_OVER = (
+    "UPDATE idempotency_keys SET created_at = now() "
+    "WHERE user_id = $1 AND key = $2 AND operation = $3 AND created_at = $4 AND response IS NULL RETURNING 1"
+)
+_RELEASE = (
+    "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND operation = $3 AND response IS NULL"
+)
+
+
+def _key(claim: Claim) -> tuple[int, str, str]:
+    return (claim.user_id, claim.key, claim.operation)
+
+
+async def claim(uow: UnitOfWork, claim: Claim) -> dict[str, Any] | None:
+    """Register the key; return the stored response when this request already finished.
+
+    Returns None when the caller now owns the key and must do the work, then
+    ``finish`` (or ``release``) it. A request still in flight under the key is
+    waited for, so concurrent requests with one key do the work once. Raises
+    IDEMPOTENCY_KEY_REUSED when the key was used for a different request, or
+    replays the stored domain error when the first request failed with one.
+    """
+    key = _key(claim)
+    while True:
+        async with uow.lean().read():
+            row = await uow.sql.fetchrow(
+                _CLAIM, *key, claim.request_hash, TTL.total_seconds(), LEASE.total_seconds()
+            )
+            if row is None:
+                # The key was inserted by a request whose commit our statement's snapshot missed: look again.
+                continue
+            request_hash, response, created_at, inserted, expired, abandoned = row
+            if not inserted and expired:
+                # Kept 24 hours: after that the key is forgotten and this is a new request.
+                await uow.sql.execute(_FORGET, *key, created_at)
+                continue
+            if abandoned and request_hash == claim.request_hash:
+                # Unanswered past its lease: the process working on it died. Exactly one of the
+                # requests racing for the key takes it over (the compare on created_at decides).
+                if await uow.sql.fetchrow(_TAKE_OVER, *key, created_at) is not None:
+                    return None
+                continue
+        if inserted:
+            return None
+        if request_hash != claim.request_hash:
+            raise IdempotencyKeyReused()
+        if response is None:
+            # The first request is still working; its answer is ours too.
+            await asyncio.sleep(POLL_SECONDS)
+            continue
+        if "error" in response:
+            raise DomainError.from_dict(response["error"])
+        return dict(response["result"])
+
+
+async def release(uow: UnitOfWork, claim: Claim | None) -> None:
+    """Give the key up unanswered (a retryable failure): the next request with it does the work again."""
+    if claim is None:
+        return
+    async with uow.lean().read():
+        await uow.sql.execute(_RELEASE, *_key(claim))
+
+
+def finish_sql(first: int) -> str:
+    """The statement that stores an answer, its parameters numbered from ``first``: user id, key,
+    operation, then the answer (``finish_args``). It runs alone (``finish``) or rides inside the
+    statement that makes the change it answers for (the checkout's order statement)."""
+    user_id, key, operation, response = (f"${first + i}" for i in range(4))
+    return (
+        f"UPDATE idempotency_keys SET response = CAST({response} AS jsonb) "  # noqa: S608 (placeholders only)
+        f"WHERE user_id = {user_id} AND key = {key} AND operation = {operation} AND response IS NULL"
+    )
+
+
+def finish_args(
+    claim: Claim | None, *, result: dict[str, Any] | None = None, error: DomainError | None = None
+) -> tuple[int | None, str | None, str | None, str]:
+    """Parameters for ``finish_sql``; without a claim the key is NULL and the update matches nothing."""
+    user_id, key, operation = _key(claim) if claim is not None else (None, None, None)
+    response = {"result": result} if error is None else {"error": error.to_dict()}
+    return (user_id, key, operation, json.dumps(response))
+
+
+_FINISH = finish_sql(1)
+
+
+async def finish(
+    uow: UnitOfWork,
+    claim: Claim | None,
+    *,
+    result: dict[str, Any] | None = None,
+    error: DomainError | None = None,
+) -> None:
+    """Store the outcome inside the caller's open transaction (a lean unit or an ORM one)."""
+    if claim is None:
+        return
+    await uow.sql.execute(_FINISH, *finish_args(claim, result=result, error=error))
+
+
+async def finish_alone(
+    uow: UnitOfWork,
+    claim: Claim | None,
+    error: DomainError | None = None,
+    *,
+    result: dict[str, Any] | None = None,
+) -> None:
+    """Store the outcome in a statement of its own."""
+    if claim is None:
+        return
+    async with uow.lean().read():
+        await finish(uow, claim, result=result, error=error)

@@ -1,0 +1,228 @@
+"""Catalog types. A catalog page arrives whole from its one statement; a product reached any other
+way loads its designer and variants through the request's DataLoaders."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import strawberry
+
+from kapda_gql.catalog import services as catalog
+from kapda_gql.db import models
+from kapda_gql.domain import enums
+from kapda_gql.graphql.common import Money, PageInfo, ProductStatus
+from kapda_gql.graphql.context import Info
+
+ProductSort = strawberry.enum(catalog.ProductSort, name="ProductSort")
+ReviewDecision = strawberry.enum(catalog.ReviewDecision, name="ReviewDecision")
+
+
+@strawberry.type
+class Designer:
+    id: strawberry.ID
+    name: str
+
+    @classmethod
+    def of(cls, row: models.Designer | catalog.DesignerRecord) -> Designer:
+        return cls(id=strawberry.ID(str(row.id)), name=row.name)
+
+
+@strawberry.type
+class Variant:
+    id: strawberry.ID
+    sku: str
+    size: str | None
+    color: str | None
+    stock: int
+    in_stock: bool
+    price: Money = strawberry.field(description="The variant's own price, or its product's when it has none.")
+    row: strawberry.Private[models.Variant | catalog.VariantRecord]
+
+    @classmethod
+    def of(cls, row: models.Variant | catalog.VariantRecord, product_price: int) -> Variant:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            sku=row.sku,
+            size=row.size,
+            color=row.color,
+            stock=row.stock,
+            in_stock=row.stock > 0,
+            price=Money.of(catalog.price_of(row.price, product_price)),
+            row=row,
+        )
+
+    @classmethod
+    async def load(cls, info: Info, row: models.Variant | catalog.VariantRecord) -> Variant:
+        """For a variant reached on its own (an order line, setStock): its product's price via the loader."""
+        product = await info.context.loaders.product.load(row.product_id)
+        return cls.of(row, product.price if product is not None else 0)
+
+    @strawberry.field
+    async def product(self, info: Info) -> Product | None:
+        row = await info.context.loaders.product.load(self.row.product_id)
+        return await load_product(info, row) if row is not None and row.deleted_at is None else None
+
+
+ProductRow = models.Product | catalog.ProductRecord
+
+
+@strawberry.type
+class Product:
+    id: strawberry.ID
+    slug: str
+    title: str
+    description: str
+    category: str
+    price: Money
+    images: list[str]
+    status: ProductStatus
+    created_at: datetime
+    designer: Designer
+    variants: list[Variant]
+    in_stock: bool
+    row: strawberry.Private[ProductRow]
+
+    @classmethod
+    def of(
+        cls, row: ProductRow, designer: models.Designer | catalog.DesignerRecord, variants: list[Any]
+    ) -> Product:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            slug=row.slug,
+            title=row.title,
+            description=row.description,
+            category=row.category,
+            price=Money.of(row.price, row.currency),
+            images=list(row.images or []),
+            status=ProductStatus(row.status),
+            created_at=row.created_at,
+            designer=Designer.of(designer),
+            variants=[Variant.of(v, product_price=row.price) for v in variants],
+            in_stock=any(v.stock > 0 for v in variants),
+            row=row,
+        )
+
+    @strawberry.field(description="Why an admin rejected the product (visible to its designer and admins).")
+    def rejection_reason(self, info: Info) -> str | None:
+        actor = info.context.actor
+        if actor.is_admin or (actor.designer_id is not None and actor.designer_id == self.row.designer_id):
+            return self.row.rejection_reason
+        return None
+
+
+async def load_products(info: Info, rows: Sequence[ProductRow]) -> list[Product]:
+    """Products reached one by one (``product``, mutations, order lines) with their designers and
+    variants: two batched loads for all of them instead of three awaited resolvers per product.
+
+    A catalog page does not come here: its one statement brings designers and variants along.
+    """
+    loaders = info.context.loaders
+    designers, variants = await asyncio.gather(
+        loaders.designer.load_many([r.designer_id for r in rows]),
+        loaders.variants_by_product.load_many([r.id for r in rows]),
+    )
+    out = []
+    for row, designer, lines in zip(rows, designers, variants, strict=True):
+        assert designer is not None  # a foreign key guarantees it
+        out.append(Product.of(row, designer, lines))
+    return out
+
+
+async def load_product(info: Info, row: ProductRow) -> Product:
+    return (await load_products(info, [row]))[0]
+
+
+@strawberry.type
+class ProductEdge:
+    cursor: str
+    node: Product
+
+
+@strawberry.type
+class ProductConnection:
+    edges: list[ProductEdge]
+    page_info: PageInfo
+    filter: strawberry.Private[catalog.ProductFilter]
+
+    @strawberry.field(description="How many products match the filter (counted only when asked for).")
+    async def total_count(self, info: Info) -> int:
+        return await catalog.count_products(info.context.uow(), info.context.actor, self.filter)
+
+    @classmethod
+    def of(cls, page: catalog.Page[catalog.CatalogEntry], flt: catalog.ProductFilter) -> ProductConnection:
+        """Built from the page alone: its entries carry their designers and variants already."""
+        edges = [
+            ProductEdge(cursor=cursor, node=Product.of(entry.product, entry.designer, entry.variants))
+            for entry, cursor in zip(page.items, page.cursors, strict=True)
+        ]
+        return cls(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page, end_cursor=page.cursors[-1] if page.cursors else None
+            ),
+            filter=flt,
+        )
+
+
+@strawberry.input
+class ProductFilter:
+    search: str | None = None
+    category: str | None = None
+    designer_id: strawberry.ID | None = None
+    min_price: int | None = None
+    max_price: int | None = None
+    size: str | None = None
+    color: str | None = None
+    in_stock: bool | None = None
+    status: enums.ProductStatus | None = strawberry.field(
+        default=None, description="Designers and admins: only products in this status."
+    )
+
+
+@strawberry.input
+class VariantInput:
+    sku: str
+    size: str | None = None
+    color: str | None = None
+    price: int | None = strawberry.field(default=None, description="Overrides the product's price, in paise.")
+    stock: int
+
+
+@strawberry.input
+class CreateProductInput:
+    title: str
+    description: str
+    category: str
+    price: int
+    images: list[str] | None = strawberry.field(default_factory=list)
+    variants: list[VariantInput]
+    designer_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Admins only: the designer the product belongs to."
+    )
+
+
+@strawberry.input
+class UpdateProductInput:
+    product_id: strawberry.ID
+    title: str | None = None
+    description: str | None = None
+    category: str | None = None
+    price: int | None = None
+    images: list[str] | None = None
+    add_variants: list[VariantInput] | None = None
+
+
+@strawberry.input
+class ReviewProductInput:
+    product_id: strawberry.ID
+    decision: catalog.ReviewDecision
+    reason: str | None = None
+
+
+@strawberry.input
+class SetStockInput:
+    variant_id: strawberry.ID
+    stock: int

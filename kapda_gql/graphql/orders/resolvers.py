@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+import strawberry
+
+from kapda_gql.domain import enums
+from kapda_gql.graphql.catalog.types import Variant
+from kapda_gql.graphql.common import Money, OrderStatus, PageInfo, parse_id, parse_optional_id
+from kapda_gql.graphql.context import Info
+from kapda_gql.graphql.orders.types import Cart, Order, OrderConnection, OrderEdge
+from kapda_gql.orders import services as orders
+
+strawberry.enum(orders.UnavailableReason, name="ReorderUnavailableReason")
+ReorderReason = orders.UnavailableReason
+
+
+@strawberry.input
+class TransitionOrderInput:
+    order_id: strawberry.ID
+    to: OrderStatus
+    note: str | None = None
+
+
+@strawberry.type
+class ReorderLine:
+    line: strawberry.Private[orders.ReorderLine]
+
+    @strawberry.field
+    def variant(self) -> Variant:
+        return Variant.of(self.line.variant, product_price=self.line.product.price)
+
+    @strawberry.field
+    def requested_quantity(self) -> int:
+        return self.line.requested_quantity
+
+    @strawberry.field(description="Cut to what is in stock now.")
+    def quantity(self) -> int:
+        return self.line.quantity
+
+
+@strawberry.type
+class ReorderUnavailable:
+    product_title: str
+    sku: str
+    requested_quantity: int
+    reason: ReorderReason
+
+
+@strawberry.type
+class ReorderPayload:
+    available: list[ReorderLine]
+    unavailable: list[ReorderUnavailable]
+    cart: Cart
+
+
+@strawberry.type
+class DesignerStats:
+    orders_count: int
+    units_sold: int
+    gross_sales: Money
+    commission_pending: Money
+    commission_earned: Money
+    commission_reversed: Money
+
+
+@strawberry.type
+class OrdersQuery:
+    @strawberry.field(description="Your own orders, newest first; admins see every order.")
+    async def orders(
+        self, info: Info, status: OrderStatus | None = None, first: int | None = 20, after: str | None = None
+    ) -> OrderConnection:
+        page, total = await orders.list_orders(
+            info.context.uow(),
+            info.context.actor,
+            status=enums.OrderStatus(status) if status is not None else None,
+            first=20 if first is None else first,
+            after=after,
+        )
+        return OrderConnection(
+            edges=[
+                OrderEdge(cursor=c, node=Order.of(o)) for o, c in zip(page.items, page.cursors, strict=True)
+            ],
+            page_info=PageInfo(
+                has_next_page=page.has_next_page, end_cursor=page.cursors[-1] if page.cursors else None
+            ),
+            total_count=total,
+        )
+
+    @strawberry.field(
+        description="Owner or admin; a designer sees an order holding its items (its own lines only)."
+    )
+    async def order(self, info: Info, id: strawberry.ID) -> Order | None:
+        seen = await orders.get_order(info.context.uow(), info.context.actor, parse_id(id, "id"))
+        return Order.of(seen.order, only_designer=seen.only_designer)
+
+    @strawberry.field(description="Designers: their own sales and commissions; admins: any designer's.")
+    async def designer_stats(self, info: Info, designer_id: strawberry.ID | None = None) -> DesignerStats:
+        stats = await orders.designer_stats(
+            info.context.uow(), info.context.actor, parse_optional_id(designer_id, "designerId")
+        )
+        return DesignerStats(
+            orders_count=stats.orders_count,
+            units_sold=stats.units_sold,
+            gross_sales=Money.of(stats.gross_sales),
+            commission_pending=Money.of(stats.commission_pending),
+            commission_earned=Money.of(stats.commission_earned),
+            commission_reversed=Money.of(stats.commission_reversed),
+        )
+
+
+@strawberry.type
+class OrdersMutation:
+    @strawberry.mutation(
+        description="Move an order through its lifecycle (see the transition table in API.md)."
+    )
+    async def transition_order(self, info: Info, input: TransitionOrderInput) -> Order:
+        row = await orders.transition_order(
+            info.context.uow(),
+            info.context.runtime.gateway,
+            info.context.actor,
+            parse_id(input.order_id, "orderId"),
+            enums.OrderStatus(input.to),
+            input.note,
+        )
+        return Order.of(row)
+
+    @strawberry.mutation(description="What of a past order can be bought again; addToCart adds those lines.")
+    async def reorder(
+        self, info: Info, order_id: strawberry.ID, add_to_cart: bool | None = False
+    ) -> ReorderPayload:
+        result = await orders.reorder(
+            info.context.uow(),
+            info.context.actor,
+            parse_id(order_id, "orderId"),
+            add_to_cart=bool(add_to_cart),
+        )
+        return ReorderPayload(
+            available=[ReorderLine(line=x) for x in result.available],
+            unavailable=[
+                ReorderUnavailable(
+                    product_title=x.product_title,
+                    sku=x.sku,
+                    requested_quantity=x.requested_quantity,
+                    reason=x.reason,
+                )
+                for x in result.unavailable
+            ],
+            cart=Cart(view=result.cart),
+        )

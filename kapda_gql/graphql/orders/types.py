@@ -1,0 +1,320 @@
+"""Cart, checkout and order types."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import strawberry
+
+from kapda_gql.cart import services as cart_service
+from kapda_gql.db import models
+from kapda_gql.domain import enums
+from kapda_gql.graphql.auth.types import User, load_user
+from kapda_gql.graphql.catalog.types import Product, Variant, load_product
+from kapda_gql.graphql.common import Money, OrderStatus, PageInfo, PaymentStatus
+from kapda_gql.graphql.context import Info
+
+
+@strawberry.type
+class CartItem:
+    view: strawberry.Private[cart_service.CartItemView]
+
+    @strawberry.field
+    def variant(self) -> Variant:
+        return Variant.of(self.view.variant, product_price=self.view.product.price)
+
+    @strawberry.field
+    async def product(self, info: Info) -> Product:
+        return await load_product(info, self.view.product)
+
+    @strawberry.field
+    def quantity(self) -> int:
+        return self.view.quantity
+
+    @strawberry.field(
+        description="What will be charged: the lower of the price when added and the current price."
+    )
+    def unit_price(self) -> Money:
+        return Money.of(self.view.unit_price)
+
+    @strawberry.field(description="The price when the item was first added to the cart.")
+    def added_price(self) -> Money:
+        return Money.of(self.view.added_price)
+
+    @strawberry.field
+    def current_price(self) -> Money:
+        return Money.of(self.view.current_price)
+
+    @strawberry.field
+    def line_total(self) -> Money:
+        return Money.of(self.view.line_total)
+
+    @strawberry.field(description="False when the product was delisted or deleted since it was added.")
+    def available(self) -> bool:
+        return self.view.available
+
+
+@strawberry.type
+class Cart:
+    view: strawberry.Private[cart_service.CartView]
+
+    @strawberry.field
+    def items(self) -> list[CartItem]:
+        return [CartItem(view=i) for i in self.view.items]
+
+    @strawberry.field
+    def item_count(self) -> int:
+        return self.view.item_count
+
+    @strawberry.field
+    def subtotal(self) -> Money:
+        return Money.of(self.view.subtotal)
+
+
+@strawberry.type
+class Address:
+    name: str
+    line1: str
+    line2: str | None
+    city: str
+    state: str
+    postal_code: str
+    country: str
+    phone: str
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Address:
+        return cls(
+            name=data["name"],
+            line1=data["line1"],
+            line2=data.get("line2"),
+            city=data["city"],
+            state=data["state"],
+            postal_code=data["postalCode"],
+            country=data["country"],
+            phone=data["phone"],
+        )
+
+
+@strawberry.input
+class AddressInput:
+    name: str
+    line1: str
+    line2: str | None = None
+    city: str
+    state: str
+    postal_code: str
+    country: str = "IN"
+    phone: str
+
+
+@strawberry.type
+class PriceAdjustment:
+    variant_id: strawberry.ID
+    cart_price: Money
+    current_price: Money
+    charged_price: Money
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> PriceAdjustment:
+        return cls(
+            variant_id=strawberry.ID(str(data["variant_id"])),
+            cart_price=Money.of(data["cart_price"]),
+            current_price=Money.of(data["current_price"]),
+            charged_price=Money.of(data["charged_price"]),
+        )
+
+
+@strawberry.type
+class CheckoutLine:
+    variant_id: strawberry.ID
+    product_title: str
+    sku: str
+    size: str | None
+    color: str | None
+    quantity: int
+    unit_price: Money
+    line_total: Money
+
+
+@strawberry.type
+class CheckoutSession:
+    id: strawberry.ID
+    razorpay_order_id: str
+    razorpay_key_id: str
+    amount: Money
+    lines: list[CheckoutLine]
+    price_adjustments: list[PriceAdjustment]
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, row: models.CheckoutSession, key_id: str) -> CheckoutSession:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            razorpay_order_id=row.razorpay_order_id or "",
+            razorpay_key_id=key_id,
+            amount=Money.of(row.amount, row.currency),
+            lines=[
+                CheckoutLine(
+                    variant_id=strawberry.ID(str(x["variant_id"])),
+                    product_title=x["title"],
+                    sku=x["sku"],
+                    size=x.get("size"),
+                    color=x.get("color"),
+                    quantity=x["quantity"],
+                    unit_price=Money.of(x["unit_price"]),
+                    line_total=Money.of(x["line_total"]),
+                )
+                for x in row.lines
+            ],
+            price_adjustments=[PriceAdjustment.of(a) for a in row.price_adjustments or []],
+            expires_at=row.expires_at,
+        )
+
+
+@strawberry.input
+class StartCheckoutInput:
+    shipping_address: AddressInput
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class CheckoutInput:
+    checkout_id: strawberry.ID
+    razorpay_order_id: str
+    razorpay_payment_id: str
+    razorpay_signature: str
+    idempotency_key: str | None = None
+
+
+@strawberry.type
+class OrderItem:
+    product_title: str
+    sku: str
+    size: str | None
+    color: str | None
+    unit_price: Money
+    quantity: int
+    line_total: Money
+    variant_id: strawberry.Private[int | None]
+
+    @classmethod
+    def of(cls, row: models.OrderItem) -> OrderItem:
+        return cls(
+            product_title=row.product_title,
+            sku=row.sku,
+            size=row.size,
+            color=row.color,
+            unit_price=Money.of(row.unit_price),
+            quantity=row.quantity,
+            line_total=Money.of(row.line_total),
+            variant_id=row.variant_id,
+        )
+
+    @strawberry.field(description="The variant as it is now; null once it is gone from the catalog.")
+    async def variant(self, info: Info) -> Variant | None:
+        if self.variant_id is None:
+            return None
+        v = await info.context.loaders.variant.load(self.variant_id)
+        return await Variant.load(info, v) if v is not None else None
+
+
+@strawberry.type
+class OrderStatusChange:
+    from_: OrderStatus | None = strawberry.field(name="from")
+    to: OrderStatus
+    at: datetime
+    note: str | None
+    actor_id: strawberry.Private[int | None]
+
+    @classmethod
+    def of(cls, row: models.OrderStatusChange) -> OrderStatusChange:
+        return cls(
+            from_=enums.OrderStatus(row.from_status) if row.from_status else None,
+            to=enums.OrderStatus(row.to_status),
+            at=row.at,
+            note=row.note,
+            actor_id=row.actor_id,
+        )
+
+    @strawberry.field
+    async def actor(self, info: Info) -> User | None:
+        return await load_user(info, self.actor_id)
+
+
+@strawberry.type
+class Order:
+    id: strawberry.ID
+    number: str
+    status: OrderStatus
+    payment_status: PaymentStatus
+    subtotal: Money
+    total: Money
+    shipping_address: Address
+    price_adjustments: list[PriceAdjustment]
+    created_at: datetime
+    processing_at: datetime | None
+    shipped_at: datetime | None
+    delivered_at: datetime | None
+    canceled_at: datetime | None
+    refunded_at: datetime | None
+    order_id: strawberry.Private[int]
+    # Designers see only their own lines of an order that also holds other designers' items.
+    only_designer: strawberry.Private[int | None]
+
+    @classmethod
+    def of(cls, row: models.Order, only_designer: int | None = None) -> Order:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            number=row.number,
+            status=enums.OrderStatus(row.status),
+            payment_status=enums.PaymentStatus(row.payment_status),
+            subtotal=Money.of(row.subtotal, row.currency),
+            total=Money.of(row.total, row.currency),
+            shipping_address=Address.of(row.shipping_address),
+            price_adjustments=[PriceAdjustment.of(a) for a in row.price_adjustments or []],
+            created_at=row.created_at,
+            processing_at=row.processing_at,
+            shipped_at=row.shipped_at,
+            delivered_at=row.delivered_at,
+            canceled_at=row.canceled_at,
+            refunded_at=row.refunded_at,
+            order_id=row.id,
+            only_designer=only_designer,
+        )
+
+    @strawberry.field
+    async def items(self, info: Info) -> list[OrderItem]:
+        rows = await info.context.loaders.order_items.load(self.order_id)
+        if self.only_designer is not None:
+            rows = [r for r in rows if r.designer_id == self.only_designer]
+        return [OrderItem.of(r) for r in rows]
+
+    @strawberry.field
+    async def status_history(self, info: Info) -> list[OrderStatusChange]:
+        rows = await info.context.loaders.status_history.load(self.order_id)
+        return [OrderStatusChange.of(r) for r in rows]
+
+
+@strawberry.type
+class OrderEdge:
+    cursor: str
+    node: Order
+
+
+@strawberry.type
+class OrderConnection:
+    edges: list[OrderEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+def parse_uuid(value: str, field: str) -> uuid.UUID:
+    from kapda_gql.domain.errors import BadUserInput
+
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise BadUserInput(field, "is not a valid id") from None

@@ -1,1 +1,0 @@
-"""Resolvers: thin adapters from GraphQL arguments to service calls, one module per capability."""

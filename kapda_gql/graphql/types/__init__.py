@@ -1,1 +1,0 @@
-"""GraphQL object types. They wrap service results; services never see them."""
