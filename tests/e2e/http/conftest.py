@@ -8,16 +8,18 @@ import shutil
 import socket
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 
 from kapda_gql.app import create_app
 from kapda_gql.config import Settings
+from kapda_gql.runtime import Runtime
 
 JS = Path(__file__).resolve().parent / "js"
 
@@ -86,6 +88,30 @@ def live(settings: Settings) -> Iterator[Callable[..., Live]]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+async def app_client(runtime: Runtime, settings: Settings) -> AsyncIterator[Callable[..., httpx.AsyncClient]]:
+    """app_client(**setting_overrides): the real app over ASGI, each with its own view (a replica of
+    its own: its own in-process maps, the shared stores behind them)."""
+    clients: list[httpx.AsyncClient] = []
+    views: list[Any] = []
+
+    def make(**overrides: Any) -> httpx.AsyncClient:
+        replica = Runtime(
+            settings=settings.with_overrides(**overrides), db=runtime.db, gateway=runtime.gateway
+        )
+        app = create_app(runtime=replica)
+        views.extend(r.app for r in app.routes if getattr(r, "path", "") == "/graphql")
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()
+    for view in views:
+        await view.aclose()
 
 
 @pytest.fixture(scope="session")

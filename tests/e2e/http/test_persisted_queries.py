@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +14,6 @@ import asyncpg
 import httpx
 import pytest
 
-from kapda_gql.app import create_app
-from kapda_gql.config import Settings
 from tests.e2e.http.conftest import Live, run_node
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -56,31 +54,6 @@ async def test_apollo_persisted_query_link_registers_once_then_sends_only_the_ha
     )
     assert len(stored) == 1
     assert stored[0]["sha256"] == sha(stored[0]["document"])
-
-
-@pytest.fixture
-async def app_client(runtime: Any, settings: Settings) -> AsyncIterator[Callable[..., Any]]:
-    """client(**setting_overrides): the real app over ASGI, each with its own view (a replica of its own)."""
-    clients: list[httpx.AsyncClient] = []
-    views: list[Any] = []
-
-    def make(**overrides: Any) -> httpx.AsyncClient:
-        from kapda_gql.runtime import Runtime
-
-        replica = Runtime(
-            settings=settings.with_overrides(**overrides), db=runtime.db, gateway=runtime.gateway
-        )
-        app = create_app(runtime=replica)
-        views.extend(r.app for r in app.routes if getattr(r, "path", "") == "/graphql")
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.aclose()
-    for view in views:
-        await view.aclose()
 
 
 def code_of(response: httpx.Response) -> str:
