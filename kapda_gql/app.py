@@ -14,6 +14,7 @@ from starlette.routing import Route
 from kapda_gql.config import Settings
 from kapda_gql.db.engine import database_url, make_engine
 from kapda_gql.db.uow import Database
+from kapda_gql.graphql import graphiql
 from kapda_gql.graphql.schema import build_schema
 from kapda_gql.graphql.view import GraphQLView
 from kapda_gql.http.request_id import RequestIdMiddleware
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         *extensions.routes(runtime),
+        *(graphiql.routes() if settings.graphiql else []),
     ]
     middleware = [
         *extensions.outer_middleware(runtime),

@@ -32,16 +32,7 @@ KNOWN_ROUTES = frozenset({"/graphql", "/healthz", "/readyz", "/metrics", "/webho
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-# GraphiQL (development, or when enabled) is an HTML page with inline scripts that loads React and
-# GraphiQL from unpkg and posts queries back to this origin.
-GRAPHIQL_CSP = (
-    "default-src 'self'; "
-    "script-src 'self' 'unsafe-inline' https://unpkg.com; "
-    "style-src 'self' 'unsafe-inline' https://unpkg.com; "
-    "img-src 'self' data: https:; font-src 'self' data: https://unpkg.com; "
-    "connect-src 'self'; worker-src 'self' blob:; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-)
+# GraphiQL's page sets its own policy (graphql/graphiql.py); everything else gets this one.
 HSTS = "max-age=63072000; includeSubDomains"
 
 
@@ -109,12 +100,11 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                html = headers.get("content-type", "").startswith("text/html")
                 defaults = {
                     "X-Content-Type-Options": "nosniff",
                     "X-Frame-Options": "DENY",
                     "Referrer-Policy": "no-referrer",
-                    "Content-Security-Policy": GRAPHIQL_CSP if html else API_CSP,
+                    "Content-Security-Policy": API_CSP,
                     "Cross-Origin-Opener-Policy": "same-origin",
                 }
                 if self.production:
