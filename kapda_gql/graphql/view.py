@@ -143,6 +143,8 @@ class GraphQLView:
         if status == 200 and outcome.request_error and kind == media.GRAPHQL_RESPONSE:
             status = REQUEST_ERROR_STATUS.get(_first_code(bodies[0]), 400)
         payload = json.dumps(bodies[0]).encode()
+        if status == 401:
+            sub_response.headers["WWW-Authenticate"] = "Bearer"  # a 401 must say which scheme (RFC 9110)
         if method == "GET" and self._cacheable(request, context, outcome, parsed):
             etag = caching.etag_of(payload)
             cache_control = caching.public(self.settings.http_cache_seconds)

@@ -78,6 +78,7 @@ async def test_a_bad_token_is_401_under_graphql_response_json(client: httpx.Asyn
         "/graphql", json={"query": "{ me { id } }"}, headers={"accept": GQL, "authorization": "Bearer nope"}
     )
     assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
     assert "data" not in response.json()
     assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
