@@ -110,3 +110,21 @@ def check_transition(actor: Actor, *, owner_id: int, current: OrderStatus, targe
         if actor.user_id == owner_id
         else "Only admins may change this order's status"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogScope:
+    """Which products a caller's catalog lists: all, the approved ones plus a designer's own, or
+    the approved ones only. Deleted products are in no scope. The catalog's SQL is built from this,
+    so a list and ``can_see_product`` cannot disagree."""
+
+    everything: bool = False
+    own_designer_id: int | None = None
+
+
+def catalog_scope(actor: Actor) -> CatalogScope:
+    if actor.is_admin:
+        return CatalogScope(everything=True)
+    if actor.is_designer:
+        return CatalogScope(own_designer_id=actor.designer_id)
+    return CatalogScope()

@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, text, update
+from sqlalchemy import exists, func, insert, select, text, update
 
 from kapda_gql.cart import services as cart
-from kapda_gql.catalog.services import Page, check_page_size, decode_cursor, encode_cursor
 from kapda_gql.core import audit
+from kapda_gql.core.pagination import Keyset, Page, Window, encode_cursor, page_of
 from kapda_gql.db.models import (
     Cart,
     CartLine,
@@ -142,27 +142,29 @@ async def get_order(uow: UnitOfWork, actor: Actor, order_id: int) -> VisibleOrde
 
 
 async def list_orders(
-    uow: UnitOfWork, actor: Actor, *, status: OrderStatus | None, first: int, after: str | None
+    uow: UnitOfWork, actor: Actor, *, status: OrderStatus | None, win: Window
 ) -> tuple[Page[Order], int]:
-    """Own orders; admins see all. Newest first."""
+    """Own orders; admins see all. Newest first, a page forward or backward."""
     user_id = require_user(actor)
-    check_page_size(first)
     conditions = [] if actor.is_admin else [Order.user_id == user_id]
     if status is not None:
         conditions.append(Order.status == status.value)
+    keys = Keyset((Order.created_at, Order.id), descending=True)
     stmt = select(Order, Order.created_at, Order.id).where(*conditions)
-    if after:
-        at, oid = decode_cursor(after, [datetime, int])
-        stmt = stmt.where(or_(Order.created_at < at, and_(Order.created_at == at, Order.id < oid)))
-    async with uow.read():
-        rows = (
-            await uow.session.execute(
-                stmt.order_by(Order.created_at.desc(), Order.id.desc()).limit(first + 1)
+    cursor = win.decode([datetime, int])
+    beyond = False
+    async with uow.orm(read=True) as tx:
+        if cursor is not None:
+            stmt = stmt.where(keys.ahead(win, cursor))
+            beyond = bool(
+                await tx.session.scalar(select(exists().where(*conditions, keys.behind(win, cursor))))
             )
-        ).all()
-        total = int(await uow.session.scalar(select(func.count(Order.id)).where(*conditions)) or 0)
-    page = rows[:first]
-    return Page([r[0] for r in page], [encode_cursor(r[1], r[2]) for r in page], len(rows) > first), total
+        rows = (await tx.session.execute(stmt.order_by(*keys.order_by(win)).limit(win.size + 1))).all()
+        total = int(await tx.session.scalar(select(func.count(Order.id)).where(*conditions)) or 0)
+    page = page_of(
+        rows, win, item=lambda r: r[0], cursor=lambda r: encode_cursor(r[1], r[2]), beyond_cursor=beyond
+    )
+    return page, total
 
 
 # --- lifecycle -----------------------------------------------------------------------------------

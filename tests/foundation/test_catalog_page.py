@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from kapda_gql.catalog import services as catalog
-from kapda_gql.catalog.services import encode_cursor
+from kapda_gql.catalog import browse
+from kapda_gql.catalog import model as catalog
+from kapda_gql.core.pagination import Window, encode_cursor
 from kapda_gql.domain.policy import Actor
 from kapda_gql.runtime import Runtime
 
@@ -412,8 +413,8 @@ async def test_first_zero_says_whether_anything_is_there(api: Any, shop: Shop) -
 
 
 async def test_list_products_returns_whole_entries(runtime: Runtime, shop: Shop) -> None:
-    page = await catalog.list_products(
-        runtime.db.uow(), Actor(), catalog.ProductFilter(), catalog.ProductSort.PRICE_DESC, first=5
+    page = await browse.list_products(
+        runtime.db.uow(), Actor(), catalog.ProductFilter(), catalog.ProductSort.PRICE_DESC, Window(5)
     )
     visible = sorted(shop.visible("anonymous"), key=lambda p: (p.price, p.id), reverse=True)[:5]
     assert [e.product.id for e in page.items] == [p.id for p in visible]
@@ -423,27 +424,27 @@ async def test_list_products_returns_whole_entries(runtime: Runtime, shop: Shop)
         assert isinstance(entry, catalog.CatalogEntry)
         assert entry.product.deleted_at is None and entry.product.status == "APPROVED"
         assert entry.product.created_at == product.created_at
-        assert entry.designer == catalog.DesignerRecord(product.designer_id, shop.names[product.designer_id])
+        assert entry.designer == catalog.DesignerRow(product.designer_id, shop.names[product.designer_id])
         assert entry.variants == [
-            catalog.VariantRecord(v.id, product.id, v.sku, v.size, v.color, v.price, v.stock, None)
+            catalog.VariantRow(v.id, product.id, v.sku, v.size, v.color, v.price, v.stock, None)
             for v in product.live
         ]
 
 
 async def test_the_batch_loads_keep_their_shapes(runtime: Runtime, shop: Shop) -> None:
     d1, d2 = shop.designers["d1"], shop.designers["d2"]
-    assert await catalog.designers_by_ids(runtime.db.uow(), [d2, 987654, d1]) == [
-        catalog.DesignerRecord(d2, "Studio Two"),
+    assert await browse.designers_by_ids(runtime.db.uow(), [d2, 987654, d1]) == [
+        catalog.DesignerRow(d2, "Studio Two"),
         None,
-        catalog.DesignerRecord(d1, "Studio One"),
+        catalog.DesignerRow(d1, "Studio One"),
     ]
-    assert await catalog.designers_by_ids(runtime.db.uow(), []) == []
+    assert await browse.designers_by_ids(runtime.db.uow(), []) == []
     chosen = [shop.products[i] for i in (5, 10, 9, 2)]
-    loaded = await catalog.variants_by_product_ids(runtime.db.uow(), [p.id for p in chosen] + [987654])
+    loaded = await browse.variants_by_product_ids(runtime.db.uow(), [p.id for p in chosen] + [987654])
     assert loaded == [
         *(
             [
-                catalog.VariantRecord(v.id, p.id, v.sku, v.size, v.color, v.price, v.stock, None)
+                catalog.VariantRow(v.id, p.id, v.sku, v.size, v.color, v.price, v.stock, None)
                 for v in p.live
             ]
             for p in chosen
