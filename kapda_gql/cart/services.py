@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from kapda_gql.catalog.model import price_of
 from kapda_gql.db.models import Cart, CartLine, Product, Variant
 from kapda_gql.db.uow import UnitOfWork
 from kapda_gql.domain.enums import ProductStatus
 from kapda_gql.domain.errors import BadUserInput, InsufficientStock, ProductUnavailable
 from kapda_gql.domain.policy import Actor, require_user
+from kapda_gql.domain.pricing import effective_price
 
 MAX_LINE_QUANTITY = 100
 
@@ -58,7 +58,7 @@ def is_available(product: Product, variant: Variant) -> bool:
 
 
 def current_price(product: Product, variant: Variant) -> int:
-    return price_of(variant.price, product.price)
+    return effective_price(variant.price, product.price)
 
 
 async def load_cart(uow: UnitOfWork, user_id: int) -> CartView:

@@ -19,12 +19,12 @@ from kapda_gql.catalog.model import (
     ProductSort,
     VariantRow,
 )
-from kapda_gql.catalog.validation import CONTROL_MESSAGE
 from kapda_gql.core.pagination import Page, Window
 from kapda_gql.db.uow import UnitOfWork
 from kapda_gql.domain.errors import BadUserInput
 from kapda_gql.domain.policy import Actor, can_see_product, catalog_scope
 from kapda_gql.domain.text import LINE_CONTROL_RE
+from kapda_gql.domain.validation import CONTROL_MESSAGE
 
 
 def _validate_filter(flt: ProductFilter) -> None:

@@ -4,6 +4,7 @@ transaction (retried whole on a serialization failure) holding the change and it
 from __future__ import annotations
 
 import dataclasses
+import re
 import secrets
 from typing import Any
 
@@ -16,29 +17,26 @@ from kapda_gql.catalog.model import (
     VariantRow,
     VariantSpec,
 )
-from kapda_gql.catalog.validation import (
-    CONTROL_MESSAGE,
-    MAX_STOCK,
-    slugify,
-    validate_fields,
-    validate_variants,
-)
 from kapda_gql.core import audit
 from kapda_gql.db.uow import LeanUnit, UnitOfWork
+from kapda_gql.domain import lifecycles, validation
 from kapda_gql.domain.enums import ProductStatus
-from kapda_gql.domain.errors import BadUserInput, InvalidTransition, NotFound
-from kapda_gql.domain.policy import Actor, check_manage_product, require_admin, require_catalog_manager
-from kapda_gql.domain.text import TEXT_CONTROL_RE
+from kapda_gql.domain.errors import BadUserInput, NotFound
+from kapda_gql.domain.policy import (
+    Actor,
+    check_manage_product,
+    product_owner,
+    require_admin,
+    require_catalog_manager,
+)
 
-SUBMITTABLE = (ProductStatus.DRAFT, ProductStatus.REJECTED)
-# The product lifecycle: where each status may go next.
-PRODUCT_NEXT: dict[ProductStatus, tuple[ProductStatus, ...]] = {
-    ProductStatus.DRAFT: (ProductStatus.PENDING_REVIEW,),
-    ProductStatus.REJECTED: (ProductStatus.PENDING_REVIEW,),
-    ProductStatus.PENDING_REVIEW: (ProductStatus.APPROVED, ProductStatus.REJECTED),
-    ProductStatus.APPROVED: (ProductStatus.REJECTED,),
-}
 SLUG_ATTEMPTS = 4
+
+
+def slugify(title: str) -> str:
+    """A product's slug from its title: lower-case letters and digits, runs of anything else one '-'."""
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+    return slug[:200] or "product"
 
 
 async def _insert_variants(tx: LeanUnit, product_id: int, variants: list[VariantSpec], prefix: str) -> None:
@@ -66,16 +64,14 @@ async def create_product(
 ) -> ProductRow:
     """Designers create for themselves; admins must name the designer."""
     require_catalog_manager(actor)
-    owner = actor.designer_id if actor.is_designer and not actor.is_admin else designer_id
-    errors = validate_fields(spec.title, spec.description, spec.category, spec.price, spec.images)
+    owner, owner_problems = product_owner(actor, designer_id)
+    errors = validation.product_field_problems(
+        spec.title, spec.description, spec.category, spec.price, spec.images
+    )
     if not spec.variants:
         errors.append(("variants", "at least one variant is required"))
-    errors += validate_variants(spec.variants)
-    if owner is None:
-        errors.append(("designerId", "admins must say which designer the product belongs to"))
-    elif designer_id is not None and designer_id != owner:
-        # Ignoring it silently would file the product under someone the caller did not name.
-        errors.append(("designerId", "designers create products only for themselves"))
+    errors += validation.variant_problems(spec.variants)
+    errors += owner_problems
     if errors:
         raise BadUserInput(errors)
     assert owner is not None
@@ -112,7 +108,7 @@ async def _locked_product(tx: LeanUnit, actor: Actor, product_id: int) -> Produc
     product = await store.lock_product(tx, product_id)
     if product is None:
         raise NotFound("Product not found")
-    check_manage_product(actor, designer_id=product.designer_id)
+    check_manage_product(actor, designer_id=product.designer_id, status=product.status)
     return product
 
 
@@ -131,10 +127,10 @@ async def update_product(
     uow: UnitOfWork, actor: Actor, product_id: int, changes: ProductChanges
 ) -> ProductRow:
     require_catalog_manager(actor)
-    errors = validate_fields(
+    errors = validation.product_field_problems(
         changes.title, changes.description, changes.category, changes.price, changes.images
     )
-    errors += validate_variants(changes.add_variants, "addVariants")
+    errors += validation.variant_problems(changes.add_variants, "addVariants")
     if errors:
         raise BadUserInput(errors)
     values: dict[str, Any] = {
@@ -184,13 +180,7 @@ async def submit_product(uow: UnitOfWork, actor: Actor, product_id: int) -> Prod
 
     async def work(tx: LeanUnit) -> ProductRow:
         product = await _locked_product(tx, actor, product_id)
-        current = ProductStatus(product.status)
-        if current not in SUBMITTABLE:
-            raise InvalidTransition(
-                f"A {current.value} product cannot be submitted for review",
-                **{"from": current.value, "to": ProductStatus.PENDING_REVIEW.value},
-                allowed=[s.value for s in PRODUCT_NEXT[current]],
-            )
+        lifecycles.check_submit(ProductStatus(product.status))
         changed = await _set_status(
             tx, actor, product, ProductStatus.PENDING_REVIEW, "product.submitted", None
         )
@@ -204,26 +194,14 @@ async def review_product(
     uow: UnitOfWork, actor: Actor, product_id: int, decision: ReviewDecision, reason: str | None
 ) -> ProductRow:
     require_admin(actor)
-    reason = (reason or "").strip() or None
+    reason = validation.optional_note(reason, "reason")
     if decision is ReviewDecision.REJECT and not reason:
         raise BadUserInput("reason", "is required when rejecting")
-    if reason and len(reason) > 1000:
-        raise BadUserInput("reason", "must be at most 1000 characters")
-    if reason and TEXT_CONTROL_RE.search(reason):
-        raise BadUserInput("reason", CONTROL_MESSAGE)
     target = ProductStatus.APPROVED if decision is ReviewDecision.APPROVE else ProductStatus.REJECTED
 
     async def work(tx: LeanUnit) -> ProductRow:
         product = await _locked_product(tx, actor, product_id)
-        current = ProductStatus(product.status)
-        # An admin reviews what was submitted; a draft or a rejected product waits for its designer.
-        allowed = () if current in SUBMITTABLE else PRODUCT_NEXT[current]
-        if target not in allowed:
-            raise InvalidTransition(
-                f"A {current.value} product cannot be {'approved' if target is ProductStatus.APPROVED else 'rejected'}",
-                **{"from": current.value, "to": target.value},
-                allowed=[s.value for s in allowed],
-            )
+        lifecycles.check_review(ProductStatus(product.status), target)
         action = "product.approved" if target is ProductStatus.APPROVED else "product.rejected"
         changed = await _set_status(tx, actor, product, target, action, reason)
         await tx.commit()
@@ -247,15 +225,15 @@ async def delete_product(uow: UnitOfWork, actor: Actor, product_id: int) -> bool
 
 async def set_stock(uow: UnitOfWork, actor: Actor, variant_id: int, stock: int) -> VariantRow:
     require_catalog_manager(actor)
-    if not 0 <= stock <= MAX_STOCK:
-        raise BadUserInput("stock", f"must be between 0 and {MAX_STOCK}")
+    if problems := validation.stock_problems(stock):
+        raise BadUserInput(problems)
 
     async def work(tx: LeanUnit) -> VariantRow:
         found = await store.lock_variant(tx, variant_id)
         if found is None:
             raise NotFound("Variant not found")
-        before, designer_id = found
-        check_manage_product(actor, designer_id=designer_id)
+        before, designer_id, status = found
+        check_manage_product(actor, designer_id=designer_id, status=status)
         variant = await store.set_stock(tx, variant_id, stock)
         await audit.record(
             tx,

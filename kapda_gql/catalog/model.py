@@ -120,8 +120,3 @@ class ProductChanges:
     price: int | None = None
     images: Sequence[str] | None = None
     add_variants: Sequence[VariantSpec] = field(default_factory=tuple)
-
-
-def price_of(variant_price: int | None, product_price: int) -> int:
-    """A variant's own price overrides its product's: the one place this rule lives."""
-    return variant_price if variant_price is not None else product_price

@@ -35,6 +35,7 @@ from kapda_gql.db import models
 from kapda_gql.db.sql import Record
 from kapda_gql.db.uow import LeanUnit, Unit
 from kapda_gql.domain.policy import CatalogScope
+from kapda_gql.domain.stock import LIVE_VARIANT_SQL
 
 _NAME = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 
@@ -96,7 +97,7 @@ def _variant(row: Record) -> VariantRow:
 
 # --- the scope and the filter -------------------------------------------------------------------
 
-_LIVE_VARIANT = "EXISTS (SELECT 1 FROM variants v WHERE v.product_id = p.id AND v.deleted_at IS NULL AND {})"
+_LIVE_VARIANT = LIVE_VARIANT_SQL
 
 
 def category_slug_sql(expr: str) -> str:
@@ -369,7 +370,7 @@ _UPDATE_PRODUCT = Stmt(
 )
 _DELETE_PRODUCT = Stmt("UPDATE products SET deleted_at = now(), updated_at = now() WHERE id = :id")
 _LOCK_VARIANT = Stmt(
-    f"SELECT {_VARIANT_COLUMNS}, p.designer_id FROM variants v JOIN products p ON p.id = v.product_id"
+    f"SELECT {_VARIANT_COLUMNS}, p.designer_id, p.status FROM variants v JOIN products p ON p.id = v.product_id"
     " WHERE v.id = :id AND v.deleted_at IS NULL AND p.deleted_at IS NULL FOR UPDATE OF v"
 )
 _SET_STOCK = Stmt(f"UPDATE variants v SET stock = :stock WHERE v.id = :id RETURNING {_VARIANT_COLUMNS}")
@@ -436,10 +437,10 @@ async def delete_product(tx: Unit | LeanUnit, product_id: int) -> None:
     await tx.sql.execute(_DELETE_PRODUCT.text, *_DELETE_PRODUCT.args({"id": product_id}))
 
 
-async def lock_variant(tx: Unit | LeanUnit, variant_id: int) -> tuple[VariantRow, int] | None:
-    """A live variant of a live product, locked, and its product's designer."""
+async def lock_variant(tx: Unit | LeanUnit, variant_id: int) -> tuple[VariantRow, int, str] | None:
+    """A live variant of a live product, locked, and its product's designer and status."""
     row = await _LOCK_VARIANT.fetchrow(tx, id=variant_id)
-    return (_variant(row), row["designer_id"]) if row is not None else None
+    return (_variant(row), row["designer_id"], row["status"]) if row is not None else None
 
 
 async def set_stock(tx: Unit | LeanUnit, variant_id: int, stock: int) -> VariantRow:

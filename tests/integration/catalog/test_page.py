@@ -443,10 +443,7 @@ async def test_the_batch_loads_keep_their_shapes(runtime: Runtime, shop: Shop) -
     loaded = await browse.variants_by_product_ids(runtime.db.uow(), [p.id for p in chosen] + [987654])
     assert loaded == [
         *(
-            [
-                catalog.VariantRow(v.id, p.id, v.sku, v.size, v.color, v.price, v.stock, None)
-                for v in p.live
-            ]
+            [catalog.VariantRow(v.id, p.id, v.sku, v.size, v.color, v.price, v.stock, None) for v in p.live]
             for p in chosen
         ),
         [],
