@@ -16,7 +16,7 @@ from sqlalchemy import Select, delete, func, select
 
 from kapda_gql.core.pagination import Keyset, Page, Window, encode_cursor, page_of
 from kapda_gql.db.models import AuditEntry
-from kapda_gql.db.uow import LeanUnit, Unit, UnitOfWork
+from kapda_gql.db.uow import OrmUnit, Unit, UnitOfWork
 from kapda_gql.domain.errors import BadUserInput
 from kapda_gql.domain.policy import Actor, require_admin
 from kapda_gql.domain.text import has_control
@@ -64,7 +64,7 @@ _RECORD = (
 
 
 async def record(
-    uow: Unit | LeanUnit,
+    tx: Unit,
     actor: Actor,
     action: str,
     target_type: str,
@@ -73,7 +73,7 @@ async def record(
 ) -> None:
     """One entry, in whichever unit of work (ORM or lean) holds the change it records."""
     actor_id, request_id, ip, user_agent = actor_values(actor)
-    await uow.sql.execute(
+    await tx.sql.execute(
         _RECORD,
         action,
         actor_id,
@@ -156,6 +156,6 @@ async def list_entries(
     return page, int(total)
 
 
-async def purge_older_than(uow: UnitOfWork, cutoff: datetime) -> int:
-    result = await uow.session.execute(delete(AuditEntry).where(AuditEntry.at < cutoff))
+async def purge_older_than(tx: OrmUnit, cutoff: datetime) -> int:
+    result = await tx.session.execute(delete(AuditEntry).where(AuditEntry.at < cutoff))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
