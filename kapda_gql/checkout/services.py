@@ -160,7 +160,7 @@ def _insufficient(short: list[dict[str, Any]]) -> InsufficientStock:
 # --- startCheckout --------------------------------------------------------------------------
 
 
-async def _quote(uow: UnitOfWork, user_id: int) -> list[QuoteLine]:
+async def _quote(uow: UnitOfWork, user_id: int, cart_price_ttl_seconds: int) -> list[QuoteLine]:
     rows = (
         await uow.session.execute(
             select(CartLine, Variant, Product)
@@ -174,6 +174,7 @@ async def _quote(uow: UnitOfWork, user_id: int) -> list[QuoteLine]:
     if not rows:
         raise CartEmpty()
     lines = []
+    now = datetime.now(UTC)
     for line, variant, product in rows:
         if not is_available(product, variant):
             raise ProductUnavailable(
@@ -189,7 +190,14 @@ async def _quote(uow: UnitOfWork, user_id: int) -> list[QuoteLine]:
                 size=variant.size,
                 color=variant.color,
                 quantity=line.quantity,
-                cart_price=line.unit_price,
+                # The cart's own rule: a remembered price lapses (then today's price is the cart's).
+                cart_price=pricing.remembered_price(
+                    line.unit_price,
+                    current_price(product, variant),
+                    remembered_at=line.priced_at,
+                    now=now,
+                    ttl_seconds=cart_price_ttl_seconds,
+                ),
                 current_price=current_price(product, variant),
             )
         )
@@ -207,6 +215,7 @@ async def start_checkout(
     address: Address,
     idempotency_key: str | None,
     ttl_seconds: int,
+    cart_price_ttl_seconds: int = pricing.CART_PRICE_TTL_SECONDS,
 ) -> CheckoutSession:
     user_id = require_user(actor)
     address = address.validated()
@@ -221,7 +230,7 @@ async def start_checkout(
         if stored is not None:
             return await _own_session(uow, user_id, uuid.UUID(stored["checkoutId"]))
     async with _answering(uow, claim):
-        return await _start(uow, gateway, actor, user_id, address, claim, ttl_seconds)
+        return await _start(uow, gateway, actor, user_id, address, claim, ttl_seconds, cart_price_ttl_seconds)
 
 
 @contextlib.asynccontextmanager
@@ -249,9 +258,10 @@ async def _start(
     address: Address,
     claim: idempotency.Claim | None,
     ttl_seconds: int,
+    cart_price_ttl_seconds: int,
 ) -> CheckoutSession:
     async def quote(uow: UnitOfWork) -> CheckoutSession:
-        lines = await _quote(uow, user_id)
+        lines = await _quote(uow, user_id, cart_price_ttl_seconds)
         changes = adjustments(lines)
         session = CheckoutSession(
             id=uuid.uuid4(),

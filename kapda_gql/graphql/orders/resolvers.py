@@ -172,6 +172,7 @@ class OrdersMutation:
             info.context.actor,
             parse_id(order_id, "orderId"),
             add_to_cart=bool(add_to_cart),
+            price_ttl_seconds=info.context.runtime.settings.cart_price_ttl_seconds,
         )
         return ReorderPayload(
             available=[ReorderLine(line=x) for x in result.available],
