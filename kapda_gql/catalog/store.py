@@ -11,6 +11,7 @@ recognised by the constraint's name (kapda_gql.db.models.NAMING).
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -24,6 +25,7 @@ from kapda_gql.catalog.model import (
     CatalogEntry,
     Category,
     DesignerRow,
+    PendingChanges,
     ProductFilter,
     ProductRow,
     ProductSort,
@@ -374,6 +376,32 @@ _LOCK_VARIANT = Stmt(
     " WHERE v.id = :id AND v.deleted_at IS NULL AND p.deleted_at IS NULL FOR UPDATE OF v"
 )
 _SET_STOCK = Stmt(f"UPDATE variants v SET stock = :stock WHERE v.id = :id RETURNING {_VARIANT_COLUMNS}")
+
+
+_PENDING_OF = Stmt("SELECT id, pending_changes FROM products WHERE id = ANY(:ids)")
+_SET_PENDING = Stmt("UPDATE products SET pending_changes = CAST(:changes AS jsonb) WHERE id = :id")
+_SKUS_TAKEN = Stmt("SELECT sku FROM variants WHERE sku = ANY(:skus) ORDER BY sku")
+
+
+async def pending_changes_by_ids(tx: Unit | LeanUnit, ids: Sequence[int]) -> list[PendingChanges | None]:
+    """The products' content edits awaiting review (None for a product with none)."""
+    by_id = {
+        r["id"]: PendingChanges.from_json(r["pending_changes"])
+        for r in await _PENDING_OF.fetch(tx, ids=list(ids))
+        if r["pending_changes"] is not None
+    }
+    return [by_id.get(i) for i in ids]
+
+
+async def set_pending_changes(tx: Unit | LeanUnit, product_id: int, changes: PendingChanges | None) -> None:
+    await _SET_PENDING.fetchval(
+        tx, id=product_id, changes=json.dumps(changes.to_json()) if changes is not None else None
+    )
+
+
+async def skus_taken(tx: Unit | LeanUnit, skus: Sequence[str]) -> list[str]:
+    """Those of these SKUs that a variant has already."""
+    return [r["sku"] for r in await _SKUS_TAKEN.fetch(tx, skus=list(skus))]
 
 
 class SkuTaken(Exception):

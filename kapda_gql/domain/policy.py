@@ -97,6 +97,18 @@ def can_see_rejection_reason(actor: Actor, *, designer_id: int) -> bool:
     return actor.is_admin or owns_product(actor, designer_id)
 
 
+def can_see_pending_changes(actor: Actor, *, designer_id: int) -> bool:
+    """A product's edits awaiting review are between its designer and the admins."""
+    return actor.is_admin or owns_product(actor, designer_id)
+
+
+def edits_wait_for_review(status: str) -> bool:
+    """Whether a product's content edits (title, description, category, images, new variants)
+    wait for an admin's review instead of going live: an approved product is public as an admin
+    approved it. Its price changes apply at once (audited, big moves flagged)."""
+    return status == ProductStatus.APPROVED
+
+
 def check_manage_product(actor: Actor, *, designer_id: int, status: str) -> None:
     """A designer changes only its own products.
 

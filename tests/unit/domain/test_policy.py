@@ -239,3 +239,13 @@ def test_catalog_managers() -> None:
     with pytest.raises(Forbidden):
         policy.require_admin(DESIGNER)
     policy.require_admin(SYSTEM)
+
+
+@pytest.mark.parametrize("who", list(ACTORS))
+def test_pending_changes_visibility(who: str) -> None:
+    assert policy.can_see_pending_changes(ACTORS[who], designer_id=OWN) is (who in ("owner", "admin"))
+
+
+@pytest.mark.parametrize("status", list(ProductStatus))
+def test_only_an_approved_product_s_edits_wait_for_review(status: ProductStatus) -> None:
+    assert policy.edits_wait_for_review(status) is (status is ProductStatus.APPROVED)
