@@ -122,7 +122,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     migrate(url)
     sandbox = None
     if not settings.production and settings.razorpay_base_url is None:
-        from kapda_gql.devtools.sandbox import SandboxServer
+        from kapda_gql.devtools.sandbox.server import SandboxServer
 
         sandbox = SandboxServer(
             key_id=settings.razorpay_key_id,

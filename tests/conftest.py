@@ -23,7 +23,7 @@ from kapda_gql.cli import migrate
 from kapda_gql.config import SANDBOX_KEY_ID, SANDBOX_KEY_SECRET, SANDBOX_WEBHOOK_SECRET, Settings
 from kapda_gql.db.engine import start_embedded, sync_libpq_url
 from kapda_gql.db.models import Base
-from kapda_gql.devtools.sandbox import SandboxServer
+from kapda_gql.devtools.sandbox.server import SandboxServer
 from kapda_gql.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parent.parent
