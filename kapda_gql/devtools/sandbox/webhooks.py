@@ -193,6 +193,7 @@ class WebhookOutbox:
             raise SandboxError(409, "No webhook_url is configured")
         status: int | None = None
         error: str | None = None
+        sent_at = time.time()
         try:
             with httpx.Client(timeout=WEBHOOK_TIMEOUT_SECONDS, trust_env=False) as client:
                 status = client.post(url, content=body, headers=headers).status_code
@@ -204,7 +205,7 @@ class WebhookOutbox:
         with self._lock:
             event = self.events.get(event_id)  # gone if reset(data=True) ran meanwhile
             if event is not None:
-                attempt = {"at": time.time(), "mode": mode, "status": status, "error": error, "ok": ok}
+                attempt = {"at": sent_at, "mode": mode, "status": status, "error": error, "ok": ok}
                 event.attempts.append(attempt)
         return status
 
