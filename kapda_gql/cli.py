@@ -144,12 +144,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         os.environ.setdefault("KAPDA_DATA_DIR", str(settings.data_dir))
         os.environ.setdefault("KAPDA_JWT_SECRET", settings.jwt_secret)
         migrate(url)
+        where = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"  # noqa: S104
         if args.demo:
             from kapda_gql.devtools import demo
 
-            logins = _run_async(demo.load, settings)
+            logins = _run_async(lambda rt: demo.load(rt, public_url=where), settings)
             print(demo.describe(logins))
-        where = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"  # noqa: S104
         print(f"\nKapda GraphQL is starting at {where}/graphql", flush=True)
         if settings.graphiql:
             print(f"GraphiQL: open {where}/graphql in a browser", flush=True)
