@@ -124,18 +124,16 @@ def test_a_receiver_failing_twice_gets_the_event_on_the_third_attempt(receiver: 
         ("retry", 503, False),
         ("retry", 200, True),
     ]
-    first_gap = attempts[1]["at"] - attempts[0]["at"]
-    second_gap = attempts[2]["at"] - attempts[1]["at"]
-    assert 0.09 <= first_gap < 1.0
-    assert second_gap >= 0.19  # doubled
-    assert second_gap > first_gap
+    # Each gap is the backoff (doubled the second time) plus the failed POST's own time.
+    assert 0.1 <= attempts[1]["at"] - attempts[0]["at"] < 5.0
+    assert 0.2 <= attempts[2]["at"] - attempts[1]["at"] < 5.0
 
 
 def test_the_window_ends_retries(receiver: Receiver) -> None:
     receiver.then = 500
-    with sandbox(receiver.url, window=1.0, backoff=0.2) as server:
+    with sandbox(receiver.url, window=2.0, backoff=0.4) as server:
         event_id = pay_new_order(server)
-        # Attempts at 0, 0.2 and 0.6 s (plus each POST's own time); the next would be at 1.4 s.
+        # Attempts at 0, 0.4 and 1.2 s (plus each POST's own time); the next would be at 2.8 s.
         wait_until(lambda: delivery_of(server, event_id)["delivery"] == "failed")
         time.sleep(1.0)
         delivery = delivery_of(server, event_id)
@@ -143,20 +141,22 @@ def test_the_window_ends_retries(receiver: Receiver) -> None:
 
     assert receiver.statuses(event_id) == [500, 500, 500]
     assert [a["mode"] for a in delivery["attempts"]] == ["auto", "retry", "retry"]
-    assert delivery["attempts"][-1]["at"] - delivery["attempts"][0]["at"] <= 1.0
+    assert delivery["attempts"][-1]["at"] - delivery["attempts"][0]["at"] <= 2.0
     assert delivery["next_attempt_at"] is None
     assert [d["id"] for d in failed["items"]] == [event_id]
-    assert failed["retry_window_seconds"] == 1.0
-    assert failed["backoff_seconds"] == 0.2
+    assert failed["retry_window_seconds"] == 2.0
+    assert failed["backoff_seconds"] == 0.4
 
 
 def test_an_unreachable_receiver_is_retried_too(receiver: Receiver) -> None:
-    with sandbox("http://127.0.0.1:9/unreachable", window=0.5, backoff=0.2) as server:
+    with sandbox("http://127.0.0.1:9/unreachable", window=1.0, backoff=0.2) as server:
         event_id = pay_new_order(server)
         wait_until(lambda: delivery_of(server, event_id)["delivery"] == "failed")
         attempts = delivery_of(server, event_id)["attempts"]
 
-    assert [(a["status"], a["error"]) for a in attempts] == [(None, "ConnectError")] * 2
+    assert len(attempts) >= 2  # how many fit in the window depends on how long each refusal takes
+    assert [a["mode"] for a in attempts] == ["auto"] + ["retry"] * (len(attempts) - 1)
+    assert {(a["status"], a["error"]) for a in attempts} == {(None, "ConnectError")}
 
 
 def test_failed_events_are_redelivered_on_demand(receiver: Receiver) -> None:
@@ -200,11 +200,11 @@ def test_redelivery_needs_a_webhook_url() -> None:
 
 def test_a_delivery_on_demand_ends_the_schedule(receiver: Receiver) -> None:
     receiver.script = [500]
-    with sandbox(receiver.url, window=10, backoff=0.4) as server:
+    with sandbox(receiver.url, window=10, backoff=1.0) as server:
         event_id = pay_new_order(server)
         wait_until(lambda: delivery_of(server, event_id)["delivery"] == "retrying")
         assert server.state.redeliver(event_id) == [{"event_id": event_id, "status": 200}]
-        time.sleep(0.7)  # past the scheduled retry
+        time.sleep(1.3)  # past the scheduled retry
         delivery = delivery_of(server, event_id)
 
     assert receiver.statuses(event_id) == [500, 200]
@@ -214,11 +214,11 @@ def test_a_delivery_on_demand_ends_the_schedule(receiver: Receiver) -> None:
 
 def test_reset_drops_scheduled_retries(receiver: Receiver) -> None:
     receiver.then = 500
-    with sandbox(receiver.url, window=10, backoff=0.3) as server:
+    with sandbox(receiver.url, window=10, backoff=1.0) as server:
         event_id = pay_new_order(server)
         wait_until(lambda: delivery_of(server, event_id)["delivery"] == "retrying")
         server.state.reset()
-        time.sleep(0.5)
+        time.sleep(1.3)
         delivery = delivery_of(server, event_id)
 
     assert receiver.statuses(event_id) == [500]
