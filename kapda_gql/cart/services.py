@@ -12,6 +12,7 @@ from kapda_gql.db.models import Cart, CartLine, Product, Variant
 from kapda_gql.db.uow import UnitOfWork
 from kapda_gql.domain.enums import ProductStatus
 from kapda_gql.domain.errors import BadUserInput, InsufficientStock, ProductUnavailable
+from kapda_gql.domain.money import check_cart_total
 from kapda_gql.domain.policy import Actor, require_user
 
 MAX_LINE_QUANTITY = 100
@@ -160,6 +161,8 @@ async def _set_line(uow: UnitOfWork, actor: Actor, variant_id: int, quantity: in
                 )
         await uow.session.flush()
         view = await load_cart(uow, user_id)
+        if target > (existing or 0):
+            check_cart_total(view.subtotal, "quantity")  # lowering a line is always allowed
         await uow.commit()
         return view
 

@@ -18,6 +18,7 @@ from kapda_gql.graphql.auth.resolvers import AuthMutation, AuthQuery
 from kapda_gql.graphql.cart.resolvers import CartMutation, CartQuery
 from kapda_gql.graphql.catalog.resolvers import CatalogMutation, CatalogQuery
 from kapda_gql.graphql.checkout.resolvers import CheckoutMutation
+from kapda_gql.graphql.common import SCALARS
 from kapda_gql.graphql.errors import is_unexpected
 from kapda_gql.graphql.orders.resolvers import OrdersMutation, OrdersQuery
 
@@ -61,7 +62,9 @@ def build_schema(extensions: Sequence[Extension] = (), *, batching: bool = False
         mutation=Mutation,
         extensions=[lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512), *extensions],
         config=StrawberryConfig(
-            auto_camel_case=True, batching_config={"max_operations": MAX_BATCH} if batching else None
+            auto_camel_case=True,
+            batching_config={"max_operations": MAX_BATCH} if batching else None,
+            scalar_map=SCALARS,
         ),
     )
 
