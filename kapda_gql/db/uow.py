@@ -18,7 +18,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar, cast
 
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
@@ -31,6 +31,7 @@ from kapda_gql.db.sql import Listener, SessionSql, Sql, Statements, translate
 log = logging.getLogger("kapda_gql.uow")
 
 T = TypeVar("T")
+U = TypeVar("U", bound="Unit")
 
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 DEFAULT_ATTEMPTS = 5
@@ -45,6 +46,55 @@ def sqlstate(error: BaseException) -> str | None:
             return state
         seen = getattr(seen, "orig", None) or seen.__cause__
     return None
+
+
+class Unit(Protocol):
+    """An open unit of either kind: what a one-statement helper (an audit entry) needs."""
+
+    @property
+    def sql(self) -> Statements: ...
+
+    async def commit(self) -> None: ...
+
+
+class OrmUnit(Unit, Protocol):
+    """An open unit with an ORM session (``uow.orm()``, ``uow.run``)."""
+
+    @property
+    def session(self) -> AsyncSession: ...
+
+    async def rollback(self) -> None: ...
+
+
+class LeanUnit(Protocol):
+    """An open lean unit: plain SQL straight to the driver (``uow.lean()``, ``uow.run_lean``)."""
+
+    @property
+    def sql(self) -> Sql: ...
+
+    async def commit(self) -> None: ...
+
+
+class _Open(Generic[U]):
+    """``async with uow.orm() as tx`` / ``uow.lean()``: opens the unit and hands out its typed view."""
+
+    __slots__ = ("_uow",)
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    def read(self) -> Self:
+        self._uow._reading = True
+        return self
+
+    async def __aenter__(self) -> U:
+        await self._uow.__aenter__()
+        return cast(U, self._uow)
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._uow.__aexit__(exc_type, exc, tb)
 
 
 class UnitOfWork:
@@ -81,15 +131,21 @@ class UnitOfWork:
         self._reading = True
         return self
 
-    def lean(self) -> Self:
-        """The next ``async with`` opens a pooled driver connection (``uow.sql``), not an ORM session.
+    def orm(self, *, read: bool = False) -> _Open[OrmUnit]:
+        """An ORM session: in one transaction, or with ``read`` in autocommit (see ``read``)."""
+        self._reading = read
+        return _Open(self)
+
+    def lean(self, *, read: bool = False) -> _Open[LeanUnit]:
+        """A pooled driver connection for plain SQL (``tx.sql``), not an ORM session.
 
         For the hot paths, whose statements are plain SQL: see ``kapda_gql.db.sql``.
         """
         if self._engine is None:
             raise RuntimeError("this unit of work has no engine for lean units")
         self._leaning = True
-        return self
+        self._reading = read
+        return _Open(self)
 
     @property
     def session(self) -> AsyncSession:
@@ -216,14 +272,26 @@ class UnitOfWork:
             raise RuntimeError("a lean unit of work rolls back when it ends")
         await self.session.rollback()
 
-    async def run(self, work: Callable[[Self], Awaitable[T]], *, lean: bool = False) -> T:
-        """Run ``work`` in a fresh transaction, retrying it whole on 40001/40P01."""
+    async def run(
+        self,
+        work: Callable[[OrmUnit], Awaitable[T]] | Callable[[UnitOfWork], Awaitable[T]],
+        *,
+        lean: bool = False,
+    ) -> T:
+        """Run ``work`` in a fresh ORM transaction, retrying it whole on 40001/40P01."""
+        return await self._retrying(lambda: work(self), lean=lean)
+
+    async def run_lean(self, work: Callable[[LeanUnit], Awaitable[T]]) -> T:
+        """``run`` for a lean unit."""
+        return await self._retrying(lambda: work(cast(LeanUnit, self)), lean=True)
+
+    async def _retrying(self, attempt_once: Callable[[], Awaitable[T]], *, lean: bool) -> T:
         for attempt in range(1, self._attempts + 1):
             try:
                 if lean:
                     self.lean()
                 async with self:
-                    return await work(self)
+                    return await attempt_once()
             except DBAPIError as error:
                 if sqlstate(error) not in RETRYABLE_SQLSTATES or attempt == self._attempts:
                     raise
