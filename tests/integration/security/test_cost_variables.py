@@ -8,7 +8,7 @@ from graphql import parse
 
 from kapda_gql.graphql.limits import estimate_cost
 from kapda_gql.graphql.schema import build_schema
-from tests.hardening.conftest import codes
+from tests.support.assertions import codes
 
 NESTED = """query($n: Int) { products(first: $n) { edges { node { variants { product { variants {
     product { variants { id price { amount } } } } } } } } } }"""

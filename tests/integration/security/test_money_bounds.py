@@ -10,7 +10,8 @@ import asyncpg
 
 from kapda_gql.devtools.sandbox import SandboxServer
 from kapda_gql.domain.money import MAX_CART_TOTAL
-from tests.checkout.helpers import ADD, START, UPDATE, fill_cart
+from tests.support.documents import ADD, START, UPDATE
+from tests.support.flows import fill_cart
 
 CRORE = 10**9  # ₹1,00,00,000 in paise
 INT32_MAX = 2**31 - 1
