@@ -18,6 +18,7 @@ from kapda_gql.domain.errors import DomainError
 from kapda_gql.graphql.context import Context, bearer_token
 from kapda_gql.graphql.dataloaders import Loaders
 from kapda_gql.graphql.errors import format_error, request_error
+from kapda_gql.graphql.ratelimit import count_rejected
 from kapda_gql.graphql.schema import KapdaSchema
 from kapda_gql.http.request_id import request_id_of
 from kapda_gql.runtime import Runtime
@@ -84,7 +85,8 @@ class GraphQLView(GraphQL[Context, None]):
     ) -> Any:
         try:
             await context.authenticate()
-        except DomainError as error:
+        except DomainError as rejected:
+            error: DomainError = await count_rejected(context) or rejected  # bad tokens count per IP
             return ExecutionResult(
                 data=None, errors=[StrawberryGraphQLError(error.message, original_error=error)]
             )
