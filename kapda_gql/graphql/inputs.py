@@ -13,7 +13,6 @@ given by a variable is named where the variable is used.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,22 +37,9 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 
 from kapda_gql.domain.errors import BadUserInput
+from kapda_gql.domain.text import unstorable
 
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 MAX_REPORTED = 20  # one hostile request need not list a thousand fields
-
-
-def problem(text: str) -> str | None:
-    """Why this string cannot be stored, or None when it can."""
-    found = _UNSTORABLE.search(text)
-    if found is None:
-        return None
-    # NUL keeps the wording the services use for control characters.
-    return (
-        "must not contain control characters"
-        if found.group() == "\x00"
-        else "must not contain lone UTF-16 surrogates"
-    )
 
 
 def _join(path: str, step: str) -> str:
@@ -95,7 +81,7 @@ class _Scan:
         if self.full():
             return
         if isinstance(node, StringValueNode):
-            reason = problem(node.value)
+            reason = unstorable(node.value)
             if reason:
                 self.found.append((path or "input", reason))
         elif isinstance(node, VariableNode):
@@ -113,7 +99,7 @@ class _Scan:
         if self.full():
             return
         if isinstance(value, str):
-            reason = problem(value)
+            reason = unstorable(value)
             if reason:
                 self.found.append((path or "input", reason))
         elif isinstance(value, list):
@@ -121,7 +107,7 @@ class _Scan:
                 self.value(item, f"{path}[{index}]")
         elif isinstance(value, dict):
             for key, item in value.items():
-                if isinstance(key, str) and problem(key):
+                if isinstance(key, str) and unstorable(key):
                     # The name itself cannot be shown; coercion would refuse an unknown name anyway.
                     self.found.append((path or "input", "contains a field name that cannot be stored"))
                     continue
@@ -143,7 +129,7 @@ def unstorable_inputs(
             continue
         scan.selections(definition.selection_set)
     for name, value in (variables or {}).items():
-        if isinstance(name, str) and problem(name):
+        if isinstance(name, str) and unstorable(name):
             scan.found.append(("variables", "contains a variable name that cannot be stored"))
             continue
         scan.value(value, scan.variable_paths.get(name, name))
@@ -168,4 +154,4 @@ class InputHygiene(SchemaExtension):
         yield
 
 
-__all__ = ["InputHygiene", "problem", "unstorable_inputs"]
+__all__ = ["InputHygiene", "unstorable_inputs"]
