@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from kapda_gql.devtools.sandbox import SandboxServer
+from kapda_gql.devtools.sandbox.server import SandboxServer
 from kapda_gql.domain.money import MAX_CART_TOTAL
 from tests.support.documents import ADD, START, UPDATE
 from tests.support.flows import fill_cart
