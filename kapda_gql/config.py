@@ -152,6 +152,8 @@ class Settings:
     rate_login_per_ip: tuple[int, int] = (50, 300)
     rate_mutations_per_user: tuple[int, int] = (60, 60)
     rate_anonymous_per_ip: tuple[int, int] = (300, 60)
+    rate_requests_per_user: tuple[int, int] = (600, 60)
+    rate_mutations_per_ip: tuple[int, int] = (20, 60)
     # Peers (addresses or CIDR blocks) whose X-Forwarded-For is believed: the load balancer, nothing else.
     trusted_proxies: tuple[str, ...] = ()
     metrics: bool = True
@@ -232,6 +234,8 @@ class Settings:
             rate_login_per_ip=_rate(env, "KAPDA_RATE_LOGIN_IP", (50, 300)),
             rate_mutations_per_user=_rate(env, "KAPDA_RATE_MUTATIONS_USER", (60, 60)),
             rate_anonymous_per_ip=_rate(env, "KAPDA_RATE_ANONYMOUS_IP", (300, 60)),
+            rate_requests_per_user=_rate(env, "KAPDA_RATE_REQUESTS_USER", (600, 60)),
+            rate_mutations_per_ip=_rate(env, "KAPDA_RATE_MUTATIONS_IP", (20, 60)),
             trusted_proxies=_list(env, "KAPDA_TRUSTED_PROXIES"),
             metrics=_env_flag(env, "KAPDA_METRICS", True),
             metrics_token=env.get("KAPDA_METRICS_TOKEN") or None,

@@ -15,6 +15,7 @@ from kapda_gql.db.models import CartLine, Product, Variant
 from kapda_gql.db.uow import OrmUnit, UnitOfWork
 from kapda_gql.domain import pricing, stock
 from kapda_gql.domain.errors import InsufficientStock, ProductUnavailable
+from kapda_gql.domain.money import check_cart_total
 from kapda_gql.domain.policy import Actor, require_user
 from kapda_gql.domain.validation import MAX_LINE_QUANTITY, check_quantity
 
@@ -142,6 +143,8 @@ async def _set_line(
                 )
         await store.flush(tx)
         view = await load_cart(tx, user_id, price_ttl_seconds=price_ttl_seconds)
+        if target > (existing or 0):
+            check_cart_total(view.subtotal, "quantity")  # lowering a line is always allowed
         await tx.commit()
         return view
 

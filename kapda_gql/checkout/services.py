@@ -54,6 +54,7 @@ from kapda_gql.domain.errors import (
     PaymentVerificationFailed,
     ProductUnavailable,
 )
+from kapda_gql.domain.money import check_cart_total
 from kapda_gql.domain.policy import Actor, require_user
 from kapda_gql.domain.text import has_control
 from kapda_gql.payments import refunds
@@ -276,6 +277,7 @@ async def _start(
         )
         if session.amount <= 0:
             raise BadUserInput("cart", "the cart total must be above zero")
+        check_cart_total(session.amount, "cart")
         uow.session.add(session)
         await uow.session.flush()
         big = [c for c in changes if pricing.is_price_alert(c["cart_price"], c["current_price"])]

@@ -27,6 +27,7 @@ from kapda_gql.graphql import graphiql
 from kapda_gql.graphql.context import Context, bearer_token
 from kapda_gql.graphql.dataloaders import Loaders
 from kapda_gql.graphql.errors import format_error, request_error
+from kapda_gql.graphql.ratelimit import count_rejected
 from kapda_gql.graphql.schema import KapdaSchema
 from kapda_gql.graphql.transport import caching, media
 from kapda_gql.graphql.transport.persisted import PersistedQueries
@@ -130,7 +131,8 @@ class GraphQLView:
         operations = POST_OPERATIONS if method == "POST" else GET_OPERATIONS
         try:
             await context.authenticate()
-        except DomainError as error:
+        except DomainError as rejected:
+            error: DomainError = await count_rejected(context) or rejected  # bad tokens count per IP
             failed = _failed(error)
             outcomes = [failed] * (len(parsed) if isinstance(parsed, list) else 1)
         else:
