@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 
-from kapda_gql.core import audit
+from kapda_gql.core import audit, catalog_version
 from kapda_gql.db.models import Designer, Product, Variant
 from kapda_gql.db.sql import Record
 from kapda_gql.db.uow import UnitOfWork
@@ -785,6 +785,7 @@ async def set_stock(uow: UnitOfWork, actor: Actor, variant_id: int, stock: int) 
         check_manage_product(actor, designer_id=designer_id)
         before = variant.stock
         await uow.session.execute(update(Variant).where(Variant.id == variant_id).values(stock=stock))
+        await catalog_version.bump(uow)  # stock set by hand shows at once (sales may lag)
         variant.stock = stock
         await audit.record(
             uow,
