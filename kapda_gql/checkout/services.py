@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import re
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -39,6 +38,7 @@ from kapda_gql.db.models import (
     Variant,
 )
 from kapda_gql.db.uow import UnitOfWork
+from kapda_gql.domain import pricing, validation
 from kapda_gql.domain.enums import CheckoutStatus, OrderStatus, PaymentStatus
 from kapda_gql.domain.errors import (
     BadUserInput,
@@ -60,16 +60,8 @@ from kapda_gql.payments import refunds
 from kapda_gql.payments.gateway import GatewayPayment, PaymentGateway
 
 log = logging.getLogger("kapda_gql.checkout")
-PRICE_ALERT_BPS = 1000  # price changes over 10 % are logged and audited
-PIN_RE = re.compile(r"^[1-9][0-9]{5}$")
-PHONE_RE = re.compile(r"^\+?[0-9][0-9 -]{6,18}[0-9]$")
 PAYABLE = frozenset({"authorized", "captured"})
 T = TypeVar("T")
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,31 +76,7 @@ class Address:
     line2: str | None = None
 
     def validated(self) -> Address:
-        errors: list[tuple[str, str]] = []
-        clean = {k: (v.strip() if isinstance(v, str) else v) for k, v in asdict(self).items()}
-        for field, limit in (("name", 200), ("line1", 200), ("city", 100), ("state", 100)):
-            if not 0 < len(clean[field]) <= limit:
-                errors.append((f"shippingAddress.{field}", f"must be 1-{limit} characters"))
-        errors.extend(
-            (f"shippingAddress.{_camel(k)}", "must not contain control characters")
-            for k, v in clean.items()
-            if isinstance(v, str) and has_control(v)
-        )
-        if clean["line2"] is not None and len(clean["line2"]) > 200:
-            errors.append(("shippingAddress.line2", "must be at most 200 characters"))
-        if not re.fullmatch(r"[A-Z]{2}", clean["country"].upper()):
-            errors.append(("shippingAddress.country", "must be a two-letter ISO country code"))
-        elif clean["country"].upper() == "IN" and not PIN_RE.match(clean["postal_code"]):
-            errors.append(("shippingAddress.postalCode", "must be a 6-digit Indian PIN code"))
-        elif not 0 < len(clean["postal_code"]) <= 12:
-            errors.append(("shippingAddress.postalCode", "must be 1-12 characters"))
-        if not PHONE_RE.match(clean["phone"]):
-            errors.append(("shippingAddress.phone", "must be a phone number of 8-15 digits"))
-        if errors:
-            raise BadUserInput(errors)
-        clean["country"] = clean["country"].upper()
-        clean["line2"] = clean["line2"] or None
-        return Address(**clean)
+        return Address(**validation.validate_address(asdict(self)))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -138,7 +106,7 @@ class QuoteLine:
 
     @property
     def unit_price(self) -> int:
-        return min(self.cart_price, self.current_price)
+        return pricing.charged_price(self.cart_price, self.current_price)
 
     @property
     def line_total(self) -> int:
@@ -300,11 +268,7 @@ async def _start(
             raise BadUserInput("cart", "the cart total must be above zero")
         uow.session.add(session)
         await uow.session.flush()
-        big = [
-            c
-            for c in changes
-            if abs(c["current_price"] - c["cart_price"]) * 10000 > PRICE_ALERT_BPS * c["cart_price"]
-        ]
+        big = [c for c in changes if pricing.is_price_alert(c["cart_price"], c["current_price"])]
         if big:
             log.warning(
                 "price changed over 10%% since added to cart",

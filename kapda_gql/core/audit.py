@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, or_, select
+from sqlalchemy import Select, delete, func, select
 
+from kapda_gql.core.pagination import Keyset, Page, Window, encode_cursor, page_of
 from kapda_gql.db.models import AuditEntry
-from kapda_gql.db.uow import UnitOfWork
+from kapda_gql.db.uow import OrmUnit, Unit, UnitOfWork
 from kapda_gql.domain.errors import BadUserInput
 from kapda_gql.domain.policy import Actor, require_admin
 from kapda_gql.domain.text import has_control
@@ -41,8 +42,15 @@ def actor_values(actor: Actor) -> tuple[int | None, str | None, str | None, str 
         actor.user_id,
         actor.request_id,
         _safe_ip(actor.ip),
-        actor.user_agent[:512] if actor.user_agent else None,
+        _agent(actor),
     )
+
+
+def _agent(actor: Actor) -> str | None:
+    """The software that made the change: the client's user agent, or which part of the system acted."""
+    if actor.user_agent:
+        return actor.user_agent[:512]
+    return f"kapda-gql/{actor.source}" if actor.source else None
 
 
 def changes_json(changes: Mapping[str, Any] | None) -> str | None:
@@ -56,7 +64,7 @@ _RECORD = (
 
 
 async def record(
-    uow: UnitOfWork,
+    tx: Unit,
     actor: Actor,
     action: str,
     target_type: str,
@@ -65,7 +73,7 @@ async def record(
 ) -> None:
     """One entry, in whichever unit of work (ORM or lean) holds the change it records."""
     actor_id, request_id, ip, user_agent = actor_values(actor)
-    await uow.sql.execute(
+    await tx.sql.execute(
         _RECORD,
         action,
         actor_id,
@@ -114,9 +122,9 @@ def _filtered(flt: AuditFilter) -> Select[AuditEntry]:
 
 
 async def list_entries(
-    uow: UnitOfWork, actor: Actor, flt: AuditFilter, *, first: int, after: tuple[datetime, int] | None
-) -> tuple[list[AuditEntry], bool, int]:
-    """Newest first; returns (entries, has_next_page, total_count)."""
+    uow: UnitOfWork, actor: Actor, flt: AuditFilter, win: Window
+) -> tuple[Page[AuditEntry], int]:
+    """Newest first, a page forward or backward; returns (page, total_count)."""
     require_admin(actor)
     bad = [
         (f"filter.{name}", "must be at most 200 characters without control characters")
@@ -130,24 +138,24 @@ async def list_entries(
     ]
     if bad:
         raise BadUserInput(bad)
-    async with uow.read():
+    keys = Keyset((AuditEntry.at, AuditEntry.id), descending=True)
+    cursor = win.decode([datetime, int])
+    async with uow.orm(read=True) as tx:
         stmt = _filtered(flt)
-        total = (await uow.session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
-        if after is not None:
-            at, entry_id = after
-            stmt = stmt.where(or_(AuditEntry.at < at, and_(AuditEntry.at == at, AuditEntry.id < entry_id)))
+        total = (await tx.session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
+        beyond = False
+        if cursor is not None:
+            beyond = bool(await tx.session.scalar(select(stmt.where(keys.behind(win, cursor)).exists())))
+            stmt = stmt.where(keys.ahead(win, cursor))
         rows = (
-            (
-                await uow.session.execute(
-                    stmt.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(first + 1)
-                )
-            )
-            .scalars()
-            .all()
+            (await tx.session.execute(stmt.order_by(*keys.order_by(win)).limit(win.size + 1))).scalars().all()
         )
-        return list(rows[:first]), len(rows) > first, int(total)
+    page = page_of(
+        rows, win, item=lambda e: e, cursor=lambda e: encode_cursor(e.at, e.id), beyond_cursor=beyond
+    )
+    return page, int(total)
 
 
-async def purge_older_than(uow: UnitOfWork, cutoff: datetime) -> int:
-    result = await uow.session.execute(delete(AuditEntry).where(AuditEntry.at < cutoff))
+async def purge_older_than(tx: OrmUnit, cutoff: datetime) -> int:
+    result = await tx.session.execute(delete(AuditEntry).where(AuditEntry.at < cutoff))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

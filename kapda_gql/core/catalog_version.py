@@ -1,8 +1,9 @@
 """The catalog's version: one counter in PostgreSQL that every catalog change moves at its COMMIT.
 
 Triggers move it for content, prices, status and deletions (alembic revision 0003), so no writer
-can forget it; ``bump`` is for an explicit ``setStock``, the one stock change that must show at
-once (sales, holds and refunds move stock without it). Readers ask ``CatalogClock.now()``: the
+can forget it; ``setStock``'s own statement calls ``kapda_bump_catalog()`` (catalog/store.py): of
+the stock changes, only the one made by hand must show at once (sales, holds and refunds move
+stock without it). Readers ask ``CatalogClock.now()``: the
 version as of a read that began after they asked, so every change committed before a request
 arrived is counted, whichever worker or replica committed it.
 """
@@ -10,23 +11,10 @@ arrived is counted, whichever worker or replica committed it.
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
 
-from kapda_gql.db.sql import Statements
 from kapda_gql.db.uow import Database
 
 READ = "SELECT version FROM catalog_version WHERE id = 1"
-BUMP = "SELECT kapda_bump_catalog()"
-
-
-class _HasSql(Protocol):
-    @property
-    def sql(self) -> Statements: ...
-
-
-async def bump(tx: _HasSql) -> None:
-    """Move the version inside ``tx``'s transaction: it shows to readers exactly when ``tx`` commits."""
-    await tx.sql.execute(BUMP)
 
 
 class CatalogClock:
@@ -83,4 +71,4 @@ def _copy(source: asyncio.Future[int], target: asyncio.Future[int]) -> None:
         target.set_result(source.result())
 
 
-__all__ = ["BUMP", "READ", "CatalogClock", "bump"]
+__all__ = ["READ", "CatalogClock"]

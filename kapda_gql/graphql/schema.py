@@ -16,7 +16,8 @@ from strawberry.types import ExecutionContext
 from kapda_gql.graphql.audit.resolvers import AuditQuery
 from kapda_gql.graphql.auth.resolvers import AuthMutation, AuthQuery
 from kapda_gql.graphql.cart.resolvers import CartMutation, CartQuery
-from kapda_gql.graphql.catalog.resolvers import CatalogMutation, CatalogQuery
+from kapda_gql.graphql.catalog.mutations import CatalogMutation
+from kapda_gql.graphql.catalog.queries import CatalogQuery
 from kapda_gql.graphql.checkout.resolvers import CheckoutMutation
 from kapda_gql.graphql.errors import is_unexpected
 from kapda_gql.graphql.orders.resolvers import OrdersMutation, OrdersQuery

@@ -20,7 +20,8 @@ from sqlalchemy import select, text, update
 
 from kapda_gql.core import audit
 from kapda_gql.db.models import Order, Payment, Refund
-from kapda_gql.db.uow import UnitOfWork
+from kapda_gql.db.uow import OrmUnit, UnitOfWork
+from kapda_gql.domain import lifecycles
 from kapda_gql.domain.enums import PaymentStatus, RefundStatus
 from kapda_gql.domain.errors import PaymentGatewayRejected, PaymentGatewayUnavailable
 from kapda_gql.domain.policy import Actor
@@ -32,7 +33,7 @@ MAX_BACKOFF = timedelta(minutes=30)
 
 
 async def request_refund(
-    uow: UnitOfWork,
+    tx: OrmUnit,
     actor: Actor,
     *,
     payment_id: int,
@@ -51,19 +52,21 @@ async def request_refund(
         idempotency_key=f"kapda-refund-{uuid.uuid4().hex}",
         status=RefundStatus.PENDING.value,
     )
-    uow.session.add(refund)
-    await uow.session.flush()
-    await uow.session.execute(
-        update(Payment).where(Payment.id == payment_id).values(status=PaymentStatus.REFUND_PENDING.value)
+    tx.session.add(refund)
+    await tx.session.flush()
+    await tx.session.execute(
+        update(Payment)
+        .where(Payment.id == payment_id)
+        .values(status=lifecycles.PAYMENT_WHILE_REFUNDING.value)
     )
     if order_id is not None:
-        await uow.session.execute(
+        await tx.session.execute(
             update(Order)
             .where(Order.id == order_id)
-            .values(payment_status=PaymentStatus.REFUND_PENDING.value)
+            .values(payment_status=lifecycles.PAYMENT_WHILE_REFUNDING.value)
         )
     await audit.record(
-        uow,
+        tx,
         actor,
         "refund.requested",
         "Payment",
