@@ -56,6 +56,13 @@ CHECKOUTS = Counter("kapda_checkout_outcomes_total", "Checkout attempts, by outc
 WEBHOOKS = Counter(
     "kapda_webhook_events_total", "Razorpay webhook events, by type and outcome", ["event_type", "outcome"]
 )
+CATALOG_CACHE = Counter(
+    "kapda_catalog_cache_total",
+    "Shared catalog-cache lookups (graphql/transport/response_cache.py), by outcome",
+    ["outcome"],
+)
+CATALOG_CACHE_HIT = CATALOG_CACHE.labels("hit")
+CATALOG_CACHE_MISS = CATALOG_CACHE.labels("miss")
 RATE_LIMITED = Counter("kapda_rate_limited_total", "Requests refused by a rate limit, by rule", ["rule"])
 DB_POOL = Gauge(
     "kapda_db_pool_connections",

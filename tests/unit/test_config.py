@@ -235,3 +235,17 @@ def test_the_cart_price_ttl_is_seven_days_unless_set(tmp_path: Path) -> None:
     assert Settings.from_env({**base, "KAPDA_CART_PRICE_TTL_SECONDS": "3600"}).cart_price_ttl_seconds == 3600
     assert "KAPDA_CART_PRICE_TTL_SECONDS" in refusal({**base, "KAPDA_CART_PRICE_TTL_SECONDS": "a week"})
     assert "KAPDA_CART_PRICE_TTL_SECONDS" in refusal({**base, "KAPDA_CART_PRICE_TTL_SECONDS": "-1"})
+
+
+def test_catalog_cache_settings(tmp_path: Path) -> None:
+    base = {"KAPDA_DATA_DIR": str(tmp_path)}
+    defaults = Settings.from_env(base)
+    assert (defaults.catalog_cache_seconds, defaults.catalog_cache_bytes) == (2.0, 32 * 1024 * 1024)
+    chosen = Settings.from_env(
+        {**base, "KAPDA_CATALOG_CACHE_SECONDS": "0.5", "KAPDA_CATALOG_CACHE_BYTES": "1000"}
+    )
+    assert (chosen.catalog_cache_seconds, chosen.catalog_cache_bytes) == (0.5, 1000)
+    assert Settings.from_env({**base, "KAPDA_CATALOG_CACHE_SECONDS": "0"}).catalog_cache_seconds == 0
+    for bad in ("-1", "soon", "nan"):
+        with pytest.raises(ConfigError, match="KAPDA_CATALOG_CACHE_SECONDS"):
+            Settings.from_env({**base, "KAPDA_CATALOG_CACHE_SECONDS": bad})

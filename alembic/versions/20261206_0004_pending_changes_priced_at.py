@@ -1,8 +1,8 @@
 """moderation and cart prices: a product's content changes awaiting review; when a cart line was priced
 
-Revision ID: 0003_privacy
-Revises: 0002
-Create Date: 2026-12-02 09:00:00.000000
+Revision ID: 0004_privacy
+Revises: 0003
+Create Date: 2026-12-06 09:00:00.000000
 """
 
 from collections.abc import Sequence
@@ -12,8 +12,8 @@ from sqlalchemy.dialects import postgresql
 
 from alembic import op
 
-revision: str = "0003_privacy"
-down_revision: str | None = "0002"
+revision: str = "0004_privacy"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
