@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Select, and_, delete, func, or_, select
 
 from kapda_gql.db.models import AuditEntry
-from kapda_gql.db.uow import UnitOfWork
+from kapda_gql.db.uow import Unit, UnitOfWork
 from kapda_gql.domain.errors import BadUserInput
 from kapda_gql.domain.policy import Actor, require_admin
 from kapda_gql.domain.text import has_control
@@ -49,6 +49,33 @@ def changes_json(changes: Mapping[str, Any] | None) -> str | None:
     return json.dumps(dict(changes)) if changes is not None else None
 
 
+# An entry as a named part of a larger statement that makes the change it records (the checkout's
+# order statement): ``entry_part`` is its INSERT, reading the target id from ``source``; its values
+# are ``entry_values``, keyed by the names the part uses.
+def entry_part(target_id_sql: str, source: str) -> str:
+    return (
+        f"INSERT INTO audit_entries ({COLUMNS}) "  # noqa: S608 (constants of the caller and this module)
+        f"SELECT :audit_action, :audit_actor_id, :audit_target_type, {target_id_sql}, "
+        ":audit_changes::jsonb, :audit_request_id, :audit_ip::inet, :audit_user_agent "
+        f"FROM {source}"
+    )
+
+
+def entry_values(
+    actor: Actor, action: str, target_type: str, changes: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    actor_id, request_id, ip, user_agent = actor_values(actor)
+    return {
+        "audit_action": action,
+        "audit_actor_id": actor_id,
+        "audit_target_type": target_type,
+        "audit_changes": changes_json(changes),
+        "audit_request_id": request_id,
+        "audit_ip": ip,
+        "audit_user_agent": user_agent,
+    }
+
+
 _RECORD = (
     f"INSERT INTO audit_entries ({COLUMNS}) "  # noqa: S608 (a constant of this module)
     "VALUES ($1, $2, $3, $4, CAST($5 AS jsonb), $6, CAST($7 AS inet), $8)"
@@ -56,7 +83,7 @@ _RECORD = (
 
 
 async def record(
-    uow: UnitOfWork,
+    tx: Unit,
     actor: Actor,
     action: str,
     target_type: str,
@@ -65,7 +92,7 @@ async def record(
 ) -> None:
     """One entry, in whichever unit of work (ORM or lean) holds the change it records."""
     actor_id, request_id, ip, user_agent = actor_values(actor)
-    await uow.sql.execute(
+    await tx.sql.execute(
         _RECORD,
         action,
         actor_id,

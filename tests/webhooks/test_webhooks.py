@@ -292,7 +292,8 @@ async def test_ambiguous_refund_waits_for_the_outbox_then_retry_settles_it(
     raw, headers = sandbox.state.webhook_request(event)
     await api.client.post(WEBHOOK, content=raw, headers=headers)
     payment_pk = await db.fetchval("SELECT id FROM payments")
-    # Two partial refunds of one amount, both sent, neither answer recorded yet.
+    # Two partial refunds of one amount, both sent, neither answer recorded yet; Razorpay made b's.
+    made = await runtime.gateway.refund_payment(p.payment_id, amount=30000, idempotency_key="kapda-refund-b")
     for key in ("a", "b"):
         await db.execute(
             "INSERT INTO refunds (payment_id, amount, currency, reason, idempotency_key, status)"
@@ -304,7 +305,7 @@ async def test_ambiguous_refund_waits_for_the_outbox_then_retry_settles_it(
         "entity": "event",
         "event": "refund.processed",
         "payload": {
-            "refund": {"entity": {"id": "rfnd_Ambiguous0001", "payment_id": p.payment_id, "amount": 30000}}
+            "refund": {"entity": {"id": made.id, "payment_id": p.payment_id, "amount": 30000}}
         },
     }
     raw, headers = signed(body)
@@ -319,7 +320,7 @@ async def test_ambiguous_refund_waits_for_the_outbox_then_retry_settles_it(
 
     # The outbox learns which refund that was; the retry then settles exactly that one.
     await db.execute(
-        "UPDATE refunds SET razorpay_refund_id = 'rfnd_Ambiguous0001' WHERE idempotency_key = 'kapda-refund-b'"
+        "UPDATE refunds SET razorpay_refund_id = $1 WHERE idempotency_key = 'kapda-refund-b'", made.id
     )
     result = await webhooks.retry_failed(runtime.db.uow, runtime.gateway)
     assert (result.attempted, result.succeeded, result.failed) == (1, 1, 0)
