@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -16,19 +15,13 @@ from kapda_gql.db.uow import UnitOfWork
 from kapda_gql.domain.enums import Role, UserStatus
 from kapda_gql.domain.errors import (
     AccountSuspended,
-    BadUserInput,
     EmailTaken,
     InvalidCredentials,
     NotFound,
     Unauthenticated,
 )
-from kapda_gql.domain.policy import Actor, require_admin
-from kapda_gql.domain.text import LINE_CONTROL_RE
-
-EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
-# PostgreSQL refuses NUL in text, and no e-mail address or name needs a control character.
-MIN_PASSWORD = 8
-MAX_PASSWORD = 256
+from kapda_gql.domain.policy import Actor, check_set_user_status, require_admin
+from kapda_gql.domain.validation import MAX_PASSWORD, could_be_email, validate_account
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,27 +38,6 @@ class Principal:
     designer_id: int | None
     jti: str
     expires_at: datetime
-
-
-def validate_account(email: str, password: str, name: str) -> tuple[str, str]:
-    errors: list[tuple[str, str]] = []
-    email = email.strip()
-    name = name.strip()
-    if len(email) > 254 or not EMAIL_RE.match(email) or LINE_CONTROL_RE.search(email):
-        errors.append(("email", "is not a valid e-mail address"))
-    if len(password) < MIN_PASSWORD:
-        errors.append(("password", f"must be at least {MIN_PASSWORD} characters"))
-    elif len(password) > MAX_PASSWORD:
-        errors.append(("password", f"must be at most {MAX_PASSWORD} characters"))
-    if not name:
-        errors.append(("name", "is required"))
-    elif len(name) > 200:
-        errors.append(("name", "must be at most 200 characters"))
-    elif LINE_CONTROL_RE.search(name):
-        errors.append(("name", "must not contain control characters"))
-    if errors:
-        raise BadUserInput(errors)
-    return email, name
 
 
 async def create_user(
@@ -116,7 +88,7 @@ async def login(
     email = email.strip()
     user = None
     # An over-long e-mail or one with a control character belongs to no account: skip the lookup.
-    if len(email) <= 254 and not LINE_CONTROL_RE.search(email):
+    if could_be_email(email):
         async with uow.read():
             user = await uow.session.scalar(select(User).where(func.lower(User.email) == email.lower()))
     # Verified even for an unknown e-mail, so timing does not reveal which accounts exist.
@@ -174,8 +146,7 @@ async def set_user_status(uow: UnitOfWork, actor: Actor, user_id: int, status: U
         user = await uow.session.get(User, user_id, with_for_update=True)
         if user is None:
             raise NotFound("User not found")
-        if user.id == actor.user_id and status is UserStatus.SUSPENDED:
-            raise BadUserInput("userId", "admins cannot suspend themselves")
+        check_set_user_status(actor, user_id=user.id, status=status)
         before = user.status
         if before != status.value:
             await uow.session.execute(update(User).where(User.id == user_id).values(status=status.value))

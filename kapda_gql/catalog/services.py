@@ -22,26 +22,27 @@ from kapda_gql.core import audit
 from kapda_gql.db.models import Designer, Product, Variant
 from kapda_gql.db.sql import Record
 from kapda_gql.db.uow import UnitOfWork
+from kapda_gql.domain import lifecycles, pricing, validation
 from kapda_gql.domain.enums import ProductStatus
-from kapda_gql.domain.errors import BadUserInput, InvalidTransition, NotFound, QueryTooComplex
+from kapda_gql.domain.errors import BadUserInput, NotFound, QueryTooComplex
 from kapda_gql.domain.policy import (
     Actor,
     can_see_product,
     check_manage_product,
+    product_owner,
     require_admin,
     require_catalog_manager,
 )
-from kapda_gql.domain.text import LINE_CONTROL_RE, TEXT_CONTROL_RE
+from kapda_gql.domain.stock import LIVE_VARIANT_SQL
+from kapda_gql.domain.text import LINE_CONTROL_RE
 
 MAX_PAGE = 100
 MAX_BIGINT = 2**63 - 1
 T = TypeVar("T")
-MAX_STOCK = 1_000_000
-MAX_PRICE = 10_000_000_00  # ₹1 crore in paise: anything above is a typo, not a garment
-SKU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-URL_RE = re.compile(r"^https?://\S{1,2000}$")
+MAX_STOCK = validation.MAX_STOCK
+MAX_PRICE = validation.MAX_PRICE
 # PostgreSQL refuses NUL in text (a 500 if it got that far), and no title or size needs a control character.
-CONTROL_MESSAGE = "must not contain control characters"
+CONTROL_MESSAGE = validation.CONTROL_MESSAGE
 
 
 class ProductSort(StrEnum):
@@ -234,9 +235,7 @@ def _validate_filter(flt: ProductFilter) -> None:
 
 _PRODUCT_FIELDS = tuple(f.name for f in dataclasses.fields(ProductRecord))
 _PRODUCT_COLUMNS = ", ".join(f"p.{name}" for name in _PRODUCT_FIELDS)
-_LIVE_VARIANT_WHERE = (
-    "EXISTS (SELECT 1 FROM variants v WHERE v.product_id = p.id AND v.deleted_at IS NULL AND {})"
-)
+_LIVE_VARIANT_WHERE = LIVE_VARIANT_SQL
 
 
 class _Where:
@@ -455,8 +454,8 @@ async def products_by_ids(uow: UnitOfWork, ids: Sequence[int]) -> list[Product |
 
 
 def price_of(variant_price: int | None, product_price: int) -> int:
-    """A variant's own price overrides its product's: the one place this rule lives."""
-    return variant_price if variant_price is not None else product_price
+    """A variant's own price overrides its product's (the rule is ``pricing.effective_price``)."""
+    return pricing.effective_price(variant_price, product_price)
 
 
 # --- management ------------------------------------------------------------------------------
@@ -467,59 +466,8 @@ def _slugify(title: str) -> str:
     return slug[:200] or "product"
 
 
-def _validate_variants(variants: Sequence[VariantSpec], prefix: str = "variants") -> list[tuple[str, str]]:
-    errors = []
-    seen: set[str] = set()
-    for i, v in enumerate(variants):
-        where = f"{prefix}[{i}]"
-        if not SKU_RE.match(v.sku):
-            errors.append((f"{where}.sku", "must be 1-64 letters, digits, '.', '_' or '-'"))
-        elif v.sku.lower() in seen:
-            errors.append((f"{where}.sku", "is repeated"))
-        seen.add(v.sku.lower())
-        if not 0 <= v.stock <= MAX_STOCK:
-            errors.append((f"{where}.stock", f"must be between 0 and {MAX_STOCK}"))
-        if v.price is not None and not 0 <= v.price <= MAX_PRICE:
-            errors.append((f"{where}.price", f"must be between 0 and {MAX_PRICE} paise"))
-        for name, value in (("size", v.size), ("color", v.color)):
-            if value is not None and not 0 < len(value.strip()) <= 32:
-                errors.append((f"{where}.{name}", "must be 1-32 characters"))
-            elif value is not None and LINE_CONTROL_RE.search(value):
-                errors.append((f"{where}.{name}", CONTROL_MESSAGE))
-    return errors
-
-
-def _validate_fields(
-    title: str | None,
-    description: str | None,
-    category: str | None,
-    price: int | None,
-    images: Sequence[str] | None,
-) -> list[tuple[str, str]]:
-    errors = []
-    if title is not None and not 0 < len(title.strip()) <= 200:
-        errors.append(("title", "must be 1-200 characters"))
-    elif title is not None and LINE_CONTROL_RE.search(title):
-        errors.append(("title", CONTROL_MESSAGE))
-    if description is not None and len(description) > 5000:
-        errors.append(("description", "must be at most 5000 characters"))
-    elif description is not None and TEXT_CONTROL_RE.search(description):
-        errors.append(("description", CONTROL_MESSAGE))
-    if category is not None and not 0 < len(category.strip()) <= 80:
-        errors.append(("category", "must be 1-80 characters"))
-    elif category is not None and LINE_CONTROL_RE.search(category):
-        errors.append(("category", CONTROL_MESSAGE))
-    if price is not None and not 0 <= price <= MAX_PRICE:
-        errors.append(("price", f"must be between 0 and {MAX_PRICE} paise"))
-    if images is not None:
-        if len(images) > 12:
-            errors.append(("images", "at most 12 images"))
-        errors.extend(
-            (f"images[{i}]", "must be an http(s) URL")
-            for i, u in enumerate(images)
-            if not URL_RE.match(u) or LINE_CONTROL_RE.search(u)
-        )
-    return errors
+_validate_variants = validation.variant_problems
+_validate_fields = validation.product_field_problems
 
 
 async def _insert_variants(
@@ -571,16 +519,12 @@ async def create_product(
 ) -> Product:
     """Designers create for themselves; admins must name the designer."""
     require_catalog_manager(actor)
-    owner = actor.designer_id if actor.is_designer and not actor.is_admin else designer_id
+    owner, owner_problems = product_owner(actor, designer_id)
     errors = _validate_fields(spec.title, spec.description, spec.category, spec.price, spec.images)
     if not spec.variants:
         errors.append(("variants", "at least one variant is required"))
     errors += _validate_variants(spec.variants)
-    if owner is None:
-        errors.append(("designerId", "admins must say which designer the product belongs to"))
-    elif designer_id is not None and designer_id != owner:
-        # Ignoring it silently would file the product under someone the caller did not name.
-        errors.append(("designerId", "designers create products only for themselves"))
+    errors += owner_problems
     if errors:
         raise BadUserInput(errors)
     assert owner is not None
@@ -619,7 +563,7 @@ async def _locked_product(uow: UnitOfWork, actor: Actor, product_id: int) -> Pro
     )
     if product is None:
         raise NotFound("Product not found")
-    check_manage_product(actor, designer_id=product.designer_id)
+    check_manage_product(actor, designer_id=product.designer_id, status=product.status)
     return product
 
 
@@ -673,21 +617,12 @@ async def update_product(uow: UnitOfWork, actor: Actor, product_id: int, changes
     return await uow.run(work)
 
 
-SUBMITTABLE = (ProductStatus.DRAFT, ProductStatus.REJECTED)
-
-
 async def submit_product(uow: UnitOfWork, actor: Actor, product_id: int) -> Product:
     require_catalog_manager(actor)
 
     async def work(uow: UnitOfWork) -> Product:
         product = await _locked_product(uow, actor, product_id)
-        current = ProductStatus(product.status)
-        if current not in SUBMITTABLE:
-            raise InvalidTransition(
-                f"A {current.value} product cannot be submitted for review",
-                **{"from": current.value, "to": ProductStatus.PENDING_REVIEW.value},
-                allowed=[s.value for s in _product_next(current)],
-            )
+        lifecycles.check_submit(ProductStatus(product.status))
         await _set_product_status(
             uow, actor, product, ProductStatus.PENDING_REVIEW, "product.submitted", None
         )
@@ -695,15 +630,6 @@ async def submit_product(uow: UnitOfWork, actor: Actor, product_id: int) -> Prod
         return product
 
     return await uow.run(work)
-
-
-def _product_next(current: ProductStatus) -> list[ProductStatus]:
-    return {
-        ProductStatus.DRAFT: [ProductStatus.PENDING_REVIEW],
-        ProductStatus.REJECTED: [ProductStatus.PENDING_REVIEW],
-        ProductStatus.PENDING_REVIEW: [ProductStatus.APPROVED, ProductStatus.REJECTED],
-        ProductStatus.APPROVED: [ProductStatus.REJECTED],
-    }[current]
 
 
 async def _set_product_status(
@@ -724,25 +650,14 @@ async def review_product(
     uow: UnitOfWork, actor: Actor, product_id: int, decision: ReviewDecision, reason: str | None
 ) -> Product:
     require_admin(actor)
-    reason = (reason or "").strip() or None
+    reason = validation.optional_note(reason, "reason")
     if decision is ReviewDecision.REJECT and not reason:
         raise BadUserInput("reason", "is required when rejecting")
-    if reason and len(reason) > 1000:
-        raise BadUserInput("reason", "must be at most 1000 characters")
-    if reason and TEXT_CONTROL_RE.search(reason):
-        raise BadUserInput("reason", CONTROL_MESSAGE)
     target = ProductStatus.APPROVED if decision is ReviewDecision.APPROVE else ProductStatus.REJECTED
 
     async def work(uow: UnitOfWork) -> Product:
         product = await _locked_product(uow, actor, product_id)
-        current = ProductStatus(product.status)
-        allowed = _product_next(current) if current is not ProductStatus.DRAFT else []
-        if target not in allowed or current in SUBMITTABLE:
-            raise InvalidTransition(
-                f"A {current.value} product cannot be {'approved' if target is ProductStatus.APPROVED else 'rejected'}",
-                **{"from": current.value, "to": target.value},
-                allowed=[s.value for s in allowed if s is not ProductStatus.PENDING_REVIEW],
-            )
+        lifecycles.check_review(ProductStatus(product.status), target)
         action = "product.approved" if target is ProductStatus.APPROVED else "product.rejected"
         await _set_product_status(uow, actor, product, target, action, reason)
         await uow.commit()
@@ -767,13 +682,13 @@ async def delete_product(uow: UnitOfWork, actor: Actor, product_id: int) -> bool
 
 async def set_stock(uow: UnitOfWork, actor: Actor, variant_id: int, stock: int) -> Variant:
     require_catalog_manager(actor)
-    if not 0 <= stock <= MAX_STOCK:
-        raise BadUserInput("stock", f"must be between 0 and {MAX_STOCK}")
+    if problems := validation.stock_problems(stock):
+        raise BadUserInput(problems)
 
     async def work(uow: UnitOfWork) -> Variant:
         row = (
             await uow.session.execute(
-                select(Variant, Product.designer_id)
+                select(Variant, Product.designer_id, Product.status)
                 .join(Product, Product.id == Variant.product_id)
                 .where(Variant.id == variant_id, Variant.deleted_at.is_(None), Product.deleted_at.is_(None))
                 .with_for_update(of=Variant)
@@ -781,8 +696,8 @@ async def set_stock(uow: UnitOfWork, actor: Actor, variant_id: int, stock: int) 
         ).one_or_none()
         if row is None:
             raise NotFound("Variant not found")
-        variant, designer_id = row
-        check_manage_product(actor, designer_id=designer_id)
+        variant, designer_id, status = row
+        check_manage_product(actor, designer_id=designer_id, status=status)
         before = variant.stock
         await uow.session.execute(update(Variant).where(Variant.id == variant_id).values(stock=stock))
         variant.stock = stock

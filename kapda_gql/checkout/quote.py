@@ -7,9 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from kapda_gql.domain import pricing
 from kapda_gql.domain.errors import CheckoutExpired, DomainError, InsufficientStock
-
-PRICE_ALERT_BPS = 1000  # price changes over 10 % are logged and audited
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,12 +26,11 @@ class QuoteLine:
 
     @property
     def unit_price(self) -> int:
-        """The lower of the price remembered in the cart and today's."""
-        return min(self.cart_price, self.current_price)
+        return pricing.charged_price(self.cart_price, self.current_price)
 
     @property
     def line_total(self) -> int:
-        return self.unit_price * self.quantity
+        return pricing.line_total(self.unit_price, self.quantity)
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "unit_price": self.unit_price, "line_total": self.line_total}
@@ -58,12 +56,8 @@ def adjustments(lines: Sequence[QuoteLine]) -> list[dict[str, int]]:
 
 
 def price_alerts(changes: Sequence[Mapping[str, int]]) -> list[Mapping[str, int]]:
-    """The changes over PRICE_ALERT_BPS of the remembered price, either way."""
-    return [
-        c
-        for c in changes
-        if abs(c["current_price"] - c["cart_price"]) * 10000 > PRICE_ALERT_BPS * c["cart_price"]
-    ]
+    """The changes big enough to log and audit (``pricing.is_price_alert``)."""
+    return [c for c in changes if pricing.is_price_alert(c["cart_price"], c["current_price"])]
 
 
 def shortage(lines: Sequence[QuoteLine], stock: Mapping[int, int]) -> list[dict[str, Any]]:

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-from kapda_gql.catalog.services import price_of
 from kapda_gql.checkout import store
 from kapda_gql.checkout.address import Address
 from kapda_gql.checkout.quote import (
@@ -27,7 +26,7 @@ from kapda_gql.checkout.quote import (
 from kapda_gql.core import audit, idempotency
 from kapda_gql.db.models import CheckoutSession
 from kapda_gql.db.uow import LeanUnit, UnitOfWork
-from kapda_gql.domain.enums import ProductStatus
+from kapda_gql.domain import pricing, stock
 from kapda_gql.domain.errors import (
     BadUserInput,
     CartEmpty,
@@ -42,21 +41,17 @@ from kapda_gql.payments.gateway import PaymentGateway
 log = logging.getLogger("kapda_gql.checkout")
 
 
-def _sellable(row: store.CartRow) -> bool:
-    return (
-        row.product_status == ProductStatus.APPROVED.value
-        and row.product_deleted_at is None
-        and row.variant_deleted_at is None
-    )
-
-
 def quote_lines(rows: list[store.CartRow]) -> list[QuoteLine]:
     """The quote of a cart: every line sellable and in stock, priced now; else the error saying why."""
     if not rows:
         raise CartEmpty()
     lines = []
     for row in rows:
-        if not _sellable(row):
+        if not stock.is_sellable(
+            product_status=row.product_status,
+            product_deleted_at=row.product_deleted_at,
+            variant_deleted_at=row.variant_deleted_at,
+        ):
             raise ProductUnavailable(
                 f"{row.title} ({row.sku}) is no longer available", variantId=str(row.variant_id)
             )
@@ -71,7 +66,7 @@ def quote_lines(rows: list[store.CartRow]) -> list[QuoteLine]:
                 color=row.color,
                 quantity=row.quantity,
                 cart_price=row.cart_price,
-                current_price=price_of(row.variant_price, row.product_price),
+                current_price=pricing.effective_price(row.variant_price, row.product_price),
             )
         )
     short = shortage(lines, {row.variant_id: row.stock for row in rows})

@@ -23,6 +23,7 @@ from kapda_gql.core import audit, idempotency
 from kapda_gql.db.models import CheckoutSession, Order
 from kapda_gql.db.uow import Unit
 from kapda_gql.domain.enums import CheckoutStatus, CommissionStatus, OrderStatus, PaymentStatus
+from kapda_gql.domain.lifecycles import CHECKOUT
 from kapda_gql.domain.policy import Actor
 from kapda_gql.payments.gateway import GatewayPayment
 
@@ -196,6 +197,12 @@ _FAIL = Query.of(
 )
 
 
+def _from_open(target: CheckoutStatus) -> dict[str, str]:
+    """The session states of a move out of OPEN, as the statements bind them (lifecycles.CHECKOUT)."""
+    CHECKOUT.check(CheckoutStatus.OPEN, target)
+    return {"open": CheckoutStatus.OPEN.value, target.value.lower(): target.value}
+
+
 async def fail_session(tx: Unit, session_id: uuid.UUID, code: str, detail: dict[str, Any]) -> bool:
     """OPEN → FAILED with its failure kept on the row; False when the session was no longer open."""
     row = await _fetchrow(
@@ -204,8 +211,7 @@ async def fail_session(tx: Unit, session_id: uuid.UUID, code: str, detail: dict[
         id=session_id,
         code=code,
         detail=json.dumps(detail),
-        failed=CheckoutStatus.FAILED.value,
-        open=CheckoutStatus.OPEN.value,
+        **_from_open(CheckoutStatus.FAILED),
     )
     return row is not None
 
@@ -301,9 +307,7 @@ _CLOSE = Query.of(
 
 async def close_session(tx: Unit, session_id: uuid.UUID) -> ClosedSession | None:
     """OPEN → COMPLETED, locking the session row (first in the lock order); None if not open."""
-    row = await _fetchrow(
-        tx, _CLOSE, id=session_id, completed=CheckoutStatus.COMPLETED.value, open=CheckoutStatus.OPEN.value
-    )
+    row = await _fetchrow(tx, _CLOSE, id=session_id, **_from_open(CheckoutStatus.COMPLETED))
     if row is None:
         return None
     user_id, amount, currency, lines, adjustments, address = row

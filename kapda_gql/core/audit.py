@@ -41,8 +41,15 @@ def actor_values(actor: Actor) -> tuple[int | None, str | None, str | None, str 
         actor.user_id,
         actor.request_id,
         _safe_ip(actor.ip),
-        actor.user_agent[:512] if actor.user_agent else None,
+        _agent(actor),
     )
+
+
+def _agent(actor: Actor) -> str | None:
+    """The software that made the change: the client's user agent, or which part of the system acted."""
+    if actor.user_agent:
+        return actor.user_agent[:512]
+    return f"kapda-gql/{actor.source}" if actor.source else None
 
 
 def changes_json(changes: Mapping[str, Any] | None) -> str | None:

@@ -1,15 +1,20 @@
-"""Who may do what: the one place that decides.
+"""Who may see or do what: the one place that decides.
 
-Services ask these functions before they change or reveal anything; the
-GraphQL layer never makes its own authorization decisions.
+Services ask these functions before they change or reveal anything, and GraphQL fields that
+reveal something only to some callers ask them too; nobody else makes an authorization decision.
+Two answers a caller may get when refused: NOT_FOUND when it may not even know the thing exists
+(another customer's order, a designer's draft), FORBIDDEN when it can see the thing but may not
+change it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
-from kapda_gql.domain.enums import OrderStatus, ProductStatus, Role
-from kapda_gql.domain.errors import Forbidden, NotFound, Unauthenticated
+from kapda_gql.domain.enums import OrderStatus, ProductStatus, Role, UserStatus
+from kapda_gql.domain.errors import BadUserInput, Forbidden, NotFound, Unauthenticated
+from kapda_gql.domain.lifecycles import ORDER
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +28,8 @@ class Actor:
     ip: str | None = None
     user_agent: str | None = None
     system: bool = False
+    # Which part of the service acts when the system does ("webhook", "cli", "refunds").
+    source: str | None = None
 
     @property
     def authenticated(self) -> bool:
@@ -37,9 +44,12 @@ class Actor:
         return self.role is Role.DESIGNER and self.designer_id is not None
 
     @classmethod
-    def system_actor(cls, reason: str) -> Actor:
+    def system_actor(cls, source: str) -> Actor:
         """Webhooks, the CLI and background workers act as the system, not as a user."""
-        return cls(system=True, request_id=reason)
+        return cls(system=True, source=source)
+
+
+# --- who is calling --------------------------------------------------------------------------
 
 
 def require_user(actor: Actor) -> int:
@@ -49,7 +59,8 @@ def require_user(actor: Actor) -> int:
 
 
 def require_admin(actor: Actor) -> None:
-    require_user(actor) if not actor.system else None
+    if not actor.system:
+        require_user(actor)
     if not actor.is_admin:
         raise Forbidden("Only admins may do this")
 
@@ -63,31 +74,63 @@ def require_catalog_manager(actor: Actor) -> None:
         raise Forbidden("Only designers and admins manage products")
 
 
-def visible_product_statuses(actor: Actor) -> tuple[ProductStatus, ...] | None:
-    """Statuses the caller sees for products that are not its own; None means all."""
-    if actor.is_admin:
-        return None
-    return (ProductStatus.APPROVED,)
+# --- products --------------------------------------------------------------------------------
 
 
-def can_see_product(actor: Actor, *, status: str, designer_id: int, deleted: bool) -> bool:
-    if deleted:
-        return False  # soft-deleted products are hidden everywhere; only order history keeps them
-    if actor.is_admin or status == ProductStatus.APPROVED:
-        return True
+def owns_product(actor: Actor, designer_id: int) -> bool:
     return actor.is_designer and actor.designer_id == designer_id
 
 
-def check_manage_product(actor: Actor, *, designer_id: int) -> None:
-    """A designer touching another designer's product learns nothing about it."""
+def can_see_product(actor: Actor, *, status: str, designer_id: int, deleted: bool) -> bool:
+    """Anyone sees approved products, a designer its own in any status, an admin all.
+
+    Soft-deleted products are hidden from everyone; only order history keeps them.
+    """
+    if deleted:
+        return False
+    if actor.is_admin or status == ProductStatus.APPROVED:
+        return True
+    return owns_product(actor, designer_id)
+
+
+def can_see_rejection_reason(actor: Actor, *, designer_id: int) -> bool:
+    """Why a product was rejected is between the admins and the product's designer."""
+    return actor.is_admin or owns_product(actor, designer_id)
+
+
+def check_manage_product(actor: Actor, *, designer_id: int, status: str) -> None:
+    """A designer changes only its own products.
+
+    Another designer's product it can see (an approved one) is FORBIDDEN; one it cannot see stays
+    NOT_FOUND, so a designer learns nothing of another's drafts.
+    """
     require_catalog_manager(actor)
-    if actor.is_admin:
+    if actor.is_admin or owns_product(actor, designer_id):
         return
-    if actor.designer_id != designer_id:
-        raise NotFound("Product not found")
+    if can_see_product(actor, status=status, designer_id=designer_id, deleted=False):
+        raise Forbidden("Only the product's designer or an admin may change it")
+    raise NotFound("Product not found")
 
 
-def can_see_order(actor: Actor, *, owner_id: int, designer_ids: frozenset[int]) -> bool:
+def product_owner(actor: Actor, named: int | None) -> tuple[int | None, list[tuple[str, str]]]:
+    """Whose new product this is: a designer's own; an admin must name the designer.
+
+    Returns the owner (None when there is none) and the input problems, for the caller to report
+    together with the rest of the input's.
+    """
+    owner = actor.designer_id if actor.is_designer and not actor.is_admin else named
+    if owner is None:
+        return None, [("designerId", "admins must say which designer the product belongs to")]
+    if named is not None and named != owner:
+        # Ignoring it silently would file the product under someone the caller did not name.
+        return owner, [("designerId", "designers create products only for themselves")]
+    return owner, []
+
+
+# --- orders ----------------------------------------------------------------------------------
+
+
+def can_see_order(actor: Actor, *, owner_id: int, designer_ids: Collection[int]) -> bool:
     if actor.is_admin:
         return True
     if actor.user_id is not None and actor.user_id == owner_id:
@@ -95,18 +138,78 @@ def can_see_order(actor: Actor, *, owner_id: int, designer_ids: frozenset[int]) 
     return actor.is_designer and actor.designer_id in designer_ids
 
 
+def needs_order_designers(actor: Actor, *, owner_id: int) -> bool:
+    """Whether ``can_see_order`` needs the order's designers to decide (saves a query otherwise)."""
+    return not actor.is_admin and actor.user_id != owner_id and actor.is_designer
+
+
+def sees_order_only_as_designer(actor: Actor, *, owner_id: int) -> int | None:
+    """The designer id when the caller sees an order only as one of its designers (its own lines)."""
+    if actor.is_admin or actor.user_id == owner_id:
+        return None
+    return actor.designer_id
+
+
+def order_list_owner(actor: Actor) -> int | None:
+    """Whose orders ``orders`` lists: the caller's own, or everyone's (None) for an admin."""
+    user_id = require_user(actor)
+    return None if actor.is_admin else user_id
+
+
+def check_reorder(actor: Actor, *, owner_id: int | None) -> None:
+    """Only an order's own customer may put it in their cart again; to anyone else it is not there."""
+    if owner_id is None or owner_id != require_user(actor):
+        raise NotFound("Order not found")
+
+
+def stats_designer(actor: Actor, named: int | None) -> int:
+    """Whose designer figures the caller gets: a designer its own; an admin those it names."""
+    require_user(actor)
+    target = named if actor.is_admin and named is not None else actor.designer_id
+    if target is None:
+        if actor.is_admin:
+            raise BadUserInput("designerId", "admins must name a designer")
+        raise Forbidden("Only designers have stats")
+    return target
+
+
 CUSTOMER_CANCELLABLE = frozenset({OrderStatus.PENDING, OrderStatus.PROCESSING})
 
 
-def check_transition(actor: Actor, *, owner_id: int, current: OrderStatus, target: OrderStatus) -> None:
-    """Role rules of the order lifecycle; the transition table itself lives in services.orders."""
+def order_moves(actor: Actor, *, owner_id: int, current: OrderStatus) -> frozenset[OrderStatus] | None:
+    """The statuses this caller may move the order to from ``current``, besides what the
+    lifecycle allows; None means any (admins and the system)."""
     if actor.is_admin:
-        return
-    require_user(actor)
-    if actor.user_id == owner_id and target is OrderStatus.CANCELED and current in CUSTOMER_CANCELLABLE:
+        return None
+    if actor.user_id == owner_id and current in CUSTOMER_CANCELLABLE:
+        return frozenset({OrderStatus.CANCELED})
+    return frozenset()
+
+
+def check_transition(actor: Actor, *, owner_id: int, current: OrderStatus, target: OrderStatus) -> None:
+    """May this caller move the order from ``current`` to ``target``?
+
+    A move the lifecycle does not have is INVALID_TRANSITION, whose ``allowed`` names only what this
+    caller may do; a move it has that the caller may not make is FORBIDDEN.
+    """
+    if not actor.system:
+        require_user(actor)
+    permitted = order_moves(actor, owner_id=owner_id, current=current)
+    ORDER.check(current, target, within=None if ORDER.can(current, target) else permitted)
+    if permitted is None or target in permitted:
         return
     raise Forbidden(
         "Customers may only cancel their own order while it is PENDING or PROCESSING"
         if actor.user_id == owner_id
         else "Only admins may change this order's status"
     )
+
+
+# --- users -----------------------------------------------------------------------------------
+
+
+def check_set_user_status(actor: Actor, *, user_id: int, status: UserStatus) -> None:
+    """Admins suspend and reinstate accounts, but never suspend themselves (they could not undo it)."""
+    require_admin(actor)
+    if user_id == actor.user_id and status is UserStatus.SUSPENDED:
+        raise BadUserInput("userId", "admins cannot suspend themselves")

@@ -22,6 +22,7 @@ from kapda_gql.core import audit, locks
 from kapda_gql.db.uow import LeanUnit, Unit, UnitOfWork
 from kapda_gql.domain.enums import PaymentStatus, RefundStatus
 from kapda_gql.domain.errors import PaymentGatewayRejected, PaymentGatewayUnavailable
+from kapda_gql.domain.lifecycles import PAYMENT_WHILE_REFUNDING, REFUND
 from kapda_gql.domain.policy import Actor
 from kapda_gql.payments import store
 from kapda_gql.payments.gateway import GatewayRefund, PaymentGateway
@@ -32,8 +33,6 @@ LEASE = timedelta(seconds=60)
 MAX_BACKOFF = timedelta(minutes=30)
 POLL_PENDING = timedelta(seconds=30)
 OUTBOX = Actor.system_actor("refunds")
-# The payment's (and its order's) status while a refund is asked for and not yet confirmed.
-WHILE_REFUNDING = PaymentStatus.REFUND_PENDING
 
 
 async def request_refund(
@@ -53,7 +52,7 @@ async def request_refund(
     refund_id = await store.insert_refund(
         tx, payment_id=payment_id, order_id=order_id, amount=amount, currency=currency, reason=reason
     )
-    await store.set_payment_status(tx, payment_id, order_id, WHILE_REFUNDING)
+    await store.set_payment_status(tx, payment_id, order_id, PAYMENT_WHILE_REFUNDING)
     await audit.record(
         tx,
         actor,
@@ -85,6 +84,7 @@ async def settle(tx: Unit, refund: RefundRow, result: GatewayRefund, actor: Acto
 
 async def _processed(tx: Unit, refund: RefundRow, razorpay_refund_id: str, actor: Actor) -> None:
     """The refund is done: the payment and order follow (locks: refund, then order, then payment)."""
+    REFUND.check(RefundStatus(refund.status), RefundStatus.PROCESSED)
     await store.settle_refund(tx, refund.id, RefundStatus.PROCESSED, at=datetime.now(UTC), error=None)
     if refund.order_id is not None:
         await locks.order(tx, refund.order_id)
@@ -108,6 +108,7 @@ async def _processed(tx: Unit, refund: RefundRow, razorpay_refund_id: str, actor
 
 async def _failed(tx: Unit, refund: RefundRow, razorpay_refund_id: str, actor: Actor) -> None:
     """Razorpay gave up on the refund: it stays visible (payment REFUND_PENDING) for staff to act on."""
+    REFUND.check(RefundStatus(refund.status), RefundStatus.FAILED)
     await store.settle_refund(
         tx, refund.id, RefundStatus.FAILED, at=None, error="Razorpay reported the refund as failed"
     )

@@ -12,7 +12,7 @@ import strawberry
 
 from kapda_gql.catalog import services as catalog
 from kapda_gql.db import models
-from kapda_gql.domain import enums
+from kapda_gql.domain import enums, policy
 from kapda_gql.graphql.common import Money, PageInfo, ProductStatus
 from kapda_gql.graphql.context import Info
 
@@ -63,7 +63,14 @@ class Variant:
     @strawberry.field
     async def product(self, info: Info) -> Product | None:
         row = await info.context.loaders.product.load(self.row.product_id)
-        return await load_product(info, row) if row is not None and row.deleted_at is None else None
+        if row is None or not policy.can_see_product(
+            info.context.actor,
+            status=row.status,
+            designer_id=row.designer_id,
+            deleted=row.deleted_at is not None,
+        ):
+            return None
+        return await load_product(info, row)
 
 
 ProductRow = models.Product | catalog.ProductRecord
@@ -107,8 +114,7 @@ class Product:
 
     @strawberry.field(description="Why an admin rejected the product (visible to its designer and admins).")
     def rejection_reason(self, info: Info) -> str | None:
-        actor = info.context.actor
-        if actor.is_admin or (actor.designer_id is not None and actor.designer_id == self.row.designer_id):
+        if policy.can_see_rejection_reason(info.context.actor, designer_id=self.row.designer_id):
             return self.row.rejection_reason
         return None
 

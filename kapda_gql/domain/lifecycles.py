@@ -1,0 +1,187 @@
+"""Every lifecycle as data: which state may follow which, and what a move entails.
+
+Services look a move up here and carry out what it says; nothing else knows the tables. A move
+that is not in a table raises ``InvalidTransition`` through ``Lifecycle.check``, which is the one
+place that error is built (with ``from``, ``to`` and the ``allowed`` moves).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+from kapda_gql.domain.enums import (
+    CheckoutStatus,
+    CommissionStatus,
+    OrderStatus,
+    PaymentStatus,
+    ProductStatus,
+    RefundStatus,
+)
+from kapda_gql.domain.errors import InvalidTransition
+
+S = TypeVar("S", bound=StrEnum)
+
+
+@dataclass(frozen=True, slots=True)
+class Lifecycle(Generic[S]):
+    """A state machine: ``moves[state]`` lists the states that may follow, in display order."""
+
+    subject: str  # how a message names one ("An order")
+    moves: Mapping[S, tuple[S, ...]]
+
+    def allowed(self, current: S, *, within: Collection[S] | None = None) -> tuple[S, ...]:
+        """The states that may follow ``current``; ``within`` narrows them to what a caller may do."""
+        return tuple(s for s in self.moves[current] if within is None or s in within)
+
+    def can(self, current: S, target: S) -> bool:
+        return target in self.moves[current]
+
+    def check(
+        self, current: S, target: S, *, within: Collection[S] | None = None, message: str | None = None
+    ) -> None:
+        """Raise InvalidTransition unless ``current → target`` is a move (within ``within``, if given)."""
+        allowed = self.allowed(current, within=within)
+        if target not in allowed:
+            raise InvalidTransition(
+                message or f"{self.subject} that is {current.value} cannot become {target.value}",
+                **{"from": current.value, "to": target.value},
+                allowed=[s.value for s in allowed],
+            )
+
+    @property
+    def terminal(self) -> frozenset[S]:
+        return frozenset(s for s, nxt in self.moves.items() if not nxt)
+
+
+# --- products --------------------------------------------------------------------------------
+
+PRODUCT: Lifecycle[ProductStatus] = Lifecycle(
+    "A product",
+    {
+        ProductStatus.DRAFT: (ProductStatus.PENDING_REVIEW,),
+        ProductStatus.REJECTED: (ProductStatus.PENDING_REVIEW,),
+        ProductStatus.PENDING_REVIEW: (ProductStatus.APPROVED, ProductStatus.REJECTED),
+        # An admin may take an approved product down again.
+        ProductStatus.APPROVED: (ProductStatus.REJECTED,),
+    },
+)
+# What a designer's submitProduct does, and what an admin's reviewProduct may decide.
+PRODUCT_SUBMIT_TARGETS = frozenset({ProductStatus.PENDING_REVIEW})
+PRODUCT_REVIEW_TARGETS = frozenset({ProductStatus.APPROVED, ProductStatus.REJECTED})
+SUBMITTABLE = frozenset(s for s in ProductStatus if PRODUCT.can(s, ProductStatus.PENDING_REVIEW))
+
+
+def check_submit(current: ProductStatus) -> None:
+    PRODUCT.check(
+        current,
+        ProductStatus.PENDING_REVIEW,
+        message=f"A {current.value} product cannot be submitted for review",
+    )
+
+
+def check_review(current: ProductStatus, target: ProductStatus) -> None:
+    verb = "approved" if target is ProductStatus.APPROVED else "rejected"
+    PRODUCT.check(
+        current, target, within=PRODUCT_REVIEW_TARGETS, message=f"A {current.value} product cannot be {verb}"
+    )
+
+
+# --- checkout sessions -----------------------------------------------------------------------
+
+CHECKOUT: Lifecycle[CheckoutStatus] = Lifecycle(
+    "A checkout session",
+    {
+        CheckoutStatus.OPEN: (CheckoutStatus.COMPLETED, CheckoutStatus.FAILED),
+        CheckoutStatus.COMPLETED: (),
+        CheckoutStatus.FAILED: (),
+    },
+)
+
+# --- refunds ---------------------------------------------------------------------------------
+
+REFUND: Lifecycle[RefundStatus] = Lifecycle(
+    "A refund",
+    {
+        RefundStatus.PENDING: (RefundStatus.PROCESSED, RefundStatus.FAILED),
+        RefundStatus.PROCESSED: (),
+        RefundStatus.FAILED: (),
+    },
+)
+# The payment's (and its order's) status while a refund is asked for and not yet confirmed.
+PAYMENT_WHILE_REFUNDING = PaymentStatus.REFUND_PENDING
+# Payments that still hold money a refund could give back.
+PAID = frozenset({PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED})
+
+# --- orders ----------------------------------------------------------------------------------
+
+ORDER: Lifecycle[OrderStatus] = Lifecycle(
+    "An order",
+    {
+        OrderStatus.PENDING: (OrderStatus.PROCESSING, OrderStatus.CANCELED),
+        OrderStatus.PROCESSING: (OrderStatus.SHIPPED, OrderStatus.CANCELED),
+        OrderStatus.SHIPPED: (OrderStatus.DELIVERED, OrderStatus.CANCELED),
+        OrderStatus.DELIVERED: (OrderStatus.REFUNDED,),
+        OrderStatus.CANCELED: (),
+        OrderStatus.REFUNDED: (),
+    },
+)
+# The order column stamped when an order reaches each status.
+ORDER_TIMESTAMP = {
+    OrderStatus.PROCESSING: "processing_at",
+    OrderStatus.SHIPPED: "shipped_at",
+    OrderStatus.DELIVERED: "delivered_at",
+    OrderStatus.CANCELED: "canceled_at",
+    OrderStatus.REFUNDED: "refunded_at",
+}
+# Canceled before it left the warehouse: its units go back on the shelf.
+RESTOCK_FROM = frozenset({OrderStatus.PENDING, OrderStatus.PROCESSING})
+# Statuses whose sales no longer count (designer stats leave them out).
+NOT_LIVE = frozenset({OrderStatus.CANCELED, OrderStatus.REFUNDED})
+_REFUND_ON = frozenset({OrderStatus.CANCELED, OrderStatus.REFUNDED})
+_COMMISSION_AFTER = {
+    OrderStatus.DELIVERED: CommissionStatus.EARNED,
+    OrderStatus.CANCELED: CommissionStatus.REVERSED,
+    OrderStatus.REFUNDED: CommissionStatus.REVERSED,
+}
+# Earned on delivery from pending; a refund after delivery takes back what was earned too.
+_COMMISSION_FROM = {
+    CommissionStatus.EARNED: frozenset({CommissionStatus.PENDING}),
+    CommissionStatus.REVERSED: frozenset({CommissionStatus.PENDING, CommissionStatus.EARNED}),
+}
+_ACTION = {OrderStatus.CANCELED: "order.cancelled", OrderStatus.REFUNDED: "order.refunded"}
+
+
+@dataclass(frozen=True, slots=True)
+class CommissionMove:
+    to: CommissionStatus
+    from_: frozenset[CommissionStatus]
+
+
+@dataclass(frozen=True, slots=True)
+class OrderStep:
+    """What moving an order from one status to another entails, besides the status itself."""
+
+    current: OrderStatus
+    target: OrderStatus
+    timestamp: str
+    restock: bool
+    commission: CommissionMove | None
+    refund_if_paid: bool
+    audit_action: str
+
+
+def order_step(current: OrderStatus, target: OrderStatus) -> OrderStep:
+    """The side effects of a move the table allows (check it first with ``ORDER.check``)."""
+    after = _COMMISSION_AFTER.get(target)
+    return OrderStep(
+        current=current,
+        target=target,
+        timestamp=ORDER_TIMESTAMP[target],
+        restock=target is OrderStatus.CANCELED and current in RESTOCK_FROM,
+        commission=CommissionMove(after, _COMMISSION_FROM[after]) if after is not None else None,
+        refund_if_paid=target in _REFUND_ON,
+        audit_action=_ACTION.get(target, "order.transitioned"),
+    )

@@ -1,0 +1,40 @@
+"""What a line costs: the effective price of a variant, the price charged, the commission share.
+
+Every price is integer paise (see ``money``). These are the only places the rules are written;
+the cart, the checkout quote and the order statement all ask here.
+"""
+
+from __future__ import annotations
+
+from kapda_gql.domain.money import Money
+
+# A price that moved by more than this (in basis points of the remembered price) between the
+# cart and the checkout is logged and audited.
+PRICE_ALERT_BPS = 1000
+
+
+def effective_price(variant_price: int | None, product_price: int) -> int:
+    """A variant's own price overrides its product's."""
+    return variant_price if variant_price is not None else product_price
+
+
+def charged_price(remembered: int, current: int) -> int:
+    """What the customer pays per unit: the lower of the price remembered in the cart and today's.
+
+    A price drop reaches the customer at once; a rise never surprises them at checkout.
+    """
+    return min(remembered, current)
+
+
+def line_total(unit_price: int, quantity: int) -> int:
+    return unit_price * quantity
+
+
+def commission(line_total: int, rate_bps: int) -> int:
+    """The shop's commission on one order line: ``rate_bps`` of its total, rounded half up per line."""
+    return Money(line_total).share(rate_bps).amount
+
+
+def is_price_alert(remembered: int, current: int) -> bool:
+    """True when the price moved by more than PRICE_ALERT_BPS of the remembered one (either way)."""
+    return abs(current - remembered) * 10000 > PRICE_ALERT_BPS * remembered
