@@ -5,13 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import delete, exists, func, select, update
-from sqlalchemy.exc import IntegrityError
-
+from kapda_gql.auth import store
 from kapda_gql.auth.security import TokenClaims, decode_token, hash_password, issue_token, verify_password
 from kapda_gql.core import audit
-from kapda_gql.db.models import Cart, CartLine, Designer, RevokedToken, User
-from kapda_gql.db.uow import UnitOfWork
+from kapda_gql.db.models import User
+from kapda_gql.db.uow import OrmUnit, UnitOfWork
 from kapda_gql.domain.enums import Role, UserStatus
 from kapda_gql.domain.errors import (
     AccountSuspended,
@@ -47,20 +45,14 @@ async def create_user(
     email, name = validate_account(email, password, name)
     password_hash = await hash_password(password)
 
-    async def work(uow: UnitOfWork) -> User:
-        taken = await uow.session.scalar(select(exists().where(func.lower(User.email) == email.lower())))
-        if taken:
+    async def work(tx: OrmUnit) -> User:
+        if await store.email_taken(tx, email):
             raise EmailTaken()
-        user = User(email=email, password_hash=password_hash, name=name, role=role.value)
-        uow.session.add(user)
-        try:
-            await uow.session.flush()
-        except IntegrityError:  # a concurrent registration won the race for this e-mail
-            raise EmailTaken() from None
-        if role is Role.DESIGNER:
-            uow.session.add(Designer(user_id=user.id, name=name))
+        user = await store.add_user(tx, email=email, password_hash=password_hash, name=name, role=role)
+        if user is None:  # a concurrent registration won the race for this e-mail
+            raise EmailTaken()
         await audit.record(
-            uow,
+            tx,
             # Someone registering is the actor of their own creation.
             actor if actor.authenticated or actor.system else replace(actor, user_id=user.id),
             "user.created",
@@ -68,7 +60,7 @@ async def create_user(
             user.id,
             {"email": email, "role": role.value},
         )
-        await uow.commit()
+        await tx.commit()
         return user
 
     return await uow.run(work)
@@ -89,8 +81,8 @@ async def login(
     user = None
     # An over-long e-mail or one with a control character belongs to no account: skip the lookup.
     if could_be_email(email):
-        async with uow.read():
-            user = await uow.session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+        async with uow.orm(read=True) as tx:
+            user = await store.user_by_email(tx, email)
     # Verified even for an unknown e-mail, so timing does not reveal which accounts exist.
     ok = await verify_password(user.password_hash if user else None, password[:MAX_PASSWORD])
     if user is None or not ok:
@@ -101,19 +93,10 @@ async def login(
     return AuthResult(token, claims.expires_at, user)
 
 
-# The user, its designer profile and whether the token was revoked: every request with a token
-# pays for this, so it is one statement on a lean unit.
-_AUTHENTICATE = """
-    SELECT u.role, u.status, d.id, EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2)
-    FROM users u LEFT JOIN designers d ON d.user_id = u.id
-    WHERE u.id = $1
-"""
-
-
 async def authenticate(uow: UnitOfWork, token: str, *, secret: str) -> Principal:
     claims: TokenClaims = decode_token(secret, token)
-    async with uow.lean().read():
-        row = await uow.sql.fetchrow(_AUTHENTICATE, claims.user_id, claims.jti)
+    async with uow.lean(read=True) as tx:
+        row = await store.token_owner(tx, user_id=claims.user_id, jti=claims.jti)
     if row is None or row[3]:
         raise Unauthenticated("The token has been revoked" if row is not None else "The token is invalid")
     if row[1] == UserStatus.SUSPENDED:
@@ -124,17 +107,11 @@ async def authenticate(uow: UnitOfWork, token: str, *, secret: str) -> Principal
 async def logout(uow: UnitOfWork, actor: Actor, principal: Principal) -> None:
     """Revoke the token everywhere (it is in PostgreSQL) and empty the cart."""
 
-    async def work(uow: UnitOfWork) -> None:
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        await uow.session.execute(
-            pg_insert(RevokedToken)
-            .values(jti=principal.jti, expires_at=principal.expires_at)
-            .on_conflict_do_nothing()
+    async def work(tx: OrmUnit) -> None:
+        await store.revoke_and_empty_cart(
+            tx, jti=principal.jti, expires_at=principal.expires_at, user_id=principal.user_id
         )
-        cart_ids = select(Cart.id).where(Cart.user_id == principal.user_id).scalar_subquery()
-        await uow.session.execute(delete(CartLine).where(CartLine.cart_id.in_(cart_ids)))
-        await uow.commit()
+        await tx.commit()
 
     await uow.run(work)
 
@@ -142,24 +119,24 @@ async def logout(uow: UnitOfWork, actor: Actor, principal: Principal) -> None:
 async def set_user_status(uow: UnitOfWork, actor: Actor, user_id: int, status: UserStatus) -> User:
     require_admin(actor)
 
-    async def work(uow: UnitOfWork) -> User:
-        user = await uow.session.get(User, user_id, with_for_update=True)
+    async def work(tx: OrmUnit) -> User:
+        user = await store.locked_user(tx, user_id)
         if user is None:
             raise NotFound("User not found")
         check_set_user_status(actor, user_id=user.id, status=status)
         before = user.status
         if before != status.value:
-            await uow.session.execute(update(User).where(User.id == user_id).values(status=status.value))
+            await store.set_status(tx, user_id, status.value)
             user.status = status.value
             await audit.record(
-                uow,
+                tx,
                 actor,
                 "user.status_changed",
                 "User",
                 user_id,
                 {"status": {"from": before, "to": status.value}},
             )
-        await uow.commit()
+        await tx.commit()
         return user
 
     return await uow.run(work)
@@ -169,8 +146,8 @@ async def ensure_user(
     uow: UnitOfWork, *, email: str, password: str, name: str, role: Role
 ) -> tuple[User, bool]:
     """For the demo loader: the user with this e-mail, created if missing."""
-    async with uow:
-        existing = await uow.session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+    async with uow.orm() as tx:
+        existing = await store.user_by_email(tx, email)
     if existing is not None:
         return existing, False
     try:
@@ -178,7 +155,7 @@ async def ensure_user(
             uow, Actor.system_actor("demo"), email=email, password=password, name=name, role=role
         ), True
     except EmailTaken:
-        async with uow:
-            user = await uow.session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+        async with uow.orm() as tx:
+            user = await store.user_by_email(tx, email)
         assert user is not None
         return user, False

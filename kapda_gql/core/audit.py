@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Select, and_, delete, func, or_, select
 
 from kapda_gql.db.models import AuditEntry
-from kapda_gql.db.uow import Unit, UnitOfWork
+from kapda_gql.db.uow import OrmUnit, Unit, UnitOfWork
 from kapda_gql.domain.errors import BadUserInput
 from kapda_gql.domain.policy import Actor, require_admin
 from kapda_gql.domain.text import has_control
@@ -164,15 +164,15 @@ async def list_entries(
     ]
     if bad:
         raise BadUserInput(bad)
-    async with uow.read():
+    async with uow.orm(read=True) as tx:
         stmt = _filtered(flt)
-        total = (await uow.session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
+        total = (await tx.session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
         if after is not None:
             at, entry_id = after
             stmt = stmt.where(or_(AuditEntry.at < at, and_(AuditEntry.at == at, AuditEntry.id < entry_id)))
         rows = (
             (
-                await uow.session.execute(
+                await tx.session.execute(
                     stmt.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(first + 1)
                 )
             )
@@ -182,6 +182,6 @@ async def list_entries(
         return list(rows[:first]), len(rows) > first, int(total)
 
 
-async def purge_older_than(uow: UnitOfWork, cutoff: datetime) -> int:
-    result = await uow.session.execute(delete(AuditEntry).where(AuditEntry.at < cutoff))
+async def purge_older_than(tx: OrmUnit, cutoff: datetime) -> int:
+    result = await tx.session.execute(delete(AuditEntry).where(AuditEntry.at < cutoff))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ from kapda_gql.db.models import (
     RevokedToken,
     WebhookEvent,
 )
-from kapda_gql.db.uow import UnitOfWork
+from kapda_gql.db.uow import OrmUnit, UnitOfWork
 from kapda_gql.domain.enums import CheckoutStatus, WebhookStatus
 
 log = logging.getLogger("kapda_gql.maintenance")
@@ -35,9 +35,9 @@ WEBHOOK_RETENTION = timedelta(days=90)
 DONE_WEBHOOK_STATUSES = (WebhookStatus.PROCESSED.value, WebhookStatus.IGNORED.value)
 
 
-async def _delete(uow: UnitOfWork, stmt: Delete) -> int:
+async def _delete(tx: OrmUnit, stmt: Delete) -> int:
     # Bulk deletes: nothing in this session holds these rows, so skip synchronising it.
-    result = await uow.session.execute(stmt.execution_options(synchronize_session=False))
+    result = await tx.session.execute(stmt.execution_options(synchronize_session=False))
     return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
@@ -54,15 +54,15 @@ async def purge(uow: UnitOfWork, *, now: datetime | None = None) -> dict[str, in
     """Deletes expired rows of every kind; returns how many of each went."""
     at = now or datetime.now(UTC)
 
-    async def work(uow: UnitOfWork) -> dict[str, int]:
+    async def work(tx: OrmUnit) -> dict[str, int]:
         counts = {
-            "audit_entries": await audit.purge_older_than(uow, at - AUDIT_RETENTION),
+            "audit_entries": await audit.purge_older_than(tx, at - AUDIT_RETENTION),
             "idempotency_keys": await _delete(
-                uow, delete(IdempotencyKey).where(IdempotencyKey.created_at < at - IDEMPOTENCY_RETENTION)
+                tx, delete(IdempotencyKey).where(IdempotencyKey.created_at < at - IDEMPOTENCY_RETENTION)
             ),
-            "revoked_tokens": await _delete(uow, delete(RevokedToken).where(RevokedToken.expires_at < at)),
+            "revoked_tokens": await _delete(tx, delete(RevokedToken).where(RevokedToken.expires_at < at)),
             "checkout_sessions": await _delete(
-                uow,
+                tx,
                 delete(CheckoutSession).where(
                     or_(
                         and_(
@@ -78,10 +78,10 @@ async def purge(uow: UnitOfWork, *, now: datetime | None = None) -> dict[str, in
                 ),
             ),
             "rate_limit_buckets": await _delete(
-                uow, delete(RateLimitBucket).where(RateLimitBucket.expires_at < at)
+                tx, delete(RateLimitBucket).where(RateLimitBucket.expires_at < at)
             ),
             "webhook_events": await _delete(
-                uow,
+                tx,
                 delete(WebhookEvent).where(
                     WebhookEvent.status.in_(DONE_WEBHOOK_STATUSES),
                     func.coalesce(WebhookEvent.processed_at, WebhookEvent.received_at)
@@ -89,7 +89,7 @@ async def purge(uow: UnitOfWork, *, now: datetime | None = None) -> dict[str, in
                 ),
             ),
         }
-        await uow.commit()
+        await tx.commit()
         return counts
 
     counts = await uow.run(work)

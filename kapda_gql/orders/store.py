@@ -1,0 +1,210 @@
+"""All SQL of orders, as SQLAlchemy Core on the unit's ORM session (named binds, no SQL text)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, insert, or_, select, update
+
+from kapda_gql.db.models import (
+    Commission,
+    Order,
+    OrderItem,
+    OrderStatusChange,
+    Payment,
+    Product,
+    User,
+    Variant,
+)
+from kapda_gql.db.uow import OrmUnit
+from kapda_gql.domain.enums import CommissionStatus, OrderStatus
+
+# --- batch loads -----------------------------------------------------------------------------
+
+
+async def users(tx: OrmUnit, ids: Sequence[int]) -> dict[int, User]:
+    rows = (await tx.session.execute(select(User).where(User.id.in_(ids)))).scalars().all()
+    return {u.id: u for u in rows}
+
+
+async def items_of(tx: OrmUnit, order_ids: Sequence[int]) -> dict[int, list[OrderItem]]:
+    stmt = (
+        select(OrderItem).where(OrderItem.order_id.in_(order_ids)).order_by(OrderItem.order_id, OrderItem.id)
+    )
+    grouped: dict[int, list[OrderItem]] = defaultdict(list)
+    for item in (await tx.session.execute(stmt)).scalars().all():
+        grouped[item.order_id].append(item)
+    return grouped
+
+
+async def history_of(tx: OrmUnit, order_ids: Sequence[int]) -> dict[int, list[OrderStatusChange]]:
+    stmt = (
+        select(OrderStatusChange)
+        .where(OrderStatusChange.order_id.in_(order_ids))
+        .order_by(OrderStatusChange.order_id, OrderStatusChange.id)
+    )
+    grouped: dict[int, list[OrderStatusChange]] = defaultdict(list)
+    for change in (await tx.session.execute(stmt)).scalars().all():
+        grouped[change.order_id].append(change)
+    return grouped
+
+
+# --- one order -------------------------------------------------------------------------------
+
+
+async def order(tx: OrmUnit, order_id: int, *, lock: bool = False) -> Order | None:
+    """The order; with ``lock`` its row is locked, which serializes racing transitions."""
+    stmt = select(Order).where(Order.id == order_id)
+    return await tx.session.scalar(stmt.with_for_update() if lock else stmt)
+
+
+async def designers_of(tx: OrmUnit, order_id: int) -> frozenset[int]:
+    """The designers with a line in the order."""
+    rows = await tx.session.execute(select(OrderItem.designer_id).where(OrderItem.order_id == order_id))
+    return frozenset(rows.scalars().all())
+
+
+async def page(
+    tx: OrmUnit,
+    *,
+    owner_id: int | None,
+    status: OrderStatus | None,
+    after: tuple[datetime, int] | None,
+    limit: int,
+) -> tuple[list[Order], int]:
+    """Orders newest first (keyset after ``after``), at most ``limit``, and the total count."""
+    conditions: list[Any] = []
+    if owner_id is not None:
+        conditions.append(Order.user_id == owner_id)
+    if status is not None:
+        conditions.append(Order.status == status.value)
+    stmt = select(Order).where(*conditions)
+    if after is not None:
+        at, oid = after
+        stmt = stmt.where(or_(Order.created_at < at, and_(Order.created_at == at, Order.id < oid)))
+    rows = (
+        await tx.session.execute(stmt.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit))
+    ).scalars()
+    found = list(rows.all())
+    total = int(await tx.session.scalar(select(func.count(Order.id)).where(*conditions)) or 0)
+    return found, total
+
+
+# --- transitions -----------------------------------------------------------------------------
+
+
+async def restock(tx: OrmUnit, order_id: int) -> dict[int, int]:
+    """Every unit of the order back on its variant's shelf (variants locked by ascending id)."""
+    wanted = (
+        select(OrderItem.variant_id.label("id"), func.sum(OrderItem.quantity).label("q"))
+        .where(OrderItem.order_id == order_id, OrderItem.variant_id.is_not(None))
+        .group_by(OrderItem.variant_id)
+        .cte("wanted")
+    )
+    # NO KEY UPDATE: the lock order's last step, compatible with order_items' foreign-key KEY SHARE.
+    locked = (
+        select(Variant.id)
+        .join(wanted, wanted.c.id == Variant.id)
+        .order_by(Variant.id)
+        .with_for_update(of=Variant, key_share=True)
+        .cte("locked")
+    )
+    stmt = (
+        update(Variant)
+        .values(stock=Variant.stock + wanted.c.q)
+        .where(Variant.id == wanted.c.id, locked.c.id == wanted.c.id)
+        .returning(Variant.id, wanted.c.q)
+    )
+    rows = await tx.session.execute(stmt, execution_options={"synchronize_session": False})
+    return {int(vid): int(q) for vid, q in rows.all()}
+
+
+async def move_commissions(
+    tx: OrmUnit, order_id: int, *, to: CommissionStatus, from_: Collection[CommissionStatus], at: datetime
+) -> int:
+    """The order's commissions in ``from_`` moved to ``to``; how many moved."""
+    result = await tx.session.execute(
+        update(Commission)
+        .where(Commission.order_id == order_id, Commission.status.in_([s.value for s in from_]))
+        .values(status=to.value, updated_at=at)
+        .returning(Commission.id)
+    )
+    return len(result.all())
+
+
+async def locked_payment(tx: OrmUnit, order_id: int) -> Payment | None:
+    return await tx.session.scalar(select(Payment).where(Payment.order_id == order_id).with_for_update())
+
+
+async def set_order(tx: OrmUnit, order_id: int, values: dict[str, Any]) -> None:
+    await tx.session.execute(update(Order).where(Order.id == order_id).values(**values))
+
+
+async def add_history(
+    tx: OrmUnit,
+    *,
+    order_id: int,
+    from_status: OrderStatus,
+    to_status: OrderStatus,
+    actor_id: int | None,
+    note: str | None,
+) -> None:
+    await tx.session.execute(
+        insert(OrderStatusChange).values(
+            order_id=order_id,
+            from_status=from_status.value,
+            to_status=to_status.value,
+            actor_id=actor_id,
+            note=note,
+        )
+    )
+
+
+# --- reorder ---------------------------------------------------------------------------------
+
+
+async def lines_with_variants(
+    tx: OrmUnit, order_id: int
+) -> list[tuple[OrderItem, Variant | None, Product | None]]:
+    """The order's lines with what is left of their variants and products (None when gone)."""
+    rows = await tx.session.execute(
+        select(OrderItem, Variant, Product)
+        .outerjoin(Variant, Variant.id == OrderItem.variant_id)
+        .outerjoin(Product, Product.id == Variant.product_id)
+        .where(OrderItem.order_id == order_id)
+        .order_by(OrderItem.id)
+    )
+    return [(item, v, p) for item, v, p in rows.all()]
+
+
+# --- designer figures ------------------------------------------------------------------------
+
+
+async def designer_sales(
+    tx: OrmUnit, designer_id: int, *, leaving_out: Collection[OrderStatus]
+) -> tuple[int, int, int]:
+    """(orders, units, gross) of the designer's lines, leaving out orders in ``leaving_out``."""
+    row = (
+        await tx.session.execute(
+            select(
+                func.count(func.distinct(OrderItem.order_id)),
+                func.coalesce(func.sum(OrderItem.quantity), 0),
+                func.coalesce(func.sum(OrderItem.line_total), 0),
+            )
+            .join(Order, Order.id == OrderItem.order_id)
+            .where(OrderItem.designer_id == designer_id, Order.status.not_in([s.value for s in leaving_out]))
+        )
+    ).one()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+async def commissions_by_status(tx: OrmUnit, designer_id: int) -> dict[str, int]:
+    rows = await tx.session.execute(
+        select(Commission.status, func.coalesce(func.sum(Commission.amount), 0))
+        .where(Commission.designer_id == designer_id)
+        .group_by(Commission.status)
+    )
+    return {str(status): int(amount) for status, amount in rows.all()}
