@@ -1,14 +1,18 @@
 """Shared fixtures: a fresh PostgreSQL database per run (embedded unless KAPDA_DATABASE_URL is set),
 the real Razorpay sandbox on loopback, and the real ASGI app driven through httpx.
+
+Tests are grouped by speed, and each group is a marker (``pytest -m unit``): ``tests/unit`` needs no
+database or server and runs in seconds; ``tests/integration`` drives the real app over real
+PostgreSQL and the sandbox; ``tests/e2e`` starts the service's own processes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +22,15 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from kapda_gql.app import build_runtime, create_app
-from kapda_gql.auth.security import _hasher
 from kapda_gql.cli import migrate
 from kapda_gql.config import SANDBOX_KEY_ID, SANDBOX_KEY_SECRET, SANDBOX_WEBHOOK_SECRET, Settings
 from kapda_gql.db.engine import start_embedded, sync_libpq_url
 from kapda_gql.db.models import Base
 from kapda_gql.devtools.sandbox import SandboxServer
 from kapda_gql.runtime import Runtime
-
-ROOT = Path(__file__).resolve().parent.parent
-PASSWORD = "correct horse battery"
-# Hashed once: every test user shares it, so making users costs no argon2 time.
-PASSWORD_HASH = _hasher.hash(PASSWORD)
+from tests.support.apps import PASSWORD_HASH, ROOT, Api, LogCapture, Served, UserInfo, production_env
+from tests.support.documents import ADD
+from tests.support.flows import finish, pay, start
 
 
 def _server_url() -> str:
@@ -91,13 +92,25 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     await rt.db.dispose()
 
 
+SPEEDS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = item.path.relative_to(ROOT / "tests").parts
+        if parts and parts[0] in SPEEDS:
+            item.add_marker(parts[0])
+
+
 TABLES = ", ".join(f'"{t.name}"' for t in reversed(Base.metadata.sorted_tables))
 
 
 @pytest.fixture(autouse=True)
-async def clean_database(request: pytest.FixtureRequest, sandbox: SandboxServer) -> None:
-    """Every test starts from empty tables and a fresh sandbox."""
+async def clean_database(request: pytest.FixtureRequest) -> None:
+    """Every test that touches the database starts from empty tables and a fresh sandbox; unit tests
+    start neither."""
     if "database_url" in request.fixturenames or "runtime" in request.fixturenames:
+        sandbox: SandboxServer = request.getfixturevalue("sandbox")
         url = request.getfixturevalue("database_url")
         conn = await asyncpg.connect(url)
         try:
@@ -105,43 +118,6 @@ async def clean_database(request: pytest.FixtureRequest, sandbox: SandboxServer)
         finally:
             await conn.close()
         sandbox.state.reset()
-
-
-@dataclass
-class Api:
-    """A GraphQL client over the real ASGI app."""
-
-    client: httpx.AsyncClient
-
-    async def __call__(
-        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None, **headers: str
-    ) -> dict[str, Any]:
-        response = await self.post(query, variables, token=token, **headers)
-        return dict(response.json())
-
-    async def post(
-        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None, **headers: str
-    ) -> httpx.Response:
-        hdrs = {k.replace("_", "-"): v for k, v in headers.items()}
-        if token:
-            hdrs["Authorization"] = f"Bearer {token}"
-        return await self.client.post(
-            "/graphql", json={"query": query, "variables": variables or {}}, headers=hdrs
-        )
-
-    async def ok(
-        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
-    ) -> Any:
-        body = await self(query, variables, token=token)
-        assert not body.get("errors"), body
-        return body["data"]
-
-    async def error(
-        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
-    ) -> Any:
-        body = await self(query, variables, token=token)
-        assert body.get("errors"), body
-        return body["errors"][0]
 
 
 @pytest.fixture
@@ -154,15 +130,6 @@ async def api(app: Any) -> AsyncIterator[Api]:
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield Api(client)
-
-
-@dataclass
-class UserInfo:
-    id: int
-    email: str
-    role: str
-    token: str
-    designer_id: int | None = None
 
 
 @pytest.fixture
@@ -257,3 +224,94 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(database_url)
     yield conn
     await conn.close()
+
+
+@pytest.fixture
+def client_ip() -> str:
+    """The address the shared `api` fixture's transport reports for every request."""
+    return "203.0.113.7"
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Any]:
+    """serve(settings) -> Served: a whole app with its own runtime, disposed after the test."""
+    made: list[Runtime] = []
+
+    def make(settings: Settings) -> Served:
+        runtime = build_runtime(settings)
+        made.append(runtime)
+        return Served(create_app(runtime=runtime), runtime)
+
+    yield make
+    for runtime in made:
+        limiter = runtime.extras.get("rate_limiter")
+        if limiter is not None:
+            await limiter.aclose()
+        await runtime.db.dispose()
+
+
+@pytest.fixture
+def production_settings(database_url: str, settings: Settings) -> Any:
+    """Production settings as the environment makes them (defaults and checks included), then
+    pointed at the local sandbox so nothing leaves the machine."""
+
+    def make(**over: str) -> Settings:
+        real = Settings.from_env(production_env(database_url, **over))
+        return real.with_overrides(razorpay_base_url=settings.razorpay_base_url, data_dir=settings.data_dir)
+
+    return make
+
+
+@pytest.fixture
+def logs() -> Iterator[LogCapture]:
+    handler = LogCapture()
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield handler
+    root.removeHandler(handler)
+    root.setLevel(previous)
+
+
+@pytest.fixture
+def place_order(api: Any, sandbox: Any) -> Any:
+    """Place a real order through the whole flow: cart → startCheckout → sandbox payment → checkout."""
+
+    async def place(customer: Any, lines: list[tuple[int, int]]) -> dict[str, Any]:
+        for variant_id, qty in lines:
+            await api.ok(ADD, {"v": variant_id, "q": qty}, token=customer.token)
+        session = await start(api, customer.token)
+        payment = await pay(sandbox.base_url, session["razorpayOrderId"])
+        body = await finish(api, customer.token, session, payment)
+        assert "errors" not in body, body
+        return {**body["data"]["checkout"], "payment_id": payment["razorpay_payment_id"]}
+
+    return place
+
+
+@pytest.fixture
+async def shop(make_user: Any, make_product: Any) -> dict[str, Any]:
+    """An admin, a designer with a product of two variants, another designer, two customers."""
+    admin = await make_user("ADMIN")
+    designer = await make_user("DESIGNER")
+    other_designer = await make_user("DESIGNER")
+    alice = await make_user()
+    bob = await make_user()
+    product = await make_product(
+        designer.designer_id,
+        price=100000,
+        variants=[("KUR-S", "S", "Red", 10, None), ("KUR-M", "M", "Red", 10, 120000)],
+    )
+    other = await make_product(
+        other_designer.designer_id, price=50000, variants=[("STO-1", None, "Blue", 10, None)]
+    )
+    return {
+        "admin": admin,
+        "designer": designer,
+        "other_designer": other_designer,
+        "alice": alice,
+        "bob": bob,
+        "product": product,
+        "other": other,
+    }

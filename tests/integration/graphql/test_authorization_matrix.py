@@ -1,0 +1,256 @@
+"""Every operation from every role's side: allowed, or refused with the right code and no change.
+
+One row per operation: the document, its variables (built from a fresh world of users and
+products), and what each role gets. Add a row when an operation lands (cart, checkout, orders…):
+write its document and variables, and fill ``expect`` for the five roles.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import pytest
+
+from tests.support.apps import PASSWORD, UserInfo
+
+ROLES = ("anonymous", "customer", "designer", "other_designer", "admin")
+OK = "ok"  # no error, the field has a value
+NULL = "null"  # no error, the field is null (not visible to this caller)
+
+
+@dataclass
+class World:
+    """Each role gets its own copy of every target, so one world serves all five roles in turn."""
+
+    users: dict[str, UserInfo]
+    victims: dict[str, UserInfo]
+    approved: dict[str, Any]
+    drafts: dict[str, dict[str, Any]]
+    pending: dict[str, dict[str, Any]]
+
+    def token(self, role: str) -> str | None:
+        return None if role == "anonymous" else self.users[role].token
+
+
+@dataclass(frozen=True)
+class Row:
+    document: str
+    variables: Callable[[World, str], dict[str, Any]]
+    expect: dict[str, str]
+    # The root field whose value OK/NULL speak of.
+    result: str = ""
+    # Further checks of the answer: (data, world, role, db) -> awaitable of None.
+    check: Callable[..., Any] | None = None
+
+
+def everyone(outcome: str) -> dict[str, str]:
+    return dict.fromkeys(ROLES, outcome)
+
+
+def signed_in(outcome: str) -> dict[str, str]:
+    return {**everyone(outcome), "anonymous": "UNAUTHENTICATED"}
+
+
+ADMIN_ONLY = {
+    "anonymous": "UNAUTHENTICATED",
+    "customer": "FORBIDDEN",
+    "designer": "FORBIDDEN",
+    "other_designer": "FORBIDDEN",
+    "admin": OK,
+}
+OWNER_OR_ADMIN = {
+    "anonymous": "UNAUTHENTICATED",
+    "customer": "FORBIDDEN",
+    "designer": OK,
+    "other_designer": "NOT_FOUND",  # another designer's product: learns nothing about it
+    "admin": OK,
+}
+CATALOG_MANAGERS = {**OWNER_OR_ADMIN, "other_designer": OK}
+
+
+async def _product_counts(data: dict[str, Any], world: World, role: str, db: asyncpg.Connection) -> None:
+    everything = 1 + len(world.drafts) + len(world.pending)
+    expected = everything if role in ("designer", "admin") else 1
+    assert data["products"]["totalCount"] == expected, (role, data)
+
+
+async def _victim_suspended(data: dict[str, Any], world: World, role: str, db: asyncpg.Connection) -> None:
+    status = await db.fetchval("SELECT status FROM users WHERE id = $1", world.victims[role].id)
+    assert status == ("SUSPENDED" if role == "admin" else "ACTIVE"), role
+
+
+def _new_email(world: World, role: str) -> dict[str, Any]:
+    return {
+        "i": {
+            "email": f"new-{role}-{uuid.uuid4().hex[:6]}@example.com",
+            "password": "long enough pw",
+            "name": "N",
+        }
+    }
+
+
+def _new_product(designer_id: int | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "title": "New kurta",
+        "description": "d",
+        "category": "Kurta",
+        "price": 1000,
+        "variants": [{"sku": f"NEW-{uuid.uuid4().hex[:8]}", "stock": 1}],
+    }
+    if designer_id is not None:
+        spec["designerId"] = str(designer_id)
+    return spec
+
+
+MATRIX: dict[str, Row] = {
+    "me": Row("{ me { id role } }", lambda w, r: {}, {**everyone(OK), "anonymous": NULL}, result="me"),
+    "products": Row(
+        "{ products(first: 50) { totalCount edges { node { id status } } } }",
+        lambda w, r: {},
+        everyone(OK),
+        check=_product_counts,
+        result="products",
+    ),
+    "product (a draft)": Row(
+        "query($id: ID!) { product(id: $id) { id status } }",
+        lambda w, r: {"id": str(w.drafts[r]["id"])},
+        {"anonymous": NULL, "customer": NULL, "designer": OK, "other_designer": NULL, "admin": OK},
+        result="product",
+    ),
+    "register": Row(
+        "mutation($i: RegisterInput!) { register(input: $i) { token user { id } } }",
+        _new_email,
+        everyone(OK),
+        result="register",
+    ),
+    "login": Row(
+        "mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { token } }",
+        lambda w, r: {"e": w.victims[r].email, "p": PASSWORD},
+        everyone(OK),
+        result="login",
+    ),
+    "logout": Row("mutation { logout { ok } }", lambda w, r: {}, signed_in(OK), result="logout"),
+    "setUserStatus": Row(
+        "mutation($id: ID!) { setUserStatus(userId: $id, status: SUSPENDED) { id status } }",
+        lambda w, r: {"id": str(w.victims[r].id)},
+        ADMIN_ONLY,
+        check=_victim_suspended,
+        result="setUserStatus",
+    ),
+    "createProduct": Row(
+        "mutation($i: CreateProductInput!) { createProduct(input: $i) { id status } }",
+        lambda w, r: {"i": _new_product(w.users["designer"].designer_id if r == "admin" else None)},
+        CATALOG_MANAGERS,
+        result="createProduct",
+    ),
+    "createProduct naming a designer": Row(
+        "mutation($i: CreateProductInput!) { createProduct(input: $i) { id status } }",
+        lambda w, r: {"i": _new_product(w.users["designer"].designer_id)},
+        {**OWNER_OR_ADMIN, "other_designer": "BAD_USER_INPUT"},
+        result="createProduct",
+    ),
+    "updateProduct": Row(
+        'mutation($id: ID!) { updateProduct(input: {productId: $id, title: "Renamed"}) { id title } }',
+        lambda w, r: {"id": str(w.drafts[r]["id"])},
+        OWNER_OR_ADMIN,
+        result="updateProduct",
+    ),
+    "submitProduct": Row(
+        "mutation($id: ID!) { submitProduct(productId: $id) { status } }",
+        lambda w, r: {"id": str(w.drafts[r]["id"])},
+        OWNER_OR_ADMIN,
+        result="submitProduct",
+    ),
+    "reviewProduct": Row(
+        "mutation($id: ID!) { reviewProduct(input: {productId: $id, decision: APPROVE}) { status } }",
+        lambda w, r: {"id": str(w.pending[r]["id"])},
+        ADMIN_ONLY,
+        result="reviewProduct",
+    ),
+    "deleteProduct": Row(
+        "mutation($id: ID!) { deleteProduct(productId: $id) }",
+        lambda w, r: {"id": str(w.drafts[r]["id"])},
+        OWNER_OR_ADMIN,
+        result="deleteProduct",
+    ),
+    "setStock": Row(
+        "mutation($id: ID!) { setStock(input: {variantId: $id, stock: 7}) { stock } }",
+        lambda w, r: {"id": str(w.drafts[r]["variant_ids"][0])},
+        OWNER_OR_ADMIN,
+        result="setStock",
+    ),
+}
+
+
+@pytest.fixture
+async def world(make_user: Any, make_product: Any) -> World:
+    users = {
+        "customer": await make_user("CUSTOMER"),
+        "designer": await make_user("DESIGNER"),
+        "other_designer": await make_user("DESIGNER"),
+        "admin": await make_user("ADMIN"),
+    }
+    owner = users["designer"].designer_id
+    return World(
+        users=users,
+        victims={role: await make_user("CUSTOMER") for role in ROLES},
+        approved=await make_product(owner, status="APPROVED"),
+        drafts={role: await make_product(owner, status="DRAFT") for role in ROLES},
+        pending={role: await make_product(owner, status="PENDING_REVIEW") for role in ROLES},
+    )
+
+
+async def snapshot(db: asyncpg.Connection) -> list[Any]:
+    """What a refused operation must leave exactly as it was."""
+    return [
+        await db.fetch("SELECT id, email, status, role FROM users ORDER BY id"),
+        await db.fetch("SELECT id, status, title, price, deleted_at FROM products ORDER BY id"),
+        await db.fetch("SELECT id, stock FROM variants ORDER BY id"),
+        await db.fetch("SELECT jti FROM revoked_tokens ORDER BY jti"),
+        await db.fetchval("SELECT count(*) FROM audit_entries"),
+    ]
+
+
+@pytest.mark.parametrize("operation", list(MATRIX), ids=lambda v: v.replace(" ", "_"))
+async def test_authorization(operation: str, api: Any, world: World, db: asyncpg.Connection) -> None:
+    row = MATRIX[operation]
+    wrong: list[str] = []
+    for role in ROLES:
+        expected = row.expect[role]
+        before = await snapshot(db)
+        body = await api(row.document, row.variables(world, role), token=world.token(role))
+        got = [e["extensions"]["code"] for e in body.get("errors") or []]
+        if expected in (OK, NULL):
+            value = (body.get("data") or {}).get(row.result)
+            if got or (value is None) != (expected == NULL):
+                wrong.append(f"{role}: expected {expected}, got {body}")
+                continue
+        elif got != [expected]:
+            wrong.append(f"{role}: expected {expected}, got {body}")
+            continue
+        elif await snapshot(db) != before:
+            wrong.append(f"{role}: refused with {expected} but something changed")
+        if row.check is not None:
+            await row.check(body["data"], world, role, db)
+    assert not wrong, f"{operation}:\n" + "\n".join(wrong)
+
+
+def test_every_operation_of_auth_and_catalog_has_a_row() -> None:
+    from kapda_gql.graphql.auth.resolvers import AuthMutation, AuthQuery
+    from kapda_gql.graphql.catalog.resolvers import CatalogMutation, CatalogQuery
+
+    covered = {row.result for row in MATRIX.values()}
+    for part in (AuthQuery, AuthMutation, CatalogQuery, CatalogMutation):
+        for definition in part.__strawberry_definition__.fields:  # type: ignore[attr-defined]
+            assert definition.python_name and _camel(definition.python_name) in covered, (
+                definition.python_name
+            )
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
