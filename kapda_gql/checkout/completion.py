@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from kapda_gql.checkout import compensation, store
+from kapda_gql.checkout.named import violated_constraint
 from kapda_gql.checkout.quote import QuoteLine, shortage
 from kapda_gql.checkout.results import Completion, OutOfStock, Placed, answer
 from kapda_gql.core import idempotency, locks
@@ -119,7 +120,7 @@ async def complete(
     try:
         result = await uow.run_lean(work)
     except IntegrityError as error:
-        if store.violated_constraint(error) == store.PAYMENT_REUSED:
+        if violated_constraint(error) == store.PAYMENT_REUSED:
             # This payment already made an order (through another session row): never a second one.
             raise PaymentVerificationFailed("This payment was already used") from None
         raise

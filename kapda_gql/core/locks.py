@@ -26,8 +26,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import select
+
+from kapda_gql.db.models import Order, Payment
 from kapda_gql.db.sql import Record
-from kapda_gql.db.uow import Unit
+from kapda_gql.db.uow import OrmUnit, Unit
 
 _VARIANTS = "SELECT id, stock FROM variants WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE"
 _ORDER = "SELECT id, payment_status FROM orders WHERE id = $1 FOR UPDATE"
@@ -53,6 +56,31 @@ _UNNAMED_REFUNDS = (
 async def variants(tx: Unit, ids: Sequence[int]) -> dict[int, int]:
     """Lock these variants (ascending id, NO KEY); returns each one's stock."""
     return {int(row[0]): int(row[1]) for row in await tx.sql.fetch(_VARIANTS, list(ids))}
+
+
+_VARIANTS_OF_ORDER = (
+    "SELECT id, stock FROM variants WHERE id IN "
+    "(SELECT variant_id FROM order_items WHERE order_id = $1 AND variant_id IS NOT NULL) "
+    "ORDER BY id FOR NO KEY UPDATE"
+)
+
+
+async def variants_of_order(tx: Unit, order_id: int) -> dict[int, int]:
+    """Lock the variants an order's lines came from (for a restock); each one's stock."""
+    return {int(row[0]): int(row[1]) for row in await tx.sql.fetch(_VARIANTS_OF_ORDER, order_id)}
+
+
+# The same locks for callers that work with ORM instances (the orders lifecycle).
+
+
+async def order_model(tx: OrmUnit, order_id: int) -> Order | None:
+    """Lock an order row and load it."""
+    return await tx.session.scalar(select(Order).where(Order.id == order_id).with_for_update())
+
+
+async def payment_model_of_order(tx: OrmUnit, order_id: int) -> Payment | None:
+    """Lock the payment that paid for an order and load it."""
+    return await tx.session.scalar(select(Payment).where(Payment.order_id == order_id).with_for_update())
 
 
 async def order(tx: Unit, order_id: int) -> Record | None:
