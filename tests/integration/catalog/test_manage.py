@@ -531,3 +531,24 @@ async def test_concurrent_creates_with_one_title_get_distinct_slugs(
     assert "kalamkari-kurta" in slugs
     assert await db.fetchval("SELECT count(*) FROM products") == 6
     assert len(await audit_rows(db, "product.created")) == 6
+
+
+async def test_another_designers_visible_product_is_forbidden_an_invisible_one_not_found(
+    api: Any, db: Any, owned: dict[str, Any], make_product: Any
+) -> None:
+    """API.md: FORBIDDEN when the object is visible but the caller may not change it (another
+    designer's approved product); NOT_FOUND when it is not visible (another designer's draft)."""
+    designer, other = owned["designer"], owned["other"]
+    approved = await make_product(
+        designer.designer_id, title="Approved Kurta", variants=[("AP-M", "M", "Red", 4, None)]
+    )
+    for product, code in ((approved, "FORBIDDEN"), (owned["product"], "NOT_FOUND")):
+        pid, vid = str(product["id"]), str(product["variant_ids"][0])
+        error = await api.error(UPDATE, {"input": {"productId": pid, "title": "Mine now"}}, token=other.token)
+        assert error["extensions"]["code"] == code, product
+        error = await api.error(SET_STOCK, {"input": {"variantId": vid, "stock": 99}}, token=other.token)
+        assert error["extensions"]["code"] == code, product
+    assert await db.fetchval("SELECT title FROM products WHERE id = $1", approved["id"]) == "Approved Kurta"
+    assert await db.fetchval("SELECT stock FROM variants WHERE id = $1", approved["variant_ids"][0]) == 4
+    assert await audit_rows(db, "stock.set") == []
+    assert await audit_rows(db, "product.updated") == []
