@@ -124,6 +124,7 @@ __all__ = [
     "PaymentProof",
     "PlacedHook",
     "checkout",
+    "complete",
     "complete_paid_checkout",
     "confirm_payment",
     "session_of_razorpay_order",

@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kapda_gql.checkout import services as checkout
+from kapda_gql.checkout.results import OutOfStock, Placed
 from kapda_gql.core import audit
 from kapda_gql.db.models import WebhookEvent
 from kapda_gql.db.uow import UnitOfWork
@@ -185,15 +186,28 @@ async def _complete_checkout(
     try:
         # Razorpay's own answer, not the event body, decides (status, amount, order id); captures if authorized.
         confirmed = await checkout.confirm_payment(uow, gateway, session, payment_id)
-        order = await checkout.complete_paid_checkout(uow, gateway, ACTOR, session.id, confirmed)
+        result = await checkout.complete(uow, gateway, ACTOR, session.id, confirmed)
     except PaymentGatewayUnavailable:
         raise
     except _SETTLED_REFUSALS as refusal:
-        log.info("webhook checkout %s refused (%s): the payment is refunded", session.id, refusal.code)
-        return Outcome(WebhookStatus.PROCESSED)
+        return _refused(session.id, refusal)
     except DomainError as error:
         return Outcome(WebhookStatus.IGNORED, _describe(error))
+    if isinstance(result, OutOfStock):
+        return _refused(session.id, result.error())
+    order = result.order if isinstance(result, Placed) else result.outcome
+    if isinstance(order, DomainError):
+        # Closed elsewhere, failed: this payment was refunded by completion if it was not yet.
+        if isinstance(order, _SETTLED_REFUSALS):
+            return _refused(session.id, order)
+        return Outcome(WebhookStatus.IGNORED, _describe(order))
     log.info("webhook %s completed checkout %s as order %s", event_type, session.id, order.id)
+    return Outcome(WebhookStatus.PROCESSED)
+
+
+def _refused(session_id: object, refusal: DomainError) -> Outcome:
+    """Checkout refused the payment and refunded it: the event did what it could."""
+    log.info("webhook checkout %s refused (%s): the payment is refunded", session_id, refusal.code)
     return Outcome(WebhookStatus.PROCESSED)
 
 
