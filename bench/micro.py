@@ -50,7 +50,8 @@ async def catalog_timings(url: str, n: int) -> list[Timing]:
     from sqlalchemy import select
 
     from kapda_gql.app import build_runtime, create_app
-    from kapda_gql.catalog import services as catalog
+    from kapda_gql.catalog import browse as catalog
+    from kapda_gql.catalog.model import ProductFilter
     from kapda_gql.config import Settings
     from kapda_gql.db.models import Designer, Product, Variant
     from kapda_gql.domain.policy import Actor
@@ -71,7 +72,7 @@ async def catalog_timings(url: str, n: int) -> list[Timing]:
     statements: list[str] = []
     db.listeners.append(statements.append)
     try:
-        page = await catalog.list_products(db.uow(), actor, catalog.ProductFilter(), first=20)
+        page = await catalog.list_products(db.uow(), actor, ProductFilter())
     finally:
         db.listeners.remove(statements.append)
     [page_statement] = statements
@@ -109,7 +110,7 @@ async def catalog_timings(url: str, n: int) -> list[Timing]:
         out.append(
             await timed(
                 "list_products (one lean statement: page + designers + variants)",
-                lambda: catalog.list_products(db.uow(), actor, catalog.ProductFilter(), first=20),
+                lambda: catalog.list_products(db.uow(), actor, ProductFilter()),
                 n,
             )
         )

@@ -14,6 +14,7 @@ from starlette.routing import Route
 from kapda_gql.config import Settings
 from kapda_gql.db.engine import database_url, make_engine
 from kapda_gql.db.uow import Database
+from kapda_gql.graphql import graphiql
 from kapda_gql.graphql.schema import build_schema
 from kapda_gql.graphql.view import GraphQLView
 from kapda_gql.http.request_id import RequestIdMiddleware
@@ -49,11 +50,14 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     from kapda_gql import extensions
 
     schema = build_schema(extensions.schema_extensions(runtime), batching=settings.batching)
+    view = GraphQLView(schema, runtime)
     routes: list[Any] = [
-        Route("/graphql", GraphQLView(schema, runtime), methods=["GET", "POST"]),
+        # Every method reaches the view, so a PUT is answered 405 in the API's error shape.
+        Route("/graphql", view, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         *extensions.routes(runtime),
+        *(graphiql.routes() if settings.graphiql else []),
     ]
     middleware = [
         *extensions.outer_middleware(runtime),
@@ -64,6 +68,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(view.aclose)
             for task in extensions.background_tasks(runtime):
                 await stack.enter_async_context(task)
             try:

@@ -63,6 +63,35 @@ def _env_flag(env: Mapping[str, str], name: str, default: bool) -> bool:
         raise ConfigError(f"{name}: {error}") from None
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not value > 0:
+        raise ConfigError(f"{name} must be more than 0 seconds, got {raw!r}")
+    return value
+
+
+PERSISTED_QUERY_MODES = ("apq", "trusted", "off")
+
+
+def _persisted_queries(env: Mapping[str, str]) -> tuple[str, Path | None]:
+    mode = (env.get("KAPDA_PERSISTED_QUERIES") or "apq").strip().lower()
+    if mode not in PERSISTED_QUERY_MODES:
+        raise ConfigError(f"KAPDA_PERSISTED_QUERIES must be one of apq, trusted, off, got {mode!r}")
+    raw = (env.get("KAPDA_TRUSTED_DOCUMENTS") or "").strip()
+    manifest = Path(raw) if raw else None
+    if mode == "trusted" and manifest is None:
+        raise ConfigError("KAPDA_PERSISTED_QUERIES=trusted needs KAPDA_TRUSTED_DOCUMENTS (the manifest file)")
+    if manifest is not None and not manifest.is_file():
+        raise ConfigError(f"KAPDA_TRUSTED_DOCUMENTS: {manifest} is not a file")
+    return mode, manifest
+
+
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int | None = None) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -94,6 +123,14 @@ class Settings:
     introspection: bool = True
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1_000_000
+    # Request headers over this, in all, are 431; a body not in within the timeout is 408.
+    max_header_bytes: int = 16 * 1024
+    body_timeout_seconds: float = 10.0
+    # Automatic persisted queries: apq (register on first use), trusted (the manifest only), off.
+    persisted_queries: str = "apq"
+    trusted_documents: Path | None = None
+    # max-age of the anonymous, all-public GET answers shared caches may keep.
+    http_cache_seconds: int = 10
     max_query_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 2_000
@@ -142,6 +179,7 @@ class Settings:
         production = mode == "production"
         data_dir = Path(env.get("KAPDA_DATA_DIR") or ".kapda")
         origins = _list(env, "KAPDA_CORS_ORIGINS")
+        persisted_mode, trusted_documents = _persisted_queries(env)
         settings = cls(
             env=mode,
             database_url=env.get("KAPDA_DATABASE_URL") or None,
@@ -160,6 +198,11 @@ class Settings:
             introspection=_env_flag(env, "KAPDA_INTROSPECTION", not production),
             cors_origins=origins,
             max_body_bytes=_int(env, "KAPDA_MAX_BODY_BYTES", 1_000_000),
+            max_header_bytes=_int(env, "KAPDA_MAX_HEADER_BYTES", 16 * 1024, minimum=1024),
+            body_timeout_seconds=_seconds(env, "KAPDA_BODY_TIMEOUT_SECONDS", 10.0),
+            persisted_queries=persisted_mode,
+            trusted_documents=trusted_documents,
+            http_cache_seconds=_int(env, "KAPDA_HTTP_CACHE_SECONDS", 10, minimum=0),
             max_query_depth=_int(env, "KAPDA_MAX_QUERY_DEPTH", 12),
             max_aliases=_int(env, "KAPDA_MAX_ALIASES", 30),
             max_tokens=_int(env, "KAPDA_MAX_TOKENS", 2_000),

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, or_, select
+from sqlalchemy import Select, delete, func, select
 
+from kapda_gql.core.pagination import Keyset, Page, Window, encode_cursor, page_of
 from kapda_gql.db.models import AuditEntry
 from kapda_gql.db.uow import OrmUnit, Unit, UnitOfWork
 from kapda_gql.domain.errors import BadUserInput
@@ -148,9 +149,9 @@ def _filtered(flt: AuditFilter) -> Select[AuditEntry]:
 
 
 async def list_entries(
-    uow: UnitOfWork, actor: Actor, flt: AuditFilter, *, first: int, after: tuple[datetime, int] | None
-) -> tuple[list[AuditEntry], bool, int]:
-    """Newest first; returns (entries, has_next_page, total_count)."""
+    uow: UnitOfWork, actor: Actor, flt: AuditFilter, win: Window
+) -> tuple[Page[AuditEntry], int]:
+    """Newest first, a page forward or backward; returns (page, total_count)."""
     require_admin(actor)
     bad = [
         (f"filter.{name}", "must be at most 200 characters without control characters")
@@ -164,22 +165,22 @@ async def list_entries(
     ]
     if bad:
         raise BadUserInput(bad)
+    keys = Keyset((AuditEntry.at, AuditEntry.id), descending=True)
+    cursor = win.decode([datetime, int])
     async with uow.orm(read=True) as tx:
         stmt = _filtered(flt)
         total = (await tx.session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
-        if after is not None:
-            at, entry_id = after
-            stmt = stmt.where(or_(AuditEntry.at < at, and_(AuditEntry.at == at, AuditEntry.id < entry_id)))
+        beyond = False
+        if cursor is not None:
+            beyond = bool(await tx.session.scalar(select(stmt.where(keys.behind(win, cursor)).exists())))
+            stmt = stmt.where(keys.ahead(win, cursor))
         rows = (
-            (
-                await tx.session.execute(
-                    stmt.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(first + 1)
-                )
-            )
-            .scalars()
-            .all()
+            (await tx.session.execute(stmt.order_by(*keys.order_by(win)).limit(win.size + 1))).scalars().all()
         )
-        return list(rows[:first]), len(rows) > first, int(total)
+    page = page_of(
+        rows, win, item=lambda e: e, cursor=lambda e: encode_cursor(e.at, e.id), beyond_cursor=beyond
+    )
+    return page, int(total)
 
 
 async def purge_older_than(tx: OrmUnit, cutoff: datetime) -> int:

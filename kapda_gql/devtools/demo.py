@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from kapda_gql.auth import services as auth
-from kapda_gql.catalog import services as catalog
+from kapda_gql.catalog import manage
+from kapda_gql.catalog import model as catalog
 from kapda_gql.db.models import Designer, Variant
 from kapda_gql.domain.enums import ProductStatus, Role
 from kapda_gql.domain.policy import Actor
@@ -437,16 +438,14 @@ async def _existing_skus(runtime: Runtime, skus: Sequence[str]) -> set[str]:
 async def _create(
     runtime: Runtime, actor: Actor, designer_id: int, item: DemoProduct, spec: catalog.ProductSpec
 ) -> None:
-    product = await catalog.create_product(runtime.db.uow(), actor, spec, designer_id=designer_id)
+    product = await manage.create_product(runtime.db.uow(), actor, spec, designer_id=designer_id)
     if item.status is ProductStatus.DRAFT:
         return
-    await catalog.submit_product(runtime.db.uow(), actor, product.id)
+    await manage.submit_product(runtime.db.uow(), actor, product.id)
     if item.status is ProductStatus.APPROVED:
-        await catalog.review_product(
-            runtime.db.uow(), actor, product.id, catalog.ReviewDecision.APPROVE, None
-        )
+        await manage.review_product(runtime.db.uow(), actor, product.id, catalog.ReviewDecision.APPROVE, None)
     elif item.status is ProductStatus.REJECTED:
-        await catalog.review_product(
+        await manage.review_product(
             runtime.db.uow(), actor, product.id, catalog.ReviewDecision.REJECT, item.rejection_reason
         )
 

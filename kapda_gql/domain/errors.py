@@ -150,6 +150,17 @@ class QueryTooComplex(DomainError):
     default_message = "The query is too complex"
 
 
+class PersistedQueryNotFound(DomainError):
+    # Apollo's links match this exact message (or the code) to send the document and retry.
+    code = "PERSISTED_QUERY_NOT_FOUND"
+    default_message = "PersistedQueryNotFound"
+
+
+class PersistedQueryNotSupported(DomainError):
+    code = "PERSISTED_QUERY_NOT_SUPPORTED"
+    default_message = "PersistedQueryNotSupported"
+
+
 _BY_CODE: dict[str, type[DomainError]] = {}
 
 

@@ -213,3 +213,24 @@ def check_set_user_status(actor: Actor, *, user_id: int, status: UserStatus) -> 
     require_admin(actor)
     if user_id == actor.user_id and status is UserStatus.SUSPENDED:
         raise BadUserInput("userId", "admins cannot suspend themselves")
+
+
+# --- catalog lists ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogScope:
+    """Which products a caller's catalog lists: all, the approved ones plus a designer's own, or
+    the approved ones only. Deleted products are in no scope. The catalog's SQL is built from this,
+    so a list and ``can_see_product`` cannot disagree."""
+
+    everything: bool = False
+    own_designer_id: int | None = None
+
+
+def catalog_scope(actor: Actor) -> CatalogScope:
+    if actor.is_admin:
+        return CatalogScope(everything=True)
+    if actor.is_designer:
+        return CatalogScope(own_designer_id=actor.designer_id)
+    return CatalogScope()

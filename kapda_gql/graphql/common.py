@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import strawberry
 
+from kapda_gql.core.pagination import Page
 from kapda_gql.domain import enums, money
 from kapda_gql.domain.errors import BadUserInput
 
@@ -42,7 +44,18 @@ def _money(amount: int, currency: str) -> Money:
 @strawberry.type
 class PageInfo:
     has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
     end_cursor: str | None
+
+    @classmethod
+    def of(cls, page: Page[Any]) -> PageInfo:
+        return cls(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=page.start_cursor,
+            end_cursor=page.end_cursor,
+        )
 
 
 def parse_id(value: strawberry.ID | str, field: str) -> int:

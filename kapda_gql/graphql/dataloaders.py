@@ -8,8 +8,9 @@ from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from kapda_gql.catalog import services as catalog
-from kapda_gql.db.models import Product, User, Variant
+from kapda_gql.catalog import browse as catalog
+from kapda_gql.catalog.model import DesignerRow, ProductRow, VariantRow
+from kapda_gql.db.models import User
 from kapda_gql.db.uow import Database, UnitOfWork
 from kapda_gql.orders import services as orders
 
@@ -31,19 +32,19 @@ class Loaders:
         self._db = db
 
     @cached_property
-    def designer(self) -> DataLoader[int, catalog.DesignerRecord | None]:
+    def designer(self) -> DataLoader[int, DesignerRow | None]:
         return _loader(self._db, catalog.designers_by_ids)
 
     @cached_property
-    def product(self) -> DataLoader[int, Product | None]:
+    def product(self) -> DataLoader[int, ProductRow | None]:
         return _loader(self._db, catalog.products_by_ids)
 
     @cached_property
-    def variant(self) -> DataLoader[int, Variant | None]:
+    def variant(self) -> DataLoader[int, VariantRow | None]:
         return _loader(self._db, catalog.variants_by_ids)
 
     @cached_property
-    def variants_by_product(self) -> DataLoader[int, list[catalog.VariantRecord]]:
+    def variants_by_product(self) -> DataLoader[int, list[VariantRow]]:
         return _loader(self._db, catalog.variants_by_product_ids)
 
     @cached_property

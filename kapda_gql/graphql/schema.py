@@ -8,7 +8,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
@@ -16,10 +16,13 @@ from strawberry.types import ExecutionContext
 from kapda_gql.graphql.audit.resolvers import AuditQuery
 from kapda_gql.graphql.auth.resolvers import AuthMutation, AuthQuery
 from kapda_gql.graphql.cart.resolvers import CartMutation, CartQuery
-from kapda_gql.graphql.catalog.resolvers import CatalogMutation, CatalogQuery
+from kapda_gql.graphql.catalog.mutations import CatalogMutation
+from kapda_gql.graphql.catalog.queries import CatalogQuery
 from kapda_gql.graphql.checkout.resolvers import CheckoutMutation
 from kapda_gql.graphql.errors import is_unexpected
 from kapda_gql.graphql.orders.resolvers import OrdersMutation, OrdersQuery
+from kapda_gql.graphql.transport.caches import BoundedParserCache, BoundedValidationCache
+from kapda_gql.graphql.transport.caching import DocumentRecorder
 
 log = logging.getLogger("kapda_gql.graphql")
 
@@ -59,7 +62,7 @@ def build_schema(extensions: Sequence[Extension] = (), *, batching: bool = False
     return KapdaSchema(
         query=Query,
         mutation=Mutation,
-        extensions=[lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512), *extensions],
+        extensions=[BoundedParserCache, BoundedValidationCache, DocumentRecorder, *extensions],
         config=StrawberryConfig(
             auto_camel_case=True, batching_config={"max_operations": MAX_BATCH} if batching else None
         ),

@@ -1,66 +1,240 @@
-"""Strawberry's ASGI view, adapted: our context, authentication before execution, our error shape."""
+"""GraphQL over HTTP, as the GraphQL-over-HTTP specification says, on Strawberry's executor.
+
+POST runs any operation, GET only queries (a mutation is 405 with ``Allow: POST``). A client that
+accepts ``application/graphql-response+json`` gets it, with the specification's status codes: a
+request error (the document does not parse or validate, the variables do not coerce, nothing
+ran) is 4xx with no ``data`` entry. A client that accepts only ``application/json`` gets 200 and
+``data: null`` for those. Persisted queries, HTTP caching and GraphiQL hang off this one view.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
-from strawberry.asgi import GraphQL
-from strawberry.exceptions import StrawberryGraphQLError
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.exceptions import MissingQueryError, StrawberryGraphQLError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
 
 from kapda_gql.domain.errors import DomainError
+from kapda_gql.graphql import graphiql
 from kapda_gql.graphql.context import Context, bearer_token
 from kapda_gql.graphql.dataloaders import Loaders
 from kapda_gql.graphql.errors import format_error, request_error
 from kapda_gql.graphql.schema import KapdaSchema
+from kapda_gql.graphql.transport import caching, media
+from kapda_gql.graphql.transport.persisted import PersistedQueries
+from kapda_gql.graphql.transport.request import (
+    GraphQLRequest,
+    Rejected,
+    from_get,
+    from_post,
+    require_document,
+)
 from kapda_gql.http.request_id import request_id_of
 from kapda_gql.runtime import Runtime
 
-_HTTP_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 415: "UNSUPPORTED_MEDIA_TYPE"}
+GET_OPERATIONS = frozenset({OperationType.QUERY})
+POST_OPERATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION, OperationType.SUBSCRIPTION})
+# A request error under application/graphql-response+json: 400, unless the specification names
+# a better status for why nothing ran.
+REQUEST_ERROR_STATUS = {"UNAUTHENTICATED": 401}
+VARY = "Accept, Authorization"
 
 
-class GraphQLView(GraphQL[Context, None]):
+class Outcome:
+    """One operation's result, and whether it is a request error (nothing executed)."""
+
+    __slots__ = ("request_error", "result")
+
+    def __init__(self, result: ExecutionResult, *, request_error: bool) -> None:
+        self.result = result
+        self.request_error = request_error
+
+
+def _failed(error: DomainError | GraphQLError) -> Outcome:
+    graphql_error = (
+        error
+        if isinstance(error, GraphQLError)
+        else StrawberryGraphQLError(error.message, original_error=error)
+    )
+    return Outcome(ExecutionResult(data=None, errors=[graphql_error]), request_error=True)
+
+
+def _is_request_error(result: ExecutionResult) -> bool:
+    if isinstance(result, PreExecutionError):
+        return True
+    # Variable coercion fails inside graphql-core's execute: no data, and no error has a field path.
+    errors = result.errors or []
+    return result.data is None and bool(errors) and all(e.path is None for e in errors)
+
+
+class GraphQLView:
     def __init__(self, schema: KapdaSchema, runtime: Runtime) -> None:
-        super().__init__(
-            schema,
-            graphql_ide="graphiql" if runtime.settings.graphiql else None,
-            allow_queries_via_get=True,
-        )
+        self.schema = schema
         self.runtime = runtime
+        self.settings = runtime.settings
+        self.persisted = PersistedQueries(runtime.settings, runtime.db)
+        caching.check_public_fields(schema._schema)
+
+    async def aclose(self) -> None:
+        await self.persisted.aclose()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await JSONResponse({"error": "only HTTP is served here"}, status_code=400)(scope, receive, send)
-            return
-        request = Request(scope, receive=receive)
-        try:
-            response = await self.run(request)
-        except HTTPException as error:
-            status = 415 if "content type" in error.reason.lower() else error.status_code
-            code = _HTTP_CODES.get(status, "BAD_REQUEST")
-            scope.setdefault("state", {})["error_codes"] = [code]  # for the access log and metrics
-            response = JSONResponse(
-                request_error(code, error.reason, request_id_of(scope)), status_code=status
-            )
+            response: Response = Response(status_code=400)
+        else:
+            request = Request(scope, receive=receive)
+            try:
+                response = await self.handle(request)
+            except Rejected as rejected:
+                response = self.rejection(request, rejected)
         await response(scope, receive, send)
 
-    def parse_json(self, data: str | bytes) -> Any:
-        """Only a JSON object (or a batch list) is a request: anything else is a 400, never a 500."""
-        try:
-            value = self.decode_json(data)
-        except (ValueError, RecursionError):  # bad JSON, bad UTF-8, or nesting deep enough to recurse out
-            raise HTTPException(400, "Unable to parse request body as JSON") from None
-        if not isinstance(value, dict | list):
-            raise HTTPException(400, "The request body must be a JSON object")
-        return value
+    def rejection(self, request: Request, rejected: Rejected) -> Response:
+        scope = request.scope
+        scope.setdefault("state", {})["error_codes"] = [rejected.code]  # for the access log and metrics
+        body = request_error(rejected.code, rejected.message, request_id_of(scope))
+        kind = media.response_media_type(request.headers.get("accept")) or media.JSON
+        return Response(
+            json.dumps(body),
+            status_code=rejected.status,
+            media_type=kind,
+            headers={"Cache-Control": caching.PRIVATE, **rejected.headers},
+        )
 
-    async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
+    async def handle(self, request: Request) -> Response:
+        method = request.method
+        if method not in {"GET", "POST"}:
+            raise Rejected(405, "METHOD_NOT_ALLOWED", f"{method} is not served here", {"Allow": "GET, POST"})
+        accept = request.headers.get("accept")
+        if method == "GET" and self.settings.graphiql and media.prefers_html(accept):
+            return graphiql.page()
+        kind = media.response_media_type(accept)
+        if kind is None:
+            raise Rejected(
+                406, "NOT_ACCEPTABLE", f"Accept {media.GRAPHQL_RESPONSE} or {media.JSON}", {"Vary": VARY}
+            )
+        if method == "GET":
+            parsed: GraphQLRequest | list[GraphQLRequest] = from_get(request)
+        else:
+            parsed = await from_post(request, await request.body(), batching=self.settings.batching)
+        sub_response = Response()
+        context = self.context(request, sub_response)
+        operations = POST_OPERATIONS if method == "POST" else GET_OPERATIONS
+        try:
+            await context.authenticate()
+        except DomainError as error:
+            failed = _failed(error)
+            outcomes = [failed] * (len(parsed) if isinstance(parsed, list) else 1)
+        else:
+            outcomes = [await self.run(one, context, operations) for one in _as_list(parsed)]
+        bodies = [self.body(request, outcome, kind) for outcome in outcomes]
+        if isinstance(parsed, list):
+            return self.respond(json.dumps(bodies).encode(), 200, kind, sub_response, caching.PRIVATE)
+        outcome = outcomes[0]
+        status = sub_response.status_code
+        if status == 200 and outcome.request_error and kind == media.GRAPHQL_RESPONSE:
+            status = REQUEST_ERROR_STATUS.get(_first_code(bodies[0]), 400)
+        payload = json.dumps(bodies[0]).encode()
+        if status == 401:
+            sub_response.headers["WWW-Authenticate"] = "Bearer"  # a 401 must say which scheme (RFC 9110)
+        if method == "GET" and self._cacheable(request, context, outcome, parsed):
+            etag = caching.etag_of(payload)
+            cache_control = caching.public(self.settings.http_cache_seconds)
+            if caching.matches(request.headers.get("if-none-match"), etag):
+                return Response(
+                    status_code=304, headers={"ETag": etag, "Cache-Control": cache_control, "Vary": VARY}
+                )
+            response = self.respond(payload, status, kind, sub_response, cache_control)
+            response.headers["ETag"] = etag
+            return response
+        return self.respond(payload, status, kind, sub_response, caching.PRIVATE)
+
+    def _cacheable(
+        self,
+        request: Request,
+        context: Context,
+        outcome: Outcome,
+        parsed: GraphQLRequest | list[GraphQLRequest],
+    ) -> bool:
+        if context.token is not None or outcome.result.errors or isinstance(parsed, list):
+            return False
+        if self.settings.http_cache_seconds <= 0:
+            return False
+        document = request.scope.get("state", {}).get(caching.DOCUMENT_KEY)
+        return caching.is_public(document, parsed.operation_name)
+
+    @staticmethod
+    def respond(
+        payload: bytes, status: int, kind: str, sub_response: Response, cache_control: str
+    ) -> Response:
+        response = Response(payload, status_code=status, media_type=kind)
+        for name, value in sub_response.headers.items():
+            if name not in {"content-length", "content-type"}:
+                response.headers[name] = value
+        response.headers["Cache-Control"] = cache_control
+        response.headers["Vary"] = VARY
+        return response
+
+    async def run(
+        self, request: GraphQLRequest, context: Context, operations: frozenset[OperationType]
+    ) -> Outcome:
+        try:
+            register = await self.persisted.resolve(request)
+        except DomainError as error:
+            return _failed(error)
+        query = require_document(request)
+        try:
+            result = await self.schema.execute(
+                query,
+                variable_values=request.variables,
+                context_value=context,
+                operation_name=request.operation_name,
+                allowed_operation_types=operations,
+                operation_extensions=request.extensions,
+            )
+        except InvalidOperationTypeError as error:
+            raise Rejected(
+                405,
+                "METHOD_NOT_ALLOWED",
+                error.as_http_error_reason(context.request.method),
+                {"Allow": "POST"},
+            ) from None
+        except CannotGetOperationTypeError as error:
+            return _failed(GraphQLError(error.as_http_error_reason()))
+        except MissingQueryError:
+            raise Rejected(400, "BAD_REQUEST", "No GraphQL query found in the request") from None
+        request_failed = _is_request_error(result)
+        if register is not None and not isinstance(result, PreExecutionError):
+            await self.persisted.register(register, query)
+        return Outcome(result, request_error=request_failed)
+
+    def body(self, request: Request, outcome: Outcome, kind: str) -> dict[str, Any]:
+        result = outcome.result
+        body: dict[str, Any] = {}
+        if not (outcome.request_error and kind == media.GRAPHQL_RESPONSE):
+            body["data"] = result.data
+        if result.errors:
+            request_id = request_id_of(request.scope)
+            production = self.settings.production
+            body["errors"] = [
+                format_error(e, request_id=request_id, production=production) for e in result.errors
+            ]
+            # For the access log and metrics (http/middleware.py): which codes this request answered.
+            codes = request.scope.setdefault("state", {}).setdefault("error_codes", [])
+            codes.extend(e["extensions"]["code"] for e in body["errors"])
+        if result.extensions:
+            body["extensions"] = result.extensions
+        return body
+
+    def context(self, request: Request, response: Response) -> Context:
         client = request.client
         return Context(
             runtime=self.runtime,
@@ -73,44 +247,14 @@ class GraphQLView(GraphQL[Context, None]):
             loaders=Loaders(self.runtime.db),
         )
 
-    async def execute_operation(
-        self,
-        request: Request,
-        request_adapter: Any,
-        request_data: Any,
-        context: Context,
-        root_value: Any,
-        sub_response: Any,
-    ) -> Any:
-        try:
-            await context.authenticate()
-        except DomainError as error:
-            return ExecutionResult(
-                data=None, errors=[StrawberryGraphQLError(error.message, original_error=error)]
-            )
-        return await super().execute_operation(
-            request=request,
-            request_adapter=request_adapter,
-            request_data=request_data,
-            context=context,
-            root_value=root_value,
-            sub_response=sub_response,
-        )
 
-    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
-        body: dict[str, Any] = {"data": result.data}
-        if result.errors:
-            request_id = request_id_of(request.scope)
-            production = self.runtime.settings.production
-            body["errors"] = [
-                format_error(e, request_id=request_id, production=production) for e in result.errors
-            ]
-            # For the access log and metrics (http/middleware.py): which codes this request answered.
-            codes = request.scope.setdefault("state", {}).setdefault("error_codes", [])
-            codes.extend(e["extensions"]["code"] for e in body["errors"])
-        if result.extensions:
-            body["extensions"] = result.extensions
-        return body  # type: ignore[return-value]
+def _as_list(parsed: GraphQLRequest | list[GraphQLRequest]) -> list[GraphQLRequest]:
+    return parsed if isinstance(parsed, list) else [parsed]
 
 
-__all__ = ["GraphQLError", "GraphQLView"]
+def _first_code(body: dict[str, Any]) -> str:
+    errors = body.get("errors") or [{}]
+    return str(errors[0].get("extensions", {}).get("code", ""))
+
+
+__all__ = ["GraphQLView"]

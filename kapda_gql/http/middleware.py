@@ -1,7 +1,7 @@
-"""Pure ASGI middleware: access log and metrics, security headers, body size limit, CORS.
+"""Pure ASGI middleware: access log and metrics, security headers, CORS, header and body bounds.
 
 Stack (outermost first, all inside the request-id middleware so every line and error has the id):
-access log -> security headers -> CORS -> body limit -> routes.
+access log -> security headers -> CORS -> header limit -> body limit and timeout -> routes.
 
 The access log is one JSON object per request: request id, method, path (never the query string:
 GET /graphql carries variables there), status, duration, GraphQL operation, user id, error codes.
@@ -10,6 +10,7 @@ It never holds headers, bodies, variables or tokens.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -31,16 +32,7 @@ KNOWN_ROUTES = frozenset({"/graphql", "/healthz", "/readyz", "/metrics", "/webho
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-# GraphiQL (development, or when enabled) is an HTML page with inline scripts that loads React and
-# GraphiQL from unpkg and posts queries back to this origin.
-GRAPHIQL_CSP = (
-    "default-src 'self'; "
-    "script-src 'self' 'unsafe-inline' https://unpkg.com; "
-    "style-src 'self' 'unsafe-inline' https://unpkg.com; "
-    "img-src 'self' data: https:; font-src 'self' data: https://unpkg.com; "
-    "connect-src 'self'; worker-src 'self' blob:; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-)
+# GraphiQL's page sets its own policy (graphql/graphiql.py); everything else gets this one.
 HSTS = "max-age=63072000; includeSubDomains"
 
 
@@ -108,19 +100,18 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                html = headers.get("content-type", "").startswith("text/html")
                 defaults = {
                     "X-Content-Type-Options": "nosniff",
                     "X-Frame-Options": "DENY",
                     "Referrer-Policy": "no-referrer",
-                    "Content-Security-Policy": GRAPHIQL_CSP if html else API_CSP,
+                    "Content-Security-Policy": API_CSP,
                     "Cross-Origin-Opener-Policy": "same-origin",
                 }
                 if self.production:
                     defaults["Strict-Transport-Security"] = HSTS
                 if authorized:
                     # A signed-in answer must not sit in a shared cache.
-                    defaults["Cache-Control"] = "no-store"
+                    defaults["Cache-Control"] = "private, no-store"
                 for name, value in defaults.items():
                     if name not in headers:
                         headers[name] = value
@@ -129,16 +120,64 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-class BodyLimitMiddleware:
-    """Refuses bodies over ``max_bytes`` with 413 before the app reads any of it.
+async def _refuse(scope: Scope, send: Send, status: int, code: str, message: str, **extensions: Any) -> None:
+    """A whole-request error in the API's shape; the connection closes, since its bytes are not trusted."""
+    scope.setdefault("state", {})["error_codes"] = [code]
+    payload = json.dumps(request_error(code, message, request_id_of(scope), **extensions)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
 
-    A declared Content-Length over the limit is refused at once; otherwise the body is read (never
-    more than the limit plus one chunk) and handed on, so chunked uploads cannot slip past.
+
+class HeaderLimitMiddleware:
+    """Request headers over ``max_bytes`` in all (names, values and their separators) are 431.
+
+    The HTTP parser (httptools) sets no bound of its own, so this is the one that holds.
     """
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            size = sum(len(name) + len(value) + 4 for name, value in scope.get("headers", ()))
+            if size > self.max_bytes:
+                await _refuse(
+                    scope,
+                    send,
+                    431,
+                    "REQUEST_HEADER_FIELDS_TOO_LARGE",
+                    f"The request headers are larger than {self.max_bytes} bytes",
+                    limit=self.max_bytes,
+                )
+                return
+        await self.app(scope, receive, send)
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies over ``max_bytes`` with 413 before the app reads any of it, and bodies that
+    have not all arrived ``timeout`` seconds after the headers with 408.
+
+    A declared Content-Length over the limit is refused at once; otherwise the body is read (never
+    more than the limit plus one chunk) and handed on, so chunked uploads cannot slip past. The
+    timeout holds a slow client to the whole body, not to each chunk, so trickling bytes does not
+    keep a worker's request open for ever.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, timeout: float = 10.0) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") not in BODY_METHODS:
@@ -155,18 +194,30 @@ class BodyLimitMiddleware:
                     return
         chunks: list[bytes] = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client went away; nothing to answer
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._refuse(scope, send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(self.timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return  # the client went away; nothing to answer
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        await self._refuse(scope, send)
+                        return
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            await _refuse(
+                scope,
+                send,
+                408,
+                "REQUEST_TIMEOUT",
+                f"The request body did not arrive within {self.timeout:g} s",
+                limit=self.timeout,
+            )
+            return
         body = b"".join(chunks)
         replayed = False
 
@@ -180,28 +231,18 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
-        state = scope.setdefault("state", {})
-        state["error_codes"] = ["PAYLOAD_TOO_LARGE"]
-        payload = json.dumps(
-            request_error(
-                "PAYLOAD_TOO_LARGE",
-                f"The request body is larger than {self.max_bytes} bytes",
-                request_id_of(scope),
-                limit=self.max_bytes,
-            )
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
+        await _refuse(
+            scope,
+            send,
+            413,
+            "PAYLOAD_TOO_LARGE",
+            f"The request body is larger than {self.max_bytes} bytes",
+            limit=self.max_bytes,
         )
-        await send({"type": "http.response.body", "body": payload})
+
+
+# Development: a storefront on its own dev server (any port of this machine) calls the API at once.
+DEV_ORIGIN_RE = r"^http://(localhost|127\.0\.0\.1)(:\d{1,5})?$"
 
 
 def http_middleware(settings: Settings) -> list[Middleware]:
@@ -209,21 +250,28 @@ def http_middleware(settings: Settings) -> list[Middleware]:
     stack = [
         Middleware(AccessLogMiddleware),
         Middleware(SecurityHeadersMiddleware, production=settings.production),
+        Middleware(HeaderLimitMiddleware, max_bytes=settings.max_header_bytes),
     ]
-    if settings.cors_origins:
+    origin_re = None if settings.production else DEV_ORIGIN_RE
+    if settings.cors_origins or origin_re:
         stack.append(
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(settings.cors_origins),
+                allow_origin_regex=origin_re,
                 allow_methods=["GET", "POST"],
                 allow_headers=["authorization", "content-type", "accept", "x-request-id"],
-                expose_headers=["x-request-id", "retry-after"],
+                expose_headers=["x-request-id", "retry-after", "etag"],
                 # Bearer tokens, not cookies: browsers need not send credentials.
                 allow_credentials=False,
                 max_age=600,
             )
         )
-    stack.append(Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes))
+    stack.append(
+        Middleware(
+            BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout_seconds
+        )
+    )
     return stack
 
 
@@ -239,6 +287,7 @@ def proxy_middleware(settings: Settings) -> list[Middleware]:
 __all__ = [
     "AccessLogMiddleware",
     "BodyLimitMiddleware",
+    "HeaderLimitMiddleware",
     "SecurityHeadersMiddleware",
     "http_middleware",
     "proxy_middleware",

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from kapda_gql.catalog.services import Page, check_page_size, decode_cursor, encode_cursor
 from kapda_gql.core import audit
+from kapda_gql.core.pagination import Page, Window
 from kapda_gql.db.models import Order, OrderItem, OrderStatusChange, User
 from kapda_gql.db.uow import OrmUnit, UnitOfWork
 from kapda_gql.domain import lifecycles
@@ -107,19 +107,12 @@ async def get_order(uow: UnitOfWork, actor: Actor, order_id: int) -> VisibleOrde
 
 
 async def list_orders(
-    uow: UnitOfWork, actor: Actor, *, status: OrderStatus | None, first: int, after: str | None
+    uow: UnitOfWork, actor: Actor, *, status: OrderStatus | None, win: Window
 ) -> tuple[Page[Order], int]:
-    """Own orders; admins see all. Newest first."""
+    """Own orders; admins see all. Newest first, a page forward or backward."""
     owner_id = order_list_owner(actor)
-    check_page_size(first)
-    keyset: tuple[datetime, int] | None = None
-    if after:
-        at, oid = decode_cursor(after, [datetime, int])
-        keyset = (at, oid)
     async with uow.orm(read=True) as tx:
-        rows, total = await store.page(tx, owner_id=owner_id, status=status, after=keyset, limit=first + 1)
-    shown = rows[:first]
-    return Page(shown, [encode_cursor(o.created_at, o.id) for o in shown], len(rows) > first), total
+        return await store.page(tx, owner_id=owner_id, status=status, win=win)
 
 
 # --- lifecycle -----------------------------------------------------------------------------------

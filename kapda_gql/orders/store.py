@@ -7,8 +7,9 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import exists, func, insert, select, update
 
+from kapda_gql.core.pagination import Keyset, Page, Window, encode_cursor, page_of
 from kapda_gql.db.models import (
     Commission,
     Order,
@@ -68,29 +69,28 @@ async def designers_of(tx: OrmUnit, order_id: int) -> frozenset[int]:
 
 
 async def page(
-    tx: OrmUnit,
-    *,
-    owner_id: int | None,
-    status: OrderStatus | None,
-    after: tuple[datetime, int] | None,
-    limit: int,
-) -> tuple[list[Order], int]:
-    """Orders newest first (keyset after ``after``), at most ``limit``, and the total count."""
+    tx: OrmUnit, *, owner_id: int | None, status: OrderStatus | None, win: Window
+) -> tuple[Page[Order], int]:
+    """A page of orders newest first (forward or backward from its cursor), and the total count."""
     conditions: list[Any] = []
     if owner_id is not None:
         conditions.append(Order.user_id == owner_id)
     if status is not None:
         conditions.append(Order.status == status.value)
+    keys = Keyset((Order.created_at, Order.id), descending=True)
     stmt = select(Order).where(*conditions)
-    if after is not None:
-        at, oid = after
-        stmt = stmt.where(or_(Order.created_at < at, and_(Order.created_at == at, Order.id < oid)))
-    rows = (
-        await tx.session.execute(stmt.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit))
-    ).scalars()
+    cursor = win.decode([datetime, int])
+    beyond = False
+    if cursor is not None:
+        stmt = stmt.where(keys.ahead(win, cursor))
+        beyond = bool(await tx.session.scalar(select(exists().where(*conditions, keys.behind(win, cursor)))))
+    rows = (await tx.session.execute(stmt.order_by(*keys.order_by(win)).limit(win.size + 1))).scalars()
     found = list(rows.all())
     total = int(await tx.session.scalar(select(func.count(Order.id)).where(*conditions)) or 0)
-    return found, total
+    page = page_of(
+        found, win, item=lambda o: o, cursor=lambda o: encode_cursor(o.created_at, o.id), beyond_cursor=beyond
+    )
+    return page, total
 
 
 # --- transitions -----------------------------------------------------------------------------

@@ -96,6 +96,38 @@ def test_bad_values_are_refused_by_name(tmp_path: Path) -> None:
     )
 
 
+def test_http_settings_default_are_read_and_checked(tmp_path: Path) -> None:
+    base = {"KAPDA_DATA_DIR": str(tmp_path)}
+    defaults = Settings.from_env(base)
+    assert (defaults.persisted_queries, defaults.trusted_documents) == ("apq", None)
+    assert (defaults.http_cache_seconds, defaults.body_timeout_seconds, defaults.max_header_bytes) == (
+        10,
+        10.0,
+        16 * 1024,
+    )
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text("{}")
+    settings = Settings.from_env(
+        {
+            **base,
+            "KAPDA_PERSISTED_QUERIES": "trusted",
+            "KAPDA_TRUSTED_DOCUMENTS": str(manifest),
+            "KAPDA_HTTP_CACHE_SECONDS": "30",
+            "KAPDA_BODY_TIMEOUT_SECONDS": "1.5",
+        }
+    )
+    assert (settings.persisted_queries, settings.trusted_documents) == ("trusted", manifest)
+    assert (settings.http_cache_seconds, settings.body_timeout_seconds) == (30, 1.5)
+    assert Settings.from_env({**base, "KAPDA_PERSISTED_QUERIES": "OFF"}).persisted_queries == "off"
+    assert "KAPDA_PERSISTED_QUERIES" in refusal({**base, "KAPDA_PERSISTED_QUERIES": "sometimes"})
+    assert "KAPDA_TRUSTED_DOCUMENTS" in refusal({**base, "KAPDA_PERSISTED_QUERIES": "trusted"})
+    assert "is not a file" in refusal(
+        {**base, "KAPDA_PERSISTED_QUERIES": "trusted", "KAPDA_TRUSTED_DOCUMENTS": str(tmp_path / "nope")}
+    )
+    assert "KAPDA_BODY_TIMEOUT_SECONDS" in refusal({**base, "KAPDA_BODY_TIMEOUT_SECONDS": "0"})
+    assert "KAPDA_HTTP_CACHE_SECONDS" in refusal({**base, "KAPDA_HTTP_CACHE_SECONDS": "-1"})
+
+
 def test_production_with_good_settings_starts() -> None:
     settings = Settings.from_env(production())
     assert settings.production

@@ -6,8 +6,8 @@ from typing import cast
 import strawberry
 from strawberry.scalars import JSON
 
-from kapda_gql.catalog.services import check_page_size, decode_cursor, encode_cursor
 from kapda_gql.core import audit
+from kapda_gql.core.pagination import window
 from kapda_gql.db import models
 from kapda_gql.graphql.auth.types import User, load_user
 from kapda_gql.graphql.common import PageInfo, parse_optional_id
@@ -75,13 +75,16 @@ class AuditFilter:
 class AuditQuery:
     @strawberry.field(description="Admin: the audit log, newest first.")
     async def audit_log(
-        self, info: Info, filter: AuditFilter | None = None, first: int | None = 50, after: str | None = None
+        self,
+        info: Info,
+        filter: AuditFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> AuditEntryConnection:
-        size = 50 if first is None else first
-        check_page_size(size)
         f = filter or AuditFilter()
-        cursor = decode_cursor(after, [datetime, int]) if after else None
-        entries, has_next, total = await audit.list_entries(
+        page, total = await audit.list_entries(
             info.context.uow(),
             info.context.actor,
             audit.AuditFilter(
@@ -93,14 +96,13 @@ class AuditQuery:
                 since=f.since,
                 until=f.until,
             ),
-            first=size,
-            after=(cursor[0], cursor[1]) if cursor else None,
+            window(first=first, after=after, last=last, before=before, default=50),
         )
         return AuditEntryConnection(
-            edges=[AuditEntryEdge(cursor=encode_cursor(e.at, e.id), node=AuditEntry.of(e)) for e in entries],
-            page_info=PageInfo(
-                has_next_page=has_next,
-                end_cursor=encode_cursor(entries[-1].at, entries[-1].id) if entries else None,
-            ),
+            edges=[
+                AuditEntryEdge(cursor=c, node=AuditEntry.of(e))
+                for e, c in zip(page.items, page.cursors, strict=True)
+            ],
+            page_info=PageInfo.of(page),
             total_count=total,
         )

@@ -6,18 +6,29 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import strawberry
 
-from kapda_gql.catalog import services as catalog
-from kapda_gql.db import models
-from kapda_gql.domain import enums, policy
+from kapda_gql.catalog import model as catalog
+from kapda_gql.catalog.browse import count_products
+from kapda_gql.core.pagination import Page
+from kapda_gql.domain import enums, policy, pricing
 from kapda_gql.graphql.common import Money, PageInfo, ProductStatus
 from kapda_gql.graphql.context import Info
 
 ProductSort = strawberry.enum(catalog.ProductSort, name="ProductSort")
 ReviewDecision = strawberry.enum(catalog.ReviewDecision, name="ReviewDecision")
+
+
+@strawberry.type(description="Products share a category by its slug; its name is the spelling most use.")
+class Category:
+    name: str
+    slug: str
+    product_count: int = strawberry.field(description="How many of its products the caller sees.")
+
+    @classmethod
+    def of(cls, row: catalog.Category) -> Category:
+        return cls(name=row.name, slug=row.slug, product_count=row.product_count)
 
 
 @strawberry.type
@@ -26,7 +37,7 @@ class Designer:
     name: str
 
     @classmethod
-    def of(cls, row: models.Designer | catalog.DesignerRecord) -> Designer:
+    def of(cls, row: catalog.DesignerRow) -> Designer:
         return cls(id=strawberry.ID(str(row.id)), name=row.name)
 
 
@@ -39,10 +50,10 @@ class Variant:
     stock: int
     in_stock: bool
     price: Money = strawberry.field(description="The variant's own price, or its product's when it has none.")
-    row: strawberry.Private[models.Variant | catalog.VariantRecord]
+    row: strawberry.Private[catalog.VariantRow]
 
     @classmethod
-    def of(cls, row: models.Variant | catalog.VariantRecord, product_price: int) -> Variant:
+    def of(cls, row: catalog.VariantRow, product_price: int) -> Variant:
         return cls(
             id=strawberry.ID(str(row.id)),
             sku=row.sku,
@@ -50,12 +61,12 @@ class Variant:
             color=row.color,
             stock=row.stock,
             in_stock=row.stock > 0,
-            price=Money.of(catalog.price_of(row.price, product_price)),
+            price=Money.of(pricing.effective_price(row.price, product_price)),
             row=row,
         )
 
     @classmethod
-    async def load(cls, info: Info, row: models.Variant | catalog.VariantRecord) -> Variant:
+    async def load(cls, info: Info, row: catalog.VariantRow) -> Variant:
         """For a variant reached on its own (an order line, setStock): its product's price via the loader."""
         product = await info.context.loaders.product.load(row.product_id)
         return cls.of(row, product.price if product is not None else 0)
@@ -73,7 +84,7 @@ class Variant:
         return await load_product(info, row)
 
 
-ProductRow = models.Product | catalog.ProductRecord
+ProductRow = catalog.ProductRow
 
 
 @strawberry.type
@@ -94,7 +105,7 @@ class Product:
 
     @classmethod
     def of(
-        cls, row: ProductRow, designer: models.Designer | catalog.DesignerRecord, variants: list[Any]
+        cls, row: ProductRow, designer: catalog.DesignerRow, variants: Sequence[catalog.VariantRow]
     ) -> Product:
         return cls(
             id=strawberry.ID(str(row.id)),
@@ -155,10 +166,10 @@ class ProductConnection:
 
     @strawberry.field(description="How many products match the filter (counted only when asked for).")
     async def total_count(self, info: Info) -> int:
-        return await catalog.count_products(info.context.uow(), info.context.actor, self.filter)
+        return await count_products(info.context.uow(), info.context.actor, self.filter)
 
     @classmethod
-    def of(cls, page: catalog.Page[catalog.CatalogEntry], flt: catalog.ProductFilter) -> ProductConnection:
+    def of(cls, page: Page[catalog.CatalogEntry], flt: catalog.ProductFilter) -> ProductConnection:
         """Built from the page alone: its entries carry their designers and variants already."""
         edges = [
             ProductEdge(cursor=cursor, node=Product.of(entry.product, entry.designer, entry.variants))
@@ -166,9 +177,7 @@ class ProductConnection:
         ]
         return cls(
             edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next_page, end_cursor=page.cursors[-1] if page.cursors else None
-            ),
+            page_info=PageInfo.of(page),
             filter=flt,
         )
 

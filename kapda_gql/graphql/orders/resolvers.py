@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import strawberry
 
+from kapda_gql.catalog.store import variant_row
+from kapda_gql.core.pagination import window
 from kapda_gql.domain import enums
 from kapda_gql.graphql.catalog.types import Variant
 from kapda_gql.graphql.common import Money, OrderStatus, PageInfo, parse_id, parse_optional_id
@@ -26,7 +28,7 @@ class ReorderLine:
 
     @strawberry.field
     def variant(self) -> Variant:
-        return Variant.of(self.line.variant, product_price=self.line.product.price)
+        return Variant.of(variant_row(self.line.variant), product_price=self.line.product.price)
 
     @strawberry.field
     def requested_quantity(self) -> int:
@@ -66,22 +68,25 @@ class DesignerStats:
 class OrdersQuery:
     @strawberry.field(description="Your own orders, newest first; admins see every order.")
     async def orders(
-        self, info: Info, status: OrderStatus | None = None, first: int | None = 20, after: str | None = None
+        self,
+        info: Info,
+        status: OrderStatus | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> OrderConnection:
         page, total = await orders.list_orders(
             info.context.uow(),
             info.context.actor,
             status=enums.OrderStatus(status) if status is not None else None,
-            first=20 if first is None else first,
-            after=after,
+            win=window(first=first, after=after, last=last, before=before),
         )
         return OrderConnection(
             edges=[
                 OrderEdge(cursor=c, node=Order.of(o)) for o, c in zip(page.items, page.cursors, strict=True)
             ],
-            page_info=PageInfo(
-                has_next_page=page.has_next_page, end_cursor=page.cursors[-1] if page.cursors else None
-            ),
+            page_info=PageInfo.of(page),
             total_count=total,
         )
 

@@ -9,6 +9,7 @@ from typing import Any
 import strawberry
 
 from kapda_gql.cart import services as cart_service
+from kapda_gql.catalog.store import product_row, variant_row
 from kapda_gql.db import models
 from kapda_gql.domain import enums
 from kapda_gql.graphql.auth.types import User, load_user
@@ -23,11 +24,11 @@ class CartItem:
 
     @strawberry.field
     def variant(self) -> Variant:
-        return Variant.of(self.view.variant, product_price=self.view.product.price)
+        return Variant.of(variant_row(self.view.variant), product_price=self.view.product.price)
 
     @strawberry.field
     async def product(self, info: Info) -> Product:
-        return await load_product(info, self.view.product)
+        return await load_product(info, product_row(self.view.product))
 
     @strawberry.field
     def quantity(self) -> int:

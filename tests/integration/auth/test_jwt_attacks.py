@@ -97,7 +97,8 @@ ATTACKS: dict[str, Forge] = {
     "kid injection": lambda s, victim, _: hs256("", claims(victim), headers={"kid": "../../../../dev/null"}),
     "garbage": lambda s, victim, _: "not.a.token",
     "two segments": lambda s, victim, _: f"{segment({'alg': 'HS256'})}.{segment(claims(victim))}",
-    "huge": lambda s, victim, _: "a" * 20_000,
+    # Under the 16 KiB header bound (over it the request is 431 before any token is read).
+    "huge": lambda s, victim, _: "a" * 15_000,
     "latin-1 bytes": lambda s, victim, _: "eyJ\u00e9.\u00ff\u00fe.\u00e0",
 }
 

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from kapda_gql.catalog import services as catalog
-from kapda_gql.catalog.services import encode_cursor
+from kapda_gql.catalog import browse
+from kapda_gql.catalog import model as catalog
+from kapda_gql.core.pagination import Window, encode_cursor
 from kapda_gql.domain.policy import Actor
 from kapda_gql.runtime import Runtime
 
@@ -412,8 +413,8 @@ async def test_first_zero_says_whether_anything_is_there(api: Any, shop: Shop) -
 
 
 async def test_list_products_returns_whole_entries(runtime: Runtime, shop: Shop) -> None:
-    page = await catalog.list_products(
-        runtime.db.uow(), Actor(), catalog.ProductFilter(), catalog.ProductSort.PRICE_DESC, first=5
+    page = await browse.list_products(
+        runtime.db.uow(), Actor(), catalog.ProductFilter(), catalog.ProductSort.PRICE_DESC, Window(5)
     )
     visible = sorted(shop.visible("anonymous"), key=lambda p: (p.price, p.id), reverse=True)[:5]
     assert [e.product.id for e in page.items] == [p.id for p in visible]
@@ -423,32 +424,207 @@ async def test_list_products_returns_whole_entries(runtime: Runtime, shop: Shop)
         assert isinstance(entry, catalog.CatalogEntry)
         assert entry.product.deleted_at is None and entry.product.status == "APPROVED"
         assert entry.product.created_at == product.created_at
-        assert entry.designer == catalog.DesignerRecord(product.designer_id, shop.names[product.designer_id])
+        assert entry.designer == catalog.DesignerRow(product.designer_id, shop.names[product.designer_id])
         assert entry.variants == [
-            catalog.VariantRecord(v.id, product.id, v.sku, v.size, v.color, v.price, v.stock, None)
+            catalog.VariantRow(v.id, product.id, v.sku, v.size, v.color, v.price, v.stock, None)
             for v in product.live
         ]
 
 
 async def test_the_batch_loads_keep_their_shapes(runtime: Runtime, shop: Shop) -> None:
     d1, d2 = shop.designers["d1"], shop.designers["d2"]
-    assert await catalog.designers_by_ids(runtime.db.uow(), [d2, 987654, d1]) == [
-        catalog.DesignerRecord(d2, "Studio Two"),
+    assert await browse.designers_by_ids(runtime.db.uow(), [d2, 987654, d1]) == [
+        catalog.DesignerRow(d2, "Studio Two"),
         None,
-        catalog.DesignerRecord(d1, "Studio One"),
+        catalog.DesignerRow(d1, "Studio One"),
     ]
-    assert await catalog.designers_by_ids(runtime.db.uow(), []) == []
+    assert await browse.designers_by_ids(runtime.db.uow(), []) == []
     chosen = [shop.products[i] for i in (5, 10, 9, 2)]
-    loaded = await catalog.variants_by_product_ids(runtime.db.uow(), [p.id for p in chosen] + [987654])
+    loaded = await browse.variants_by_product_ids(runtime.db.uow(), [p.id for p in chosen] + [987654])
     assert loaded == [
         *(
-            [
-                catalog.VariantRecord(v.id, p.id, v.sku, v.size, v.color, v.price, v.stock, None)
-                for v in p.live
-            ]
+            [catalog.VariantRow(v.id, p.id, v.sku, v.size, v.color, v.price, v.stock, None) for v in p.live]
             for p in chosen
         ),
         [],
     ]
     assert loaded[1] == loaded[2] == []  # none at all, and only a deleted one
     assert loaded[0] and loaded[3]
+
+
+# --- pages both ways ---------------------------------------------------------------------------
+
+BOTH = PAGE.replace(
+    "query($filter: ProductFilter, $sort: ProductSort, $first: Int, $after: String) {\n"
+    "  products(filter: $filter, sort: $sort, first: $first, after: $after) {",
+    "query($filter: ProductFilter, $sort: ProductSort, $first: Int, $after: String, $last: Int,"
+    " $before: String) {\n"
+    "  products(filter: $filter, sort: $sort, first: $first, after: $after, last: $last, before: $before) {",
+).replace(
+    "pageInfo { hasNextPage endCursor }", "pageInfo { hasNextPage hasPreviousPage startCursor endCursor }"
+)
+
+
+def _check_page(data: dict[str, Any], cursors: list[str], start: int, what: Any) -> None:
+    """A page holding cursors[start:start + len(edges)]: its edges and every pageInfo field."""
+    got = [e["cursor"] for e in data["edges"]]
+    end = start + len(got)
+    assert got == cursors[start:end], what
+    assert data["pageInfo"] == {
+        "hasNextPage": end < len(cursors),
+        "hasPreviousPage": start > 0,
+        "startCursor": got[0] if got else None,
+        "endCursor": got[-1] if got else None,
+    }, what
+
+
+@pytest.mark.parametrize("sort", ["NEWEST", "PRICE_ASC", "PRICE_DESC", "RELEVANCE"])
+async def test_each_sort_walked_backward_is_the_unpaged_order_with_true_page_info(
+    api: Any, db: Any, shop: Shop, sort: str
+) -> None:
+    for who, flt in WALKS:
+        search = (flt.get("search") or "").strip()
+        ranks = await _ranks(db, search) if search else {}
+        ordered, cursors = _order(await _expected(db, shop, who, flt), sort, ranks)
+        token = shop.tokens[who]
+        for size in (1, 4):
+            base = {"sort": sort, "filter": flt}
+            # Forward: hasPreviousPage and startCursor on every page.
+            after, start = None, 0
+            while True:
+                data = (await api.ok(BOTH, {**base, "first": size, "after": after}, token=token))["products"]
+                _check_page(data, cursors, start, (who, flt, size, "forward", start))
+                start += len(data["edges"])
+                if not data["pageInfo"]["hasNextPage"]:
+                    break
+                after = data["pageInfo"]["endCursor"]
+            assert start == len(ordered)
+            # Backward from the end (last alone), then before each page's start.
+            before, end = None, len(cursors)
+            while True:
+                data = (await api.ok(BOTH, {**base, "last": size, "before": before}, token=token))["products"]
+                start = end - len(data["edges"])
+                assert len(data["edges"]) == min(size, end), (who, flt, size, end)
+                _check_page(data, cursors, start, (who, flt, size, "backward", start))
+                assert [int(e["node"]["id"]) for e in data["edges"]] == [p.id for p in ordered[start:end]]
+                end = start
+                if not data["pageInfo"]["hasPreviousPage"]:
+                    break
+                before = data["pageInfo"]["startCursor"]
+            assert end == 0, (who, flt, size)
+
+
+async def test_forward_then_backward_yields_the_same_items(api: Any, shop: Shop) -> None:
+    token = shop.tokens["admin"]
+    for sort in ("NEWEST", "PRICE_ASC", "PRICE_DESC"):
+        one = (await api.ok(BOTH, {"sort": sort, "first": 5}, token=token))["products"]
+        two = (
+            await api.ok(BOTH, {"sort": sort, "first": 5, "after": one["pageInfo"]["endCursor"]}, token=token)
+        )["products"]
+        back = (
+            await api.ok(
+                BOTH, {"sort": sort, "last": 5, "before": two["pageInfo"]["startCursor"]}, token=token
+            )
+        )["products"]
+        assert back["edges"] == one["edges"], sort
+        assert back["pageInfo"] == {**one["pageInfo"], "hasNextPage": True}
+        again = (
+            await api.ok(
+                BOTH, {"sort": sort, "first": 5, "after": back["pageInfo"]["endCursor"]}, token=token
+            )
+        )["products"]
+        assert again["edges"] == two["edges"], sort
+
+
+async def test_page_sizes_and_directions_are_checked(api: Any, shop: Shop) -> None:
+    for variables in ({"first": 101}, {"last": 101}, {"last": 1000}):
+        error = await api.error(BOTH, variables)
+        assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX", variables
+    cursor = encode_cursor(datetime(2026, 1, 1, tzinfo=UTC), 1)
+    for variables, name in (
+        ({"first": 2, "last": 2}, "last"),
+        ({"last": 2, "after": cursor}, "after"),
+        ({"first": 2, "before": cursor}, "before"),
+        ({"after": cursor, "before": cursor}, "before"),
+        ({"last": -1}, "last"),
+        ({"last": 2, "before": "not a cursor"}, "before"),
+    ):
+        error = await api.error(BOTH, variables)
+        assert error["extensions"]["code"] == "BAD_USER_INPUT", variables
+        assert name in str(error["extensions"]), (variables, error)
+    # last alone is the end of the order; last: 0 says whether anything is before it.
+    visible = await _expected_plain(shop)
+    data = (await api.ok(BOTH, {"last": 3}))["products"]
+    assert [int(e["node"]["id"]) for e in data["edges"]] == [p.id for p in visible[-3:]]
+    data = (await api.ok(BOTH, {"last": 0}))["products"]
+    assert data["edges"] == [] and data["pageInfo"]["hasPreviousPage"] is True
+
+
+async def _expected_plain(shop: Shop) -> list[Product]:
+    return sorted(shop.visible("anonymous"), key=lambda p: (p.created_at, p.id), reverse=True)
+
+
+async def test_a_backward_page_with_a_cursor_is_one_statement(api: Any, runtime: Runtime, shop: Shop) -> None:
+    from tests.support.statements import counting
+
+    one = (await api.ok(BOTH, {"first": 4}))["products"]
+    variables = {"last": 4, "before": one["pageInfo"]["endCursor"], "filter": {"search": "cotton"}}
+    uncounted = BOTH.replace("totalCount", "")
+    await api.ok(uncounted, variables)
+    with counting(runtime) as statements:
+        await api.ok(uncounted, variables)
+    assert len(statements) == 1, statements
+
+
+# --- categories --------------------------------------------------------------------------------
+
+CATEGORIES_QUERY = "{ categories { name slug productCount } }"
+
+
+@pytest.mark.parametrize("who", WHO)
+async def test_categories_count_what_each_caller_sees(api: Any, shop: Shop, who: str) -> None:
+    counts: dict[str, int] = {}
+    for p in shop.visible(who):
+        counts[p.category.lower()] = counts.get(p.category.lower(), 0) + 1
+    data = (await api.ok(CATEGORIES_QUERY, token=shop.tokens[who]))["categories"]
+    assert {c["slug"]: c["productCount"] for c in data} == counts
+    # "Kurta" and "KURTA" are one category, named by the spelling most of its products use.
+    kurta = next(c for c in data if c["slug"] == "kurta")
+    spellings = [p.category for p in shop.visible(who) if p.category.lower() == "kurta"]
+    assert kurta["name"] == max(sorted(set(spellings)), key=spellings.count)
+    assert [c["name"] for c in data] == sorted(c["name"] for c in data)
+
+
+async def test_the_category_filter_takes_a_slug_or_a_name_in_any_case(
+    api: Any, db: Any, shop: Shop, make_user: Any
+) -> None:
+    designer = await make_user("DESIGNER", name="Studio Three")
+    for i, category in enumerate(("Block Prints", "block prints", "Block-Prints", "Blockprints")):
+        await db.execute(
+            "INSERT INTO products (designer_id, slug, title, description, category, price, status)"
+            " VALUES ($1, $2, 'Print', 'p', $3, 1000, 'APPROVED')",
+            designer.designer_id,
+            f"print-{i}",
+            category,
+        )
+    data = (await api.ok(CATEGORIES_QUERY))["categories"]
+    prints = [c for c in data if c["slug"].startswith("block")]
+    assert sorted((c["slug"], c["productCount"]) for c in prints) == [("block-prints", 3), ("blockprints", 1)]
+    for given, expected in (
+        ("block-prints", 3),
+        ("BLOCK-PRINTS", 3),
+        ("Block Prints", 3),
+        ("  block prints ", 3),
+        ("block_prints", 3),  # its slug is block-prints too
+        ("blockprints", 1),
+        ("block", 0),
+        ("block prints s", 0),  # plural or partial forms are no match
+    ):
+        found = (await api.ok(PAGE, {"filter": {"category": given}, "first": 100}))["products"]
+        assert found["totalCount"] == expected == len(found["edges"]), given
+    for given in ("Saree", "saree", "SAREE", "sarees"):
+        found = (await api.ok(PAGE, {"filter": {"category": given}, "first": 100}))["products"]
+        expected = (
+            [p for p in shop.visible("anonymous") if p.category == "Saree"] if given != "sarees" else []
+        )
+        assert found["totalCount"] == len(expected), given

@@ -176,7 +176,8 @@ def test_defaults_follow_the_contract(schema: GraphQLSchema) -> None:
     assert schema.query_type is not None
     args = schema.query_type.fields["products"].args
     assert _default(args["sort"]) == "NEWEST"
-    assert _default(args["first"]) == "20"
+    # "first 20 when neither is given": a default of 20 would make `last` alone ask for both.
+    assert _default(args["first"]) in (None, "null") and _default(args["last"]) in (None, "null")
     create = schema.get_type("CreateProductInput")
     assert isinstance(create, GraphQLInputObjectType)
     assert _default(create.fields["images"]) == "[]"

@@ -1,0 +1,249 @@
+"""Catalog management: create, update, submit, review, delete, set stock. Each is one lean
+transaction (retried whole on a serialization failure) holding the change and its audit entry."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import secrets
+from typing import Any
+
+from kapda_gql.catalog import store
+from kapda_gql.catalog.model import (
+    ProductChanges,
+    ProductRow,
+    ProductSpec,
+    ReviewDecision,
+    VariantRow,
+    VariantSpec,
+)
+from kapda_gql.core import audit
+from kapda_gql.db.uow import LeanUnit, UnitOfWork
+from kapda_gql.domain import lifecycles, validation
+from kapda_gql.domain.enums import ProductStatus
+from kapda_gql.domain.errors import BadUserInput, NotFound
+from kapda_gql.domain.policy import (
+    Actor,
+    check_manage_product,
+    product_owner,
+    require_admin,
+    require_catalog_manager,
+)
+
+SLUG_ATTEMPTS = 4
+
+
+def slugify(title: str) -> str:
+    """A product's slug from its title: lower-case letters and digits, runs of anything else one '-'."""
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+    return slug[:200] or "product"
+
+
+async def _insert_variants(tx: LeanUnit, product_id: int, variants: list[VariantSpec], prefix: str) -> None:
+    for spec in variants:
+        try:
+            await store.insert_variant(tx, product_id, spec)
+        except store.SkuTaken:
+            raise BadUserInput(f"{prefix}.sku", "a variant with this SKU already exists") from None
+
+
+async def _insert_with_free_slug(tx: LeanUnit, **values: Any) -> ProductRow:
+    """The title's slug, or a suffixed one when it is taken, even by a create committing right now."""
+    base = slugify(values["title"])
+    taken = await store.slug_taken(tx, base)
+    for attempt in range(SLUG_ATTEMPTS):
+        slug = base if attempt == 0 and not taken else f"{base}-{secrets.token_hex(3)}"
+        product = await store.insert_product(tx, slug=slug, **values)
+        if product is not None:
+            return product
+    raise BadUserInput("title", "no free slug for this title; try again")
+
+
+async def create_product(
+    uow: UnitOfWork, actor: Actor, spec: ProductSpec, *, designer_id: int | None = None
+) -> ProductRow:
+    """Designers create for themselves; admins must name the designer."""
+    require_catalog_manager(actor)
+    owner, owner_problems = product_owner(actor, designer_id)
+    errors = validation.product_field_problems(
+        spec.title, spec.description, spec.category, spec.price, spec.images
+    )
+    if not spec.variants:
+        errors.append(("variants", "at least one variant is required"))
+    errors += validation.variant_problems(spec.variants)
+    errors += owner_problems
+    if errors:
+        raise BadUserInput(errors)
+    assert owner is not None
+
+    async def work(tx: LeanUnit) -> ProductRow:
+        if not await store.designer_exists(tx, owner):
+            raise BadUserInput("designerId", "no such designer")
+        product = await _insert_with_free_slug(
+            tx,
+            designer_id=owner,
+            title=spec.title.strip(),
+            description=spec.description,
+            category=spec.category.strip(),
+            price=spec.price,
+            images=list(spec.images),
+            status=ProductStatus.DRAFT.value,
+        )
+        await _insert_variants(tx, product.id, list(spec.variants), "variants")
+        await audit.record(
+            tx,
+            actor,
+            "product.created",
+            "Product",
+            product.id,
+            {"title": product.title, "price": spec.price, "variants": [v.sku for v in spec.variants]},
+        )
+        await tx.commit()
+        return product
+
+    return await uow.run_lean(work)
+
+
+async def _locked_product(tx: LeanUnit, actor: Actor, product_id: int) -> ProductRow:
+    product = await store.lock_product(tx, product_id)
+    if product is None:
+        raise NotFound("Product not found")
+    check_manage_product(actor, designer_id=product.designer_id, status=product.status)
+    return product
+
+
+def _snapshot(product: ProductRow) -> dict[str, Any]:
+    return {
+        "title": product.title,
+        "description": product.description,
+        "category": product.category,
+        "price": product.price,
+        "images": list(product.images or []),
+        "status": product.status,
+    }
+
+
+async def update_product(
+    uow: UnitOfWork, actor: Actor, product_id: int, changes: ProductChanges
+) -> ProductRow:
+    require_catalog_manager(actor)
+    errors = validation.product_field_problems(
+        changes.title, changes.description, changes.category, changes.price, changes.images
+    )
+    errors += validation.variant_problems(changes.add_variants, "addVariants")
+    if errors:
+        raise BadUserInput(errors)
+    values: dict[str, Any] = {
+        k: v
+        for k, v in {
+            "title": changes.title.strip() if changes.title is not None else None,
+            "description": changes.description,
+            "category": changes.category.strip() if changes.category is not None else None,
+            "price": changes.price,
+            "images": list(changes.images) if changes.images is not None else None,
+        }.items()
+        if v is not None
+    }
+
+    async def work(tx: LeanUnit) -> ProductRow:
+        before = await _locked_product(tx, actor, product_id)
+        product = await store.write_product(tx, dataclasses.replace(before, **values))
+        await _insert_variants(tx, product.id, list(changes.add_variants), "addVariants")
+        delta: dict[str, Any] = audit.diff(_snapshot(before), _snapshot(product))
+        if changes.add_variants:
+            delta["addedVariants"] = [v.sku for v in changes.add_variants]
+        await audit.record(tx, actor, "product.updated", "Product", product.id, delta)
+        await tx.commit()
+        return product
+
+    return await uow.run_lean(work)
+
+
+async def _set_status(
+    tx: LeanUnit, actor: Actor, product: ProductRow, to: ProductStatus, action: str, reason: str | None
+) -> ProductRow:
+    changed = await store.write_product(
+        tx,
+        dataclasses.replace(
+            product, status=to.value, rejection_reason=reason if to is ProductStatus.REJECTED else None
+        ),
+    )
+    changes: dict[str, Any] = {"status": {"from": product.status, "to": to.value}}
+    if reason:
+        changes["reason"] = reason
+    await audit.record(tx, actor, action, "Product", product.id, changes)
+    return changed
+
+
+async def submit_product(uow: UnitOfWork, actor: Actor, product_id: int) -> ProductRow:
+    require_catalog_manager(actor)
+
+    async def work(tx: LeanUnit) -> ProductRow:
+        product = await _locked_product(tx, actor, product_id)
+        lifecycles.check_submit(ProductStatus(product.status))
+        changed = await _set_status(
+            tx, actor, product, ProductStatus.PENDING_REVIEW, "product.submitted", None
+        )
+        await tx.commit()
+        return changed
+
+    return await uow.run_lean(work)
+
+
+async def review_product(
+    uow: UnitOfWork, actor: Actor, product_id: int, decision: ReviewDecision, reason: str | None
+) -> ProductRow:
+    require_admin(actor)
+    reason = validation.optional_note(reason, "reason")
+    if decision is ReviewDecision.REJECT and not reason:
+        raise BadUserInput("reason", "is required when rejecting")
+    target = ProductStatus.APPROVED if decision is ReviewDecision.APPROVE else ProductStatus.REJECTED
+
+    async def work(tx: LeanUnit) -> ProductRow:
+        product = await _locked_product(tx, actor, product_id)
+        lifecycles.check_review(ProductStatus(product.status), target)
+        action = "product.approved" if target is ProductStatus.APPROVED else "product.rejected"
+        changed = await _set_status(tx, actor, product, target, action, reason)
+        await tx.commit()
+        return changed
+
+    return await uow.run_lean(work)
+
+
+async def delete_product(uow: UnitOfWork, actor: Actor, product_id: int) -> bool:
+    require_catalog_manager(actor)
+
+    async def work(tx: LeanUnit) -> bool:
+        product = await _locked_product(tx, actor, product_id)
+        await store.delete_product(tx, product.id)
+        await audit.record(tx, actor, "product.deleted", "Product", product.id, {"title": product.title})
+        await tx.commit()
+        return True
+
+    return await uow.run_lean(work)
+
+
+async def set_stock(uow: UnitOfWork, actor: Actor, variant_id: int, stock: int) -> VariantRow:
+    require_catalog_manager(actor)
+    if problems := validation.stock_problems(stock):
+        raise BadUserInput(problems)
+
+    async def work(tx: LeanUnit) -> VariantRow:
+        found = await store.lock_variant(tx, variant_id)
+        if found is None:
+            raise NotFound("Variant not found")
+        before, designer_id, status = found
+        check_manage_product(actor, designer_id=designer_id, status=status)
+        variant = await store.set_stock(tx, variant_id, stock)
+        await audit.record(
+            tx,
+            actor,
+            "stock.set",
+            "Variant",
+            variant_id,
+            {"stock": {"from": before.stock, "to": stock}, "sku": variant.sku},
+        )
+        await tx.commit()
+        return variant
+
+    return await uow.run_lean(work)
