@@ -335,7 +335,7 @@ async def start_sandbox(in_thread: bool = False) -> Sandbox:
     `in_thread` serves it like the tests do instead, from a thread of this process."""
     if in_thread:
         from kapda_gql.config import SANDBOX_KEY_ID, SANDBOX_KEY_SECRET, SANDBOX_WEBHOOK_SECRET
-        from kapda_gql.devtools.sandbox import SandboxServer
+        from kapda_gql.devtools.sandbox.server import SandboxServer
 
         server = SandboxServer(
             key_id=SANDBOX_KEY_ID, key_secret=SANDBOX_KEY_SECRET, webhook_secret=SANDBOX_WEBHOOK_SECRET

@@ -12,7 +12,8 @@ import argparse
 import uvicorn
 
 from kapda_gql.config import SANDBOX_KEY_ID, SANDBOX_KEY_SECRET, SANDBOX_WEBHOOK_SECRET
-from kapda_gql.devtools.sandbox import SandboxState, build_sandbox_app
+from kapda_gql.devtools.sandbox.app import build_sandbox_app
+from kapda_gql.devtools.sandbox.state import SandboxState
 
 
 def main() -> None:

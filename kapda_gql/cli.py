@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import os
+import signal
+import socket
 import sys
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kapda_gql.config import ConfigError, Settings
 from kapda_gql.db.engine import database_url
 from kapda_gql.domain.enums import Role
 from kapda_gql.domain.errors import DomainError
 
+if TYPE_CHECKING:
+    from kapda_gql.devtools.sandbox.server import SandboxServer
+
 log = logging.getLogger("kapda_gql.cli")
+DEFAULT_SANDBOX_PORT = 8001
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = ROOT / "schema.graphql"
 
@@ -114,67 +122,165 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from kapda_gql.logs import configure_logging
 
     configure_logging(settings)
-    url = database_url(settings)
-    # Workers are separate processes: hand them the resolved database (and sandbox) by environment.
-    os.environ["KAPDA_DATABASE_URL"] = url
-    os.environ.setdefault("KAPDA_DATA_DIR", str(settings.data_dir))
-    os.environ.setdefault("KAPDA_JWT_SECRET", settings.jwt_secret)
-    migrate(url)
+    _quiet_startup_logs()
+    # uvicorn re-raises the SIGTERM/SIGINT it handled once it has shut down; as SystemExit the
+    # interpreter then exits normally, so atexit stops the embedded PostgreSQL (pgserver) too.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_quietly)
+    taken = _port_problem(args.host, args.port)
+    if taken:
+        return _refuse(f"{taken}: stop what holds it, or serve on another port with --port N")
     sandbox = None
     if not settings.production and settings.razorpay_base_url is None:
-        from kapda_gql.devtools.sandbox import SandboxServer
+        sandbox = _start_sandbox(settings, args)
+        if sandbox is None:
+            return 1
+        os.environ["KAPDA_RAZORPAY_BASE_URL"] = sandbox.base_url
+        settings = settings.with_overrides(razorpay_base_url=sandbox.base_url)
+    try:
+        url = database_url(settings)
+        # Workers are separate processes: hand them the resolved database (and sandbox) by environment.
+        os.environ["KAPDA_DATABASE_URL"] = url
+        os.environ.setdefault("KAPDA_DATA_DIR", str(settings.data_dir))
+        os.environ.setdefault("KAPDA_JWT_SECRET", settings.jwt_secret)
+        migrate(url)
+        where = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"  # noqa: S104
+        if args.demo:
+            from kapda_gql.devtools import demo
 
-        sandbox = SandboxServer(
+            logins = _run_async(lambda rt: demo.load(rt, public_url=where), settings)
+            print(demo.describe(logins))
+        print(f"\nKapda GraphQL is starting at {where}/graphql", flush=True)
+        if settings.graphiql:
+            print(f"GraphiQL: open {where}/graphql in a browser", flush=True)
+        if sandbox is not None:
+            print(
+                f"Razorpay sandbox: {sandbox.base_url} (pay an order: POST {sandbox.base_url}/sandbox/orders/<razorpayOrderId>/pay)",
+                flush=True,
+            )
+        uvicorn.run(
+            "kapda_gql.app:create_app_from_env",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            loop="uvloop",
+            http="httptools",
+            log_config=None,
+            access_log=False,  # ours (http/middleware.py) writes one line per request
+            proxy_headers=False,
+        )
+    finally:
+        if sandbox is not None:
+            from kapda_gql.devtools.sandbox import address
+
+            address.remove(settings.data_dir)
+            sandbox.stop()
+    return 0
+
+
+def _start_sandbox(settings: Settings, args: argparse.Namespace) -> SandboxServer | None:
+    """The development sandbox on --sandbox-port; when the default port is taken, on a free one."""
+    from kapda_gql.devtools.sandbox import address
+    from kapda_gql.devtools.sandbox.server import PortInUseError, SandboxServer
+
+    def server(port: int) -> SandboxServer:
+        return SandboxServer(
             key_id=settings.razorpay_key_id,
             key_secret=settings.razorpay_key_secret,
             webhook_secret=settings.razorpay_webhook_secret,
             webhook_url=f"http://127.0.0.1:{args.port}/webhooks/razorpay",
-            port=args.sandbox_port,
-        ).start()
-        os.environ["KAPDA_RAZORPAY_BASE_URL"] = sandbox.base_url
-        settings = settings.with_overrides(razorpay_base_url=sandbox.base_url)
-    if args.demo:
-        from kapda_gql.devtools import demo
-
-        logins = _run_async(demo.load, settings)
-        print(demo.describe(logins))
-    where = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"  # noqa: S104
-    print(f"\nKapda GraphQL is starting at {where}/graphql", flush=True)
-    if settings.graphiql:
-        print(f"GraphiQL: open {where}/graphql in a browser", flush=True)
-    if sandbox is not None:
-        print(
-            f"Razorpay sandbox: {sandbox.base_url} (pay an order: POST {sandbox.base_url}/sandbox/orders/<razorpayOrderId>/pay)",
-            flush=True,
+            port=port,
         )
-    uvicorn.run(
-        "kapda_gql.app:create_app_from_env",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=False,  # ours (http/middleware.py) writes one line per request
-        proxy_headers=False,
-    )
-    if sandbox is not None:
-        sandbox.stop()
-    return 0
+
+    port = DEFAULT_SANDBOX_PORT if args.sandbox_port is None else args.sandbox_port
+    try:
+        sandbox = server(port).start()
+    except PortInUseError as busy:
+        if args.sandbox_port is not None:
+            _refuse(f"sandbox {busy.strerror}: stop what holds it, or pick another with --sandbox-port N")
+            return None
+        sandbox = server(0).start()
+        print(f"Razorpay sandbox: port {port} is in use, so it listens on port {sandbox.port} instead")
+    address.write(settings.data_dir, sandbox.base_url)
+    return sandbox
+
+
+def _port_problem(host: str, port: int) -> str | None:
+    """Why the service cannot listen on ``host:port`` (checked before anything slow starts), or None."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As uvicorn binds: a port in TIME_WAIT is free, one with a listener is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return f"port {port} on {host} is already in use"
+            return f"cannot listen on {host}:{port} ({error.strerror})"
+    return None
+
+
+def _quiet_startup_logs() -> None:
+    # pgserver logs every pg_ctl call with its whole output at INFO, alembic each migration:
+    # neither helps a developer starting the service; their warnings and errors still show.
+    for name in ("pgserver", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # platformdirs (under pgserver) warns when a headless machine has no XDG_RUNTIME_DIR; harmless.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+
+
+def _exit_quietly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _refuse(message: str) -> int:
+    print(f"kapda-gql: {message}", file=sys.stderr)
+    return 1
+
+
+def _with_running_sandbox(settings: Settings) -> Settings:
+    """For a command that calls Razorpay: in development with no KAPDA_RAZORPAY_BASE_URL, the
+    sandbox of the `serve` that uses this data dir.
+
+    Sandbox credentials are never sent to the real Razorpay: with them and no local sandbox
+    to call, the command is refused.
+    """
+    if settings.production:
+        return settings
+    if settings.razorpay_base_url is None:
+        from kapda_gql.devtools.sandbox import address
+
+        found = address.read(settings.data_dir)
+        if found is not None:
+            return settings.with_overrides(razorpay_base_url=found)
+    if settings.uses_sandbox_credentials and not settings.gateway_is_local:
+        raise ConfigError(
+            "refusing to send the sandbox credentials to the real Razorpay: no `kapda-gql serve` "
+            f"is running with KAPDA_DATA_DIR={settings.data_dir} and KAPDA_RAZORPAY_BASE_URL is "
+            f"{settings.razorpay_base_url or 'unset'}; start `kapda-gql serve`, or set "
+            "KAPDA_RAZORPAY_BASE_URL to the sandbox's URL"
+        )
+    return settings
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kapda-gql", description="Kapda Co. marketplace GraphQL service")
     sub = p.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="migrate, then serve (GraphiQL at /graphql in development)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     serve.add_argument(
         "--demo", action="store_true", help="load the demo catalog and users once, print logins"
     )
-    serve.add_argument("--sandbox-port", type=int, default=8001, help="development Razorpay sandbox port")
+    serve.add_argument(
+        "--sandbox-port",
+        type=int,
+        default=None,
+        help=f"development Razorpay sandbox port (default {DEFAULT_SANDBOX_PORT}; "
+        "a free one instead when that is taken)",
+    )
     serve.set_defaults(fn=cmd_serve)
     sub.add_parser("migrate", help="alembic upgrade head").set_defaults(fn=cmd_migrate)
     export = sub.add_parser("export-schema", help="write schema.graphql from the code")
@@ -192,12 +298,12 @@ def parser() -> argparse.ArgumentParser:
     hooks = sub.add_parser("webhooks", help="webhook maintenance")
     hooks_sub = hooks.add_subparsers(dest="action", required=True)
     hooks_sub.add_parser("retry", help="handle failed webhook events again").set_defaults(
-        fn=cmd_webhooks_retry
+        fn=cmd_webhooks_retry, gateway=True
     )
     refunds = sub.add_parser("refunds", help="refund outbox maintenance")
     refunds_sub = refunds.add_subparsers(dest="action", required=True)
     refunds_sub.add_parser("process", help="carry out pending refunds now").set_defaults(
-        fn=cmd_refunds_process
+        fn=cmd_refunds_process, gateway=True
     )
     return p
 
@@ -212,6 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command != "serve":
         logging.basicConfig(level=logging.WARNING)
     try:
+        if getattr(args, "gateway", False):
+            settings = _with_running_sandbox(settings)
         return int(args.fn(settings, args))
     except ConfigError as error:
         print(f"kapda-gql: {error}", file=sys.stderr)

@@ -167,6 +167,17 @@ class Settings:
             f"//{host}" in self.razorpay_base_url for host in SANDBOX_HOSTS
         )
 
+    @property
+    def uses_sandbox_credentials(self) -> bool:
+        """Either Razorpay key is the development sandbox's, which the real Razorpay must never see."""
+        return self.razorpay_key_id == SANDBOX_KEY_ID or self.razorpay_key_secret == SANDBOX_KEY_SECRET
+
+    @property
+    def gateway_is_local(self) -> bool:
+        """KAPDA_RAZORPAY_BASE_URL is set and names a loopback host (a sandbox)."""
+        url = self.razorpay_base_url
+        return url is not None and _gateway_url_problem(url) == _LOCAL_SANDBOX
+
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
@@ -264,6 +275,9 @@ class Settings:
             raise ConfigError("refusing to start in production: " + "; ".join(problems))
 
 
+_LOCAL_SANDBOX = "points at the local sandbox"
+
+
 def _gateway_url_problem(url: str) -> str | None:
     """Why ``url`` cannot be the production gateway (a loopback sandbox, not a URL), or None."""
     try:
@@ -274,13 +288,13 @@ def _gateway_url_problem(url: str) -> str | None:
     if parsed.scheme not in {"http", "https"} or not host:
         return "is not a URL"
     if host == "localhost" or host.endswith(".localhost"):
-        return "points at the local sandbox"
+        return _LOCAL_SANDBOX
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         return None
     if address.is_loopback or address.is_unspecified:
-        return "points at the local sandbox"
+        return _LOCAL_SANDBOX
     return None
 
 

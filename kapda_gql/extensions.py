@@ -35,7 +35,14 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
     from kapda_gql.observability import metrics_route
     from kapda_gql.rest import webhooks
 
-    return [*webhooks.routes(runtime), *([metrics_route(runtime)] if runtime.settings.metrics else [])]
+    extra: list[BaseRoute] = []
+    if runtime.settings.metrics:
+        extra.append(metrics_route(runtime))
+    if not runtime.settings.production:
+        from kapda_gql.devtools import media  # the demo catalog's pictures; no demo in production
+
+        extra += media.routes()
+    return [*webhooks.routes(runtime), *extra]
 
 
 def outer_middleware(runtime: Runtime) -> list[Middleware]:

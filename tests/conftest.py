@@ -26,7 +26,7 @@ from kapda_gql.cli import migrate
 from kapda_gql.config import SANDBOX_KEY_ID, SANDBOX_KEY_SECRET, SANDBOX_WEBHOOK_SECRET, Settings
 from kapda_gql.db.engine import start_embedded, sync_libpq_url
 from kapda_gql.db.models import Base
-from kapda_gql.devtools.sandbox import SandboxServer
+from kapda_gql.devtools.sandbox.server import SandboxServer
 from kapda_gql.runtime import Runtime
 from tests.support.apps import PASSWORD_HASH, ROOT, Api, LogCapture, Served, UserInfo, production_env
 from tests.support.documents import ADD

@@ -30,7 +30,11 @@ ADMIN_PASSWORD = "kapda-demo-admin"
 CUSTOMER_PASSWORD = "kapda-demo-customer"
 DESIGNER_PASSWORD = "kapda-demo-designer"
 SKU_PREFIX = "DEMO"
-IMAGE_BASE = "https://images.kapda.test/demo"
+#: Where `serve` listens unless told otherwise: demo pictures are served by the service itself
+#: (devtools/media.py), so their URLs name its host and port.
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+MEDIA_PATH = "/media/demo"
+IMAGES_PER_PRODUCT = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,7 +371,7 @@ def _code(value: str) -> str:
     return re.sub(r"[^A-Z0-9]+", "", value.upper()) or "X"
 
 
-def _slug(title: str) -> str:
+def slug(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
 
@@ -376,7 +380,13 @@ def _sku(number: int, size: str, color: str) -> str:
     return f"{SKU_PREFIX}-{number:02d}-{size_code}-{_code(color)}"
 
 
-def _spec(number: int, item: DemoProduct, stock_offset: int) -> catalog.ProductSpec:
+def image_urls(public_url: str, title: str) -> list[str]:
+    """Absolute URLs of a demo product's pictures on the service at ``public_url``."""
+    base = public_url.rstrip("/") + MEDIA_PATH
+    return [f"{base}/{slug(title)}-{i}.svg" for i in range(1, IMAGES_PER_PRODUCT + 1)]
+
+
+def _spec(number: int, item: DemoProduct, stock_offset: int, public_url: str) -> catalog.ProductSpec:
     premiums = dict(item.premiums)
     variants: list[catalog.VariantSpec] = []
     for color in item.colors:
@@ -392,13 +402,12 @@ def _spec(number: int, item: DemoProduct, stock_offset: int) -> catalog.ProductS
                     stock=stock,
                 )
             )
-    slug = _slug(item.title)
     return catalog.ProductSpec(
         title=item.title,
         description=item.description,
         category=item.category,
         price=item.rupees * 100,
-        images=[f"{IMAGE_BASE}/{slug}-{i}.jpg" for i in (1, 2, 3)],
+        images=image_urls(public_url, item.title),
         variants=variants,
     )
 
@@ -450,8 +459,11 @@ async def _create(
         )
 
 
-async def load(runtime: Runtime) -> list[DemoLogin]:
-    """Loads what is missing of the demo (nothing on a second run) and returns its logins."""
+async def load(runtime: Runtime, public_url: str = DEFAULT_PUBLIC_URL) -> list[DemoLogin]:
+    """Loads what is missing of the demo (nothing on a second run) and returns its logins.
+
+    ``public_url`` is the service's own address, which its pictures' URLs name.
+    """
     if runtime.settings.production:
         # The demo admin's password is printed in the docs: it must never guard real data.
         raise RuntimeError("refusing to load the demo (users with published passwords) in production")
@@ -460,7 +472,7 @@ async def load(runtime: Runtime) -> list[DemoLogin]:
     specs: list[catalog.ProductSpec] = []
     offset = 0
     for number, item in enumerate(CATALOG, start=1):
-        specs.append(_spec(number, item, offset))
+        specs.append(_spec(number, item, offset, public_url))
         offset += 5  # shifts the stock pattern so products do not all look alike
     present = await _existing_skus(runtime, [spec.variants[0].sku for spec in specs])
     created = 0

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kapda_gql.devtools.sandbox import SandboxServer
+from kapda_gql.devtools.sandbox.server import SandboxServer
 from kapda_gql.domain.errors import PaymentGatewayRejected, PaymentGatewayUnavailable
 from kapda_gql.payments import GatewayOrder, PaymentGateway
 
