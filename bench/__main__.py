@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Any
 
 import uvloop
 
-from bench import baseline, catalog, checkout, micro, profile
+from bench import baseline, cache, catalog, checkout, micro, profile
 from bench.common import (
     DATA_DIR,
     PRIORITY,
@@ -37,7 +38,7 @@ from bench.common import (
     table,
 )
 
-SCENARIOS = ("baseline", "hot", "spread", "catalog", "workers")
+SCENARIOS = ("baseline", "hot", "spread", "catalog", "workers", "cache")
 EXTRA = ("client", "profile", "experiments", "micro")
 VARIANTS: list[tuple[str, dict[str, str] | None]] = [
     ("kapda-gql serve", None),
@@ -47,6 +48,8 @@ VARIANTS: list[tuple[str, dict[str, str] | None]] = [
 ]
 TARGET_HOT_RATIO = 0.30
 TARGET_CATALOG_RATIO = 0.50
+TARGET_CACHED_VS_FLOOR = 0.40
+TARGET_UNCACHED_VS_PLAIN = 0.90
 TARGET_PAGE_STATEMENTS = 5
 TARGET_CHECKOUT_STATEMENTS = 15
 
@@ -295,6 +298,86 @@ class Bench:
             f"Strawberry; statements for first=1/20/100: {'/'.join(map(str, page))}"
         )
 
+    async def scenario_cache(self) -> None:
+        say(
+            f"\n== cache: products(first: 20) cached (POST, APQ GET) vs the HTTP floor, uncached vs plain "
+            f"Strawberry, {cache.ROUNDS} alternating rounds, {cache.CLIENTS} connections, 1 worker each =="
+        )
+        self.stop_servers()
+        sandbox = await self.ensure_sandbox()
+        if not self.catalog_seeded:
+            await catalog.seed_catalog(self.url)
+            self.catalog_seeded = True
+        servers = await cache.start(self.url, sandbox)
+        try:
+            same = await cache.same_bytes(servers)
+            await self.quiet()
+            comparisons = await cache.rounds(servers, self.duration)
+            say(
+                table(
+                    "cache: req/s per round, ratio per round, median and spread",
+                    ["pair", "ours req/s", "reference req/s", "ratios", "median", "spread"],
+                    [c.row() for c in comparisons],
+                )
+            )
+            say("same answers: " + ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in same.items()))
+            servers.uncached.process.stop()
+            servers.floor.process.stop()
+            servers.plain.process.stop()
+            mixed = await cache.mixed(self.url, servers.cached, sandbox, self.duration)
+        finally:
+            servers.stop()
+        lags = sorted(mixed.lags_ms)
+        say(
+            table(
+                "cache under a mixed load (browse 24 conns + checkouts 8 conns + setStock every 50 ms)",
+                [
+                    "browse req/s",
+                    "checkouts/s",
+                    "hit rate",
+                    "setStocks",
+                    "stale answers after commit",
+                    "lag p50 ms",
+                    "lag max ms",
+                    "errors",
+                ],
+                [
+                    [
+                        f"{mixed.browse.rate:,.0f}",
+                        f"{mixed.checkouts.ok_rate:,.0f}",
+                        f"{mixed.hit_rate:.1%}",
+                        mixed.stock_sets,
+                        mixed.stale_after_commit,
+                        f"{statistics.median(lags):.1f}" if lags else "-",
+                        f"{lags[-1]:.1f}" if lags else "-",
+                        f"browse {mixed.browse.error_text()}; checkout {mixed.checkouts.error_text()}",
+                    ]
+                ],
+            )
+        )
+        medians = {c.name: statistics.median(c.ratios) for c in comparisons}
+        self.report["cache"] = {
+            "comparisons": [
+                {"pair": c.name, "ours": c.ours, "reference": c.reference, "ratios": c.ratios}
+                for c in comparisons
+            ],
+            "same": same,
+            "mixed": {
+                "browse_rate": mixed.browse.rate,
+                "checkout_rate": mixed.checkouts.ok_rate,
+                "hit_rate": mixed.hit_rate,
+                "stock_sets": mixed.stock_sets,
+                "stale_after_commit": mixed.stale_after_commit,
+                "lags_ms": mixed.lags_ms,
+            },
+            "medians": medians,
+        }
+        say(
+            "summary: "
+            + "; ".join(f"{name} {ratio:.0%} (median)" for name, ratio in medians.items())
+            + f"; hit rate {mixed.hit_rate:.1%}, {mixed.stale_after_commit} stale answers after a setStock commit"
+        )
+
     async def scenario_workers(self) -> None:
         say("\n== workers: hot-SKU checkout (N=32) and products(first: 20) with 1 and 2 uvicorn workers ==")
         for w in (1, 2):
@@ -538,11 +621,26 @@ class Bench:
                     chk[0] <= TARGET_CHECKOUT_STATEMENTS,
                 ]
             )
+        medians = self.report.get("cache", {}).get("medians", {})
+        for name, wanted in (
+            ("cached POST vs floor", TARGET_CACHED_VS_FLOOR),
+            ("cached APQ GET vs floor", TARGET_CACHED_VS_FLOOR),
+            ("uncached POST vs plain Strawberry", TARGET_UNCACHED_VS_PLAIN),
+        ):
+            if name in medians:
+                rows.append(
+                    [
+                        f"{name} (issue 16, median of rounds)",
+                        f"≥ {wanted:.0%}",
+                        f"{medians[name]:.0%}",
+                        medians[name] >= wanted,
+                    ]
+                )
         if rows:
             say(
                 "\n"
                 + table(
-                    "targets (issue 7)",
+                    "targets (issues 7 and 16)",
                     ["target", "wanted", "measured", "met"],
                     [[*r[:3], "yes" if r[3] else "NO"] for r in rows],
                 )

@@ -170,6 +170,7 @@ async def statement_counts(url: str, sandbox: Sandbox) -> tuple[list[StatementRo
             rate_limits=False,
             log_json=False,
             metrics=False,
+            catalog_cache_seconds=0,  # every request runs: the statements it costs uncached
         )
     )
     app = create_app(runtime=runtime)

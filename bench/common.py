@@ -375,17 +375,25 @@ def service_env(database_url: str, sandbox_url: str) -> dict[str, str]:
         KAPDA_RATE_LIMITS="off",
         KAPDA_LOG_JSON="on",
         KAPDA_GRAPHIQL="off",
+        # The scenarios measure the uncached service (each request runs); `cache` turns it on.
+        KAPDA_CATALOG_CACHE_SECONDS="0",
     )
     return env
 
 
 async def start_service(
-    database_url: str, sandbox_url: str, workers: int = 1, tuning: dict[str, str] | None = None
+    database_url: str,
+    sandbox_url: str,
+    workers: int = 1,
+    tuning: dict[str, str] | None = None,
+    settings: dict[str, str] | None = None,
+    label: str = "",
 ) -> Service:
     """`kapda-gql serve` itself: migrate, then uvicorn with the app factory, uvloop and httptools.
     With `tuning`, bench/tuned.py instead: the same app and uvicorn, with process-level knobs."""
     port = free_port()
     env = service_env(database_url, sandbox_url)
+    env.update(settings or {})
     if tuning is None:
         argv = [
             PYTHON,
@@ -408,24 +416,25 @@ async def start_service(
         f"{name} ({workers} worker{'s' * (workers > 1)})",
         argv,
         env,
-        DATA_DIR / "logs" / f"service-{workers}w{'-tuned' if tuning else ''}.log",
+        DATA_DIR / "logs" / f"service-{workers}w{'-tuned' if tuning else ''}{label}.log",
     )
     await wait_http(port, "/readyz", proc)
     return Service(proc, port, workers)
 
 
-async def start_plain(data_file: Path, workers: int = 1) -> Service:
-    """The reference: a bare Strawberry app answering from memory, served the same way."""
+async def start_plain(data_file: Path, workers: int = 1, module: str = "bench.plain") -> Service:
+    """The reference: a bare Strawberry app answering from memory, served the same way
+    (or, with module="bench.floor", a bare Starlette endpoint answering fixed bytes)."""
     port = free_port()
     env = _base_env()
-    env["BENCH_PLAIN_DATA"] = str(data_file)
+    env["BENCH_PLAIN_DATA" if module == "bench.plain" else "BENCH_FLOOR_DATA"] = str(data_file)
     proc = Process(
-        f"plain strawberry ({workers} worker{'s' * (workers > 1)})",
+        f"{module} ({workers} worker{'s' * (workers > 1)})",
         [
             PYTHON,
             "-m",
             "uvicorn",
-            "bench.plain:create_app",
+            f"{module}:create_app",
             "--factory",
             "--host",
             HOST,
@@ -442,7 +451,7 @@ async def start_plain(data_file: Path, workers: int = 1) -> Service:
             "warning",
         ],
         env,
-        DATA_DIR / "logs" / f"plain-{workers}w.log",
+        DATA_DIR / "logs" / f"{module.rpartition('.')[2]}-{workers}w.log",
     )
     await wait_http(port, "/healthz", proc)
     return Service(proc, port, workers)
@@ -600,6 +609,14 @@ def post_request(port: int, path: str, payload: dict[str, Any], token: str | Non
     if token:
         head += f"Authorization: Bearer {token}\r\n"
     return (head + "\r\n").encode() + body
+
+
+def get_request(port: int, path: str, token: str | None = None) -> bytes:
+    """A whole GET request (path with its query string), encoded once before the clock starts."""
+    head = f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUser-Agent: kapda-bench\r\n"
+    if token:
+        head += f"Authorization: Bearer {token}\r\n"
+    return (head + "\r\n").encode()
 
 
 def graphql_error_code(status: int, body: bytes) -> str | None:

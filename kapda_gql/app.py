@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.runtime = runtime
+    app.state.response_cache = view.cache
     return app
 
 

@@ -76,6 +76,19 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _non_negative_seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not value >= 0:
+        raise ConfigError(f"{name} must be 0 (off) or more seconds, got {raw!r}")
+    return value
+
+
 PERSISTED_QUERY_MODES = ("apq", "trusted", "off")
 
 
@@ -131,6 +144,11 @@ class Settings:
     trusted_documents: Path | None = None
     # max-age of the anonymous, all-public GET answers shared caches may keep.
     http_cache_seconds: int = 10
+    # The shared in-process cache of catalog answers (graphql/transport/response_cache.py): how
+    # old a kept answer may get (so how late stock moved by sales may show), and its memory bound.
+    # Either at 0 turns it off.
+    catalog_cache_seconds: float = 2.0
+    catalog_cache_bytes: int = 32 * 1024 * 1024
     max_query_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 2_000
@@ -150,6 +168,8 @@ class Settings:
     rate_login_per_ip: tuple[int, int] = (50, 300)
     rate_mutations_per_user: tuple[int, int] = (60, 60)
     rate_anonymous_per_ip: tuple[int, int] = (300, 60)
+    rate_requests_per_user: tuple[int, int] = (600, 60)
+    rate_mutations_per_ip: tuple[int, int] = (20, 60)
     # Peers (addresses or CIDR blocks) whose X-Forwarded-For is believed: the load balancer, nothing else.
     trusted_proxies: tuple[str, ...] = ()
     metrics: bool = True
@@ -214,6 +234,8 @@ class Settings:
             persisted_queries=persisted_mode,
             trusted_documents=trusted_documents,
             http_cache_seconds=_int(env, "KAPDA_HTTP_CACHE_SECONDS", 10, minimum=0),
+            catalog_cache_seconds=_non_negative_seconds(env, "KAPDA_CATALOG_CACHE_SECONDS", 2.0),
+            catalog_cache_bytes=_int(env, "KAPDA_CATALOG_CACHE_BYTES", 32 * 1024 * 1024, minimum=0),
             max_query_depth=_int(env, "KAPDA_MAX_QUERY_DEPTH", 12),
             max_aliases=_int(env, "KAPDA_MAX_ALIASES", 30),
             max_tokens=_int(env, "KAPDA_MAX_TOKENS", 2_000),
@@ -229,6 +251,8 @@ class Settings:
             rate_login_per_ip=_rate(env, "KAPDA_RATE_LOGIN_IP", (50, 300)),
             rate_mutations_per_user=_rate(env, "KAPDA_RATE_MUTATIONS_USER", (60, 60)),
             rate_anonymous_per_ip=_rate(env, "KAPDA_RATE_ANONYMOUS_IP", (300, 60)),
+            rate_requests_per_user=_rate(env, "KAPDA_RATE_REQUESTS_USER", (600, 60)),
+            rate_mutations_per_ip=_rate(env, "KAPDA_RATE_MUTATIONS_IP", (20, 60)),
             trusted_proxies=_list(env, "KAPDA_TRUSTED_PROXIES"),
             metrics=_env_flag(env, "KAPDA_METRICS", True),
             metrics_token=env.get("KAPDA_METRICS_TOKEN") or None,

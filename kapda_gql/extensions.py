@@ -17,6 +17,7 @@ from kapda_gql.runtime import Runtime
 
 def schema_extensions(runtime: Runtime) -> list[type[SchemaExtension]]:
     from kapda_gql import observability
+    from kapda_gql.graphql.inputs import InputHygiene
     from kapda_gql.graphql.limits import QueryLimits
     from kapda_gql.graphql.ratelimit import RateLimits, limiter_of
 
@@ -24,11 +25,11 @@ def schema_extensions(runtime: Runtime) -> list[type[SchemaExtension]]:
     observability.init_sentry(runtime.settings)
     if not runtime.settings.rate_limits:
         # Not registered at all rather than registered and idle: its hooks ran on every request.
-        return [observability.RequestObserver, QueryLimits]
+        return [observability.RequestObserver, QueryLimits, InputHygiene]
     limiter_of(runtime)  # made now, so the background tasks below can close and purge it
     # Order matters after parsing: hooks unwind last-first, so RateLimits counts the request before
     # QueryLimits refuses it, and an abusive client's refused bombs still use up its allowance.
-    return [observability.RequestObserver, QueryLimits, RateLimits]
+    return [observability.RequestObserver, QueryLimits, RateLimits, InputHygiene]
 
 
 def routes(runtime: Runtime) -> list[BaseRoute]:

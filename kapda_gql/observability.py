@@ -56,6 +56,13 @@ CHECKOUTS = Counter("kapda_checkout_outcomes_total", "Checkout attempts, by outc
 WEBHOOKS = Counter(
     "kapda_webhook_events_total", "Razorpay webhook events, by type and outcome", ["event_type", "outcome"]
 )
+CATALOG_CACHE = Counter(
+    "kapda_catalog_cache_total",
+    "Shared catalog-cache lookups (graphql/transport/response_cache.py), by outcome",
+    ["outcome"],
+)
+CATALOG_CACHE_HIT = CATALOG_CACHE.labels("hit")
+CATALOG_CACHE_MISS = CATALOG_CACHE.labels("miss")
 RATE_LIMITED = Counter("kapda_rate_limited_total", "Requests refused by a rate limit, by rule", ["rule"])
 DB_POOL = Gauge(
     "kapda_db_pool_connections",
@@ -139,6 +146,9 @@ def metrics_route(runtime: Runtime) -> Route:
     token = runtime.settings.metrics_token
 
     async def metrics(request: Request) -> Response:
+        if token is None and runtime.settings.production:
+            # Operation names, sales volume and the runtime are nobody's business without the token.
+            return JSONResponse({"error": "not found"}, status_code=404)
         if token is not None:
             offered = request.headers.get("authorization", "")
             if not hmac.compare_digest(offered.encode(), f"Bearer {token}".encode()):
@@ -153,13 +163,15 @@ def metrics_route(runtime: Runtime) -> Route:
 # --- what the GraphQL layer tells the access log ---------------------------------------------
 
 _OPERATION_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+_META_FIELDS = frozenset({"__typename", "__schema", "__type"})
 
 
 def operation_label(execution_context: Any) -> str | None:
     """`query:products`, `mutation:login`: the root field, so the label set is bounded by the schema.
 
     Several root fields are `<kind>:multiple` (their combinations would not be bounded), fields the
-    schema lacks `<kind>:invalid`.
+    schema lacks `<kind>:invalid` — including made-up ``__anything`` names: only the meta fields
+    GraphQL itself defines are labels, so no client text ever becomes one.
     """
     document = execution_context.graphql_document
     if document is None:
@@ -179,7 +191,7 @@ def operation_label(execution_context: Any) -> str | None:
             else:
                 names.add("...")
     kind = operation.operation.value
-    if root is None or not all(n in root.fields or n.startswith("__") for n in names if n != "..."):
+    if root is None or not all(n in root.fields or n in _META_FIELDS for n in names if n != "..."):
         return f"{kind}:invalid"
     if len(names) != 1 or "..." in names:
         return f"{kind}:multiple"

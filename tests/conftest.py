@@ -80,6 +80,9 @@ def settings(database_url: str, sandbox: SandboxServer) -> Settings:
         razorpay_timeout_seconds=5.0,
         rate_limits=False,
         log_json=False,
+        # Live reads by default, so statement counts and read-after-write tests see every query run;
+        # the shared response cache's own tests (tests/integration/http/test_response_cache.py) turn it on.
+        catalog_cache_seconds=0,
         # The service's default pool (5 per worker): concurrency tests then also prove that nothing
         # holds one connection while waiting for another, which a small pool would turn into a hang.
     )

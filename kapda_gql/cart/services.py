@@ -12,6 +12,7 @@ from kapda_gql.db.models import Product, Variant
 from kapda_gql.db.uow import OrmUnit, UnitOfWork
 from kapda_gql.domain import pricing, stock
 from kapda_gql.domain.errors import InsufficientStock, ProductUnavailable
+from kapda_gql.domain.money import check_cart_total
 from kapda_gql.domain.policy import Actor, require_user
 from kapda_gql.domain.validation import MAX_LINE_QUANTITY, check_quantity
 
@@ -122,6 +123,8 @@ async def _set_line(uow: UnitOfWork, actor: Actor, variant_id: int, quantity: in
                 await store.set_line(tx, cart_id=cart_id, variant_id=variant_id, quantity=target)
         await store.flush(tx)
         view = await load_cart(tx, user_id)
+        if target > (existing or 0):
+            check_cart_total(view.subtotal, "quantity")  # lowering a line is always allowed
         await tx.commit()
         return view
 

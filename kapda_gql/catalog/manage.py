@@ -233,7 +233,12 @@ async def set_stock(uow: UnitOfWork, actor: Actor, variant_id: int, stock: int) 
         if found is None:
             raise NotFound("Variant not found")
         before, designer_id, status = found
-        check_manage_product(actor, designer_id=designer_id, status=status)
+        try:
+            check_manage_product(actor, designer_id=designer_id, status=status)
+        except NotFound:
+            # A variant the caller cannot see answers exactly as a missing one: nothing is revealed.
+            # (Another designer's approved, public variant stays FORBIDDEN, as API.md says.)
+            raise NotFound("Variant not found") from None
         variant = await store.set_stock(tx, variant_id, stock)
         await audit.record(
             tx,

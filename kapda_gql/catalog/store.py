@@ -373,7 +373,12 @@ _LOCK_VARIANT = Stmt(
     f"SELECT {_VARIANT_COLUMNS}, p.designer_id, p.status FROM variants v JOIN products p ON p.id = v.product_id"
     " WHERE v.id = :id AND v.deleted_at IS NULL AND p.deleted_at IS NULL FOR UPDATE OF v"
 )
-_SET_STOCK = Stmt(f"UPDATE variants v SET stock = :stock WHERE v.id = :id RETURNING {_VARIANT_COLUMNS}")
+# Stock set by hand moves the catalog version (core/catalog_version.py) in the same statement, so
+# shared cached answers drop it at COMMIT; stock moved by sales does not, and may show late.
+_SET_STOCK = Stmt(
+    "UPDATE variants v SET stock = :stock FROM (SELECT kapda_bump_catalog()) AS bumped"
+    f" WHERE v.id = :id RETURNING {_VARIANT_COLUMNS}"
+)
 
 
 class SkuTaken(Exception):

@@ -35,6 +35,7 @@ from kapda_gql.domain.errors import (
     PaymentGatewayUnavailable,
     ProductUnavailable,
 )
+from kapda_gql.domain.money import check_cart_total
 from kapda_gql.domain.policy import Actor, require_user
 from kapda_gql.payments.gateway import PaymentGateway
 
@@ -131,6 +132,7 @@ async def _start(
         amount = sum(line.line_total for line in lines)
         if amount <= 0:
             raise BadUserInput("cart", "the cart total must be above zero")
+        check_cart_total(amount, "cart")
         changes = adjustments(lines)
         session = await store.insert_session(
             tx,

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kapda_gql.domain.errors import BadUserInput
+
 DEFAULT_CURRENCY = "INR"
 _SYMBOLS = {"INR": "₹"}
+# ₹2,00,00,000 in paise: far past any real basket, and below GraphQL's 32-bit Int and Razorpay's
+# order limits, so a cart that could never be paid is refused before anything is asked of Razorpay.
+MAX_CART_TOTAL = 2 * 10**9
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -60,3 +65,12 @@ class Money:
     @classmethod
     def zero(cls, currency: str = DEFAULT_CURRENCY) -> Money:
         return cls(0, currency)
+
+
+def check_cart_total(total: int, field: str) -> None:
+    """A cart (or the checkout made from it) may not pass MAX_CART_TOTAL: BAD_USER_INPUT on ``field``."""
+    if total > MAX_CART_TOTAL:
+        limit = Money(MAX_CART_TOTAL).formatted
+        raise BadUserInput(
+            field, f"the cart total would be {Money(total).formatted}; at most {limit} is allowed"
+        )

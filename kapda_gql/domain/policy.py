@@ -195,6 +195,10 @@ def check_transition(actor: Actor, *, owner_id: int, current: OrderStatus, targe
     if not actor.system:
         require_user(actor)
     permitted = order_moves(actor, owner_id=owner_id, current=current)
+    if permitted is not None and actor.user_id != owner_id:
+        # Neither an admin nor the customer (a designer of one of its lines): no move is ever theirs,
+        # so the lifecycle's answer (INVALID_TRANSITION, with what is allowed) is none of theirs either.
+        raise Forbidden("Only admins may change this order's status")
     ORDER.check(current, target, within=None if ORDER.can(current, target) else permitted)
     if permitted is None or target in permitted:
         return

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, NewType
 
 import strawberry
+from graphql import IntValueNode, ValueNode
+from strawberry.types.scalar import ScalarDefinition
 
 from kapda_gql.core.pagination import Page
 from kapda_gql.domain import enums, money
@@ -22,10 +24,40 @@ PaymentStatus = enums.PaymentStatus
 
 MAX_ID = 2**63 - 1
 
+# GraphQL's Int is 32 bits: a large order, an admin's totals or a designer's lifetime sales pass
+# it, so money in answers (and aggregates that can grow as large) is a 64-bit Long.
+Long = NewType("Long", int)
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
+
+
+def _long(value: Any) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not LONG_MIN <= value <= LONG_MAX:
+        raise ValueError(f"Long cannot represent {value!r}: a 64-bit integer is expected")
+    return value
+
+
+def _long_literal(node: ValueNode, _variables: Any = None) -> int:
+    if not isinstance(node, IntValueNode):
+        raise ValueError("Long cannot represent a non-integer literal")
+    return _long(int(node.value))
+
+
+LONG_SCALAR = ScalarDefinition(
+    name="Long",
+    description="A 64-bit integer, sent as a JSON number (exact up to 2^53).",
+    specified_by_url=None,
+    serialize=_long,
+    parse_value=_long,
+    parse_literal=_long_literal,
+)
+SCALARS: dict[object, ScalarDefinition] = {Long: LONG_SCALAR}
+
 
 @strawberry.type(description="An amount of money in minor units (paise for INR).")
 class Money:
-    amount: int
+    amount: Long
     currency: str
     formatted: str
 
@@ -38,7 +70,7 @@ class Money:
 def _money(amount: int, currency: str) -> Money:
     # Shared instances: a page shows the same few prices many times, and nothing mutates them.
     value = money.Money(amount, currency)
-    return Money(amount=value.amount, currency=value.currency, formatted=value.formatted)
+    return Money(amount=Long(value.amount), currency=value.currency, formatted=value.formatted)
 
 
 @strawberry.type

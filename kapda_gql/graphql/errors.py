@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from graphql import GraphQLError, GraphQLSyntaxError
+from sqlalchemy.exc import DBAPIError, StatementError
 
 from kapda_gql.db.uow import sqlstate
 from kapda_gql.domain.errors import DomainError
@@ -55,6 +56,18 @@ def error_code(error: GraphQLError) -> str:
     return INTERNAL
 
 
+def _from_database(error: GraphQLError) -> bool:
+    """Whether the failure came from SQLAlchemy or the PostgreSQL driver, however it was wrapped."""
+    seen: BaseException | None = error.original_error
+    for _ in range(20):  # a cycle of causes must not hang error formatting
+        if seen is None:
+            return False
+        if isinstance(seen, StatementError | DBAPIError) or type(seen).__module__.startswith("asyncpg"):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
+    return False
+
+
 def is_unexpected(error: GraphQLError) -> bool:
     return error_code(error) == INTERNAL
 
@@ -74,6 +87,10 @@ def format_error(error: GraphQLError, *, request_id: str, production: bool) -> d
     message = domain.message if domain is not None else error.message
     if code == "BAD_USER_INPUT" and domain is None and error.original_error is not None:
         message = "The input contains characters or lengths that cannot be stored"  # not the SQL text
+    elif code == INTERNAL and _from_database(error):
+        # The driver's message carries the statement and its parameters (a password hash, an
+        # address): those go to the log under the request id, never to a client, in development too.
+        message = "A database operation failed; the log has the details under this request id"
     body: dict[str, Any] = {"message": message}
     if error.locations:
         body["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]

@@ -5,9 +5,13 @@ right after parsing (the parser itself stops at ``max_tokens``), so a hostile do
 neither validation nor execution. They cover introspection fields too.
 
 Cost model: a field returning an object costs 1, a scalar or enum 0; a field with a ``first``
-argument multiplies the cost of what it selects by that ``first``, other lists by an estimate
-(connection ``edges`` by 1 since their ``first`` was counted, introspection lists by the real
-average size in this schema, any other list by ``DEFAULT_LIST_SIZE``).
+(or ``last``) argument multiplies the cost of what it selects by that page size, other lists by an
+estimate (connection ``edges`` by 1 since their page size was counted, introspection lists by the
+real average size in this schema, any other list by ``DEFAULT_LIST_SIZE``).
+
+Page sizes given by variables are read after graphql-core's own variable coercion, so whatever
+JSON number carries ``$n`` (``100``, ``100.0``) costs what execution will use; a page size that is
+not a whole number is refused here as well.
 
 In production (unless introspection is configured on) ``__schema``/``__type`` are refused and
 "Did you mean ...?" suggestions are stripped from error messages, since both reveal the schema.
@@ -20,11 +24,12 @@ import re
 import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from graphql import (
     DocumentNode,
     FieldNode,
+    FloatValueNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
@@ -47,6 +52,7 @@ from graphql import (
     is_abstract_type,
     is_leaf_type,
 )
+from graphql.execution.values import get_variable_values
 from graphql.type.introspection import SchemaMetaFieldDef, TypeMetaFieldDef, TypeNameMetaFieldDef
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import SchemaExtension
@@ -55,7 +61,7 @@ from kapda_gql.config import Settings
 
 CODE = "QUERY_TOO_COMPLEX"
 DEFAULT_LIST_SIZE = 10
-PAGE_ARGUMENT = "first"
+PAGE_ARGUMENTS = ("first", "last")
 CONNECTION_LISTS = frozenset({"edges", "nodes"})
 _TOKEN_LIMIT_MESSAGE = re.compile(r"Document contains more than \d+ tokens")
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
@@ -122,7 +128,8 @@ class _Walk:
 
     schema: GraphQLSchema
     fragments: Mapping[str, FragmentDefinitionNode]
-    variables: Mapping[str, Any]
+    variables: Mapping[str, Any]  # as graphql-core coerced them (defaults included)
+    raw_variables: Mapping[str, Any]  # as the client sent them
     limits: Limits
     depth_memo: dict[str, int] = field(default_factory=dict)
     cost_memo: dict[str, int] = field(default_factory=dict)
@@ -205,8 +212,11 @@ class _Walk:
         return own + multiplier * self.cost(node.selection_set, named)
 
     def _multiplier(self, node: FieldNode, definition: GraphQLField, parent: GraphQLNamedType | None) -> int:
-        if PAGE_ARGUMENT in definition.args:
-            return self._page_size(node, definition)
+        pages = [
+            self._page_size(node, definition, name) for name in PAGE_ARGUMENTS if name in definition.args
+        ]
+        if pages:
+            return max(pages)
         output = definition.type.of_type if isinstance(definition.type, GraphQLNonNull) else definition.type
         if not isinstance(output, GraphQLList):
             return 1
@@ -215,36 +225,65 @@ class _Walk:
             return introspection_sizes(self.schema).get(name, DEFAULT_LIST_SIZE)
         return 1 if name in CONNECTION_LISTS else DEFAULT_LIST_SIZE
 
-    def _page_size(self, node: FieldNode, definition: GraphQLField) -> int:
+    def _page_size(self, node: FieldNode, definition: GraphQLField, name: str) -> int:
+        limit = self.limits.page_size
         value: Any = None
         for argument in node.arguments or ():
-            if argument.name.value != PAGE_ARGUMENT:
+            if argument.name.value != name:
                 continue
             literal = argument.value
             if isinstance(literal, IntValueNode):
                 value = int(literal.value)
+            elif isinstance(literal, FloatValueNode):
+                value = float(literal.value)
             elif isinstance(literal, VariableNode):
-                value = self.variables.get(literal.name.value)
+                variable = literal.name.value
+                if _not_whole(self.raw_variables.get(variable)):
+                    raise too_complex(f"`{name}` must be a whole number", limit)
+                value = self.variables.get(variable)
             elif isinstance(literal, NullValueNode):
                 value = None
         if value is None:
-            value = definition.args[PAGE_ARGUMENT].default_value
+            value = definition.args[name].default_value
+        if _not_whole(value):
+            raise too_complex(f"`{name}` must be a whole number", limit)
+        if isinstance(value, float):
+            value = int(value)  # a whole-number literal such as 100.0: validation refuses it anyway
         if not isinstance(value, int) or isinstance(value, bool):
-            return 1  # not an integer: variable coercion or validation will refuse it
-        if value > self.limits.page_size:
-            raise too_complex(f"`first` may be at most {self.limits.page_size}", self.limits.page_size)
+            return 1  # not a number at all: variable coercion or validation will refuse it
+        if value > limit:
+            raise too_complex(f"`{name}` may be at most {limit}", limit)
         return max(value, 0)
 
 
-def _variables_with_defaults(operation: OperationDefinitionNode, given: Mapping[str, Any]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for definition in operation.variable_definitions or ():
-        name = definition.variable.name.value
-        if name in given:
-            values[name] = given[name]
-        elif isinstance(definition.default_value, IntValueNode):
-            values[name] = int(definition.default_value.value)
-    return values
+def _not_whole(value: Any) -> bool:
+    return isinstance(value, float) and not value.is_integer()
+
+
+def _coerced_variables(
+    schema: GraphQLSchema, operation: OperationDefinitionNode, given: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The variables as execution will see them: graphql-core's own coercion, defaults included.
+
+    When they do not coerce, execution refuses the request before running anything, so nothing
+    of theirs needs counting: the page sizes fall back to the arguments' defaults.
+    """
+    coerced = get_variable_values(schema, operation.variable_definitions or (), dict(given))
+    if isinstance(coerced, list):
+        return {}
+    values = cast(Mapping[str, Any], getattr(coerced, "coerced", coerced))  # 3.3 wraps; 3.2 does not
+    return dict(values)
+
+
+def _walk(
+    schema: GraphQLSchema,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    operation: OperationDefinitionNode,
+    variables: Mapping[str, Any] | None,
+    limits: Limits,
+) -> _Walk:
+    given = variables if isinstance(variables, Mapping) else {}
+    return _Walk(schema, fragments, _coerced_variables(schema, operation, given), given, limits)
 
 
 def count_aliases(document: DocumentNode) -> int:
@@ -276,7 +315,7 @@ def check_document(
     for operation in document.definitions:
         if not isinstance(operation, OperationDefinitionNode):
             continue
-        walk = _Walk(schema, fragments, _variables_with_defaults(operation, variables or {}), limits)
+        walk = _walk(schema, fragments, operation, variables, limits)
         depth = walk.depth(operation.selection_set)
         if depth > limits.depth:
             raise too_complex(f"The query is nested too deeply; at most {limits.depth} levels", limits.depth)
@@ -296,7 +335,7 @@ def estimate_cost(
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     limits = Limits(depth=10**9, aliases=10**9, page_size=10**9, cost=10**12)
     costs = [
-        _Walk(schema, fragments, _variables_with_defaults(op, variables or {}), limits).cost(
+        _walk(schema, fragments, op, variables, limits).cost(
             op.selection_set, schema.get_root_type(op.operation)
         )
         for op in document.definitions

@@ -1,8 +1,12 @@
 """Rate limits on GraphQL operations, applied after parsing and before validation or execution.
 
-Rules (numbers in Settings, state shared by every worker, see services/ratelimit.py):
-- anonymous requests per IP;
-- mutations per user (each root mutation field counts, so aliases do not multiply the allowance);
+Every request counts (numbers in Settings, state shared by every worker, see core/ratelimit.py):
+- anonymous requests per IP, and so are requests whose token is bad, expired or revoked (they are
+  answered before the schema runs, so the view counts them through ``count_rejected``) and
+  documents that do not parse;
+- authenticated requests, queries and mutations alike, per user;
+- mutations on their own, each root mutation field once (30 aliased ``register``s are 30): per
+  user when authenticated, per IP when not;
 - login attempts per account (the e-mail, case-insensitive) and per IP: brute force either way.
 
 A refused request gets ``RATE_LIMITED`` with ``retryAfter``, HTTP 429 and ``Retry-After``, and
@@ -78,6 +82,13 @@ def login_email(field: FieldNode, variables: Mapping[str, Any]) -> str | None:
     return None
 
 
+def request_rule(user_id: int | None, ip: str | None, settings: Any) -> Rule:
+    """The one hit every request makes: on its user when authenticated, otherwise on its address."""
+    if user_id is not None:
+        return Rule(f"user:{user_id}", *settings.rate_requests_per_user)
+    return Rule(f"anon-ip:{ip or 'unknown'}", *settings.rate_anonymous_per_ip)
+
+
 def rules_for(
     document: DocumentNode,
     operation_name: str | None,
@@ -88,16 +99,18 @@ def rules_for(
     settings: Any,
 ) -> list[Rule]:
     who = ip or "unknown"
-    rules: list[Rule] = []
-    if user_id is None:
-        rules.append(Rule(f"anon-ip:{who}", *settings.rate_anonymous_per_ip))
+    rules = [request_rule(user_id, ip, settings)]
     operation: OperationDefinitionNode | None = get_operation_ast(document, operation_name)
     if operation is None or operation.operation is not OperationType.MUTATION:
         return rules
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     fields = root_fields(operation.selection_set, fragments)
-    if user_id is not None:
-        rules.extend(Rule(f"mutation-user:{user_id}", *settings.rate_mutations_per_user) for _ in fields)
+    per_field = (
+        Rule(f"mutation-user:{user_id}", *settings.rate_mutations_per_user)
+        if user_id is not None
+        else Rule(f"mutation-ip:{who}", *settings.rate_mutations_per_ip)
+    )
+    rules.extend(per_field for _ in fields)
     for field in fields:
         if field.name.value not in LOGIN_FIELDS:
             continue
@@ -120,16 +133,14 @@ class RateLimits(SchemaExtension):
             # A document that did not parse never reached on_parse: anonymous floods still count.
             context = self.execution_context.context
             runtime = getattr(context, "runtime", None)
-            if (
-                not self.counted
-                and isinstance(runtime, Runtime)
-                and runtime.settings.rate_limits
-                and getattr(context, "principal", None) is None
-            ):
-                ip = getattr(context, "ip", None) or "unknown"
-                await limiter_of(runtime).hit(
-                    [Rule(f"anon-ip:{ip}", *runtime.settings.rate_anonymous_per_ip)]
+            if not self.counted and isinstance(runtime, Runtime) and runtime.settings.rate_limits:
+                principal = getattr(context, "principal", None)
+                rule = request_rule(
+                    principal.user_id if principal is not None else None,
+                    getattr(context, "ip", None),
+                    runtime.settings,
                 )
+                await limiter_of(runtime).hit([rule])
 
     async def on_parse(self) -> AsyncIterator[None]:
         yield
@@ -152,18 +163,34 @@ class RateLimits(SchemaExtension):
             settings=runtime.settings,
         )
         self.counted = True
-        refused = strictest(await limiter_of(runtime).hit(rules))
-        if refused is None:
-            return
-        rule_name = refused.rule.key.partition(":")[0]
-        observability.record_rate_limited(rule_name)
-        response = getattr(context, "response", None)
-        if response is not None:
-            response.headers["Retry-After"] = str(refused.retry_after)
-            response.status_code = 429
-        raise RateLimited(
-            refused.retry_after, f"Too many requests ({rule_name}); retry in {refused.retry_after} s"
-        )
+        refusal = await _hit(runtime, context, rules)
+        if refusal is not None:
+            raise refusal
 
 
-__all__ = ["RateLimits", "limiter_of", "root_fields", "rules_for"]
+async def _hit(runtime: Runtime, context: Any, rules: list[Rule]) -> RateLimited | None:
+    """Count the rules; the refusal to answer (already marked 429 on the response) if one is over."""
+    refused = strictest(await limiter_of(runtime).hit(rules))
+    if refused is None:
+        return None
+    rule_name = refused.rule.key.partition(":")[0]
+    observability.record_rate_limited(rule_name)
+    response = getattr(context, "response", None)
+    if response is not None:
+        response.headers["Retry-After"] = str(refused.retry_after)
+        response.status_code = 429
+    return RateLimited(
+        refused.retry_after, f"Too many requests ({rule_name}); retry in {refused.retry_after} s"
+    )
+
+
+async def count_rejected(context: Any) -> RateLimited | None:
+    """A request refused before the schema ran (a bad, expired or revoked token) counts per IP too;
+    the refusal to answer instead when that address is over its allowance."""
+    runtime = getattr(context, "runtime", None)
+    if not isinstance(runtime, Runtime) or not runtime.settings.rate_limits:
+        return None
+    return await _hit(runtime, context, [request_rule(None, getattr(context, "ip", None), runtime.settings)])
+
+
+__all__ = ["RateLimits", "count_rejected", "limiter_of", "request_rule", "root_fields", "rules_for"]

@@ -19,6 +19,7 @@ from kapda_gql.graphql.cart.resolvers import CartMutation, CartQuery
 from kapda_gql.graphql.catalog.mutations import CatalogMutation
 from kapda_gql.graphql.catalog.queries import CatalogQuery
 from kapda_gql.graphql.checkout.resolvers import CheckoutMutation
+from kapda_gql.graphql.common import SCALARS
 from kapda_gql.graphql.errors import is_unexpected
 from kapda_gql.graphql.orders.resolvers import OrdersMutation, OrdersQuery
 from kapda_gql.graphql.transport.caches import BoundedParserCache, BoundedValidationCache
@@ -64,7 +65,9 @@ def build_schema(extensions: Sequence[Extension] = (), *, batching: bool = False
         mutation=Mutation,
         extensions=[BoundedParserCache, BoundedValidationCache, DocumentRecorder, *extensions],
         config=StrawberryConfig(
-            auto_camel_case=True, batching_config={"max_operations": MAX_BATCH} if batching else None
+            auto_camel_case=True,
+            batching_config={"max_operations": MAX_BATCH} if batching else None,
+            scalar_map=SCALARS,
         ),
     )
 

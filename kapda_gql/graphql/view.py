@@ -10,6 +10,7 @@ ran) is 4xx with no ``data`` entry. A client that accepts only ``application/jso
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from graphql import GraphQLError
@@ -22,11 +23,13 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from kapda_gql.core.ratelimit import Rule, strictest
 from kapda_gql.domain.errors import DomainError
 from kapda_gql.graphql import graphiql
 from kapda_gql.graphql.context import Context, bearer_token
 from kapda_gql.graphql.dataloaders import Loaders
 from kapda_gql.graphql.errors import format_error, request_error
+from kapda_gql.graphql.ratelimit import count_rejected, limiter_of
 from kapda_gql.graphql.schema import KapdaSchema
 from kapda_gql.graphql.transport import caching, media
 from kapda_gql.graphql.transport.persisted import PersistedQueries
@@ -37,6 +40,7 @@ from kapda_gql.graphql.transport.request import (
     from_post,
     require_document,
 )
+from kapda_gql.graphql.transport.response_cache import Key, ResponseCache, shares_cache
 from kapda_gql.http.request_id import request_id_of
 from kapda_gql.runtime import Runtime
 
@@ -81,6 +85,7 @@ class GraphQLView:
         self.runtime = runtime
         self.settings = runtime.settings
         self.persisted = PersistedQueries(runtime.settings, runtime.db)
+        self.cache = ResponseCache(runtime.settings, runtime.db)
         caching.check_public_fields(schema._schema)
 
     async def aclose(self) -> None:
@@ -128,12 +133,17 @@ class GraphQLView:
         sub_response = Response()
         context = self.context(request, sub_response)
         operations = POST_OPERATIONS if method == "POST" else GET_OPERATIONS
+        shared: tuple[Key, int, float] | Response | None = None
         try:
             await context.authenticate()
-        except DomainError as error:
+        except DomainError as rejected:
+            error: DomainError = await count_rejected(context) or rejected  # bad tokens count per IP
             failed = _failed(error)
             outcomes = [failed] * (len(parsed) if isinstance(parsed, list) else 1)
         else:
+            shared = await self.shared_lookup(parsed, context)
+            if isinstance(shared, Response):
+                return shared
             outcomes = [await self.run(one, context, operations) for one in _as_list(parsed)]
         bodies = [self.body(request, outcome, kind) for outcome in outcomes]
         if isinstance(parsed, list):
@@ -145,6 +155,8 @@ class GraphQLView:
         payload = json.dumps(bodies[0]).encode()
         if status == 401:
             sub_response.headers["WWW-Authenticate"] = "Bearer"  # a 401 must say which scheme (RFC 9110)
+        if isinstance(shared, tuple):
+            self.keep_shared(request, shared, outcome, status, payload)
         if method == "GET" and self._cacheable(request, context, outcome, parsed):
             etag = caching.etag_of(payload)
             cache_control = caching.public(self.settings.http_cache_seconds)
@@ -170,6 +182,68 @@ class GraphQLView:
             return False
         document = request.scope.get("state", {}).get(caching.DOCUMENT_KEY)
         return caching.is_public(document, parsed.operation_name)
+
+    async def shared_lookup(
+        self, parsed: GraphQLRequest | list[GraphQLRequest], context: Context
+    ) -> Response | tuple[Key, int, float] | None:
+        """A shared cached answer, or what to keep this one under after it ran, or None (not shared)."""
+        cache = self.cache
+        principal = context.principal
+        if (
+            isinstance(parsed, list)
+            or not cache.enabled
+            or not shares_cache(principal.role if principal else None)
+        ):
+            return None
+        key = cache.key_of(parsed)
+        if key is None or not cache.may_be_public(key):
+            return None
+        started = time.monotonic()
+        try:
+            version = await cache.fresh_version()
+        except Exception:  # the live path reports the database's failure, if it is one
+            return None
+        entry = cache.get(key, version)
+        if entry is None:
+            return (key, version, started)
+        if principal is None and not await self.anonymous_allowance(context):
+            return None  # refused: the live path answers RATE_LIMITED as usual
+        return self.cached_response(context.request, entry.body, entry.etag)
+
+    async def anonymous_allowance(self, context: Context) -> bool:
+        """A cached answer still counts against the anonymous per-IP limit."""
+        if not self.settings.rate_limits:
+            return True
+        rule = Rule(f"anon-ip:{context.ip or 'unknown'}", *self.settings.rate_anonymous_per_ip)
+        return strictest(await limiter_of(self.runtime).hit([rule])) is None
+
+    def cached_response(self, request: Request, body: bytes, etag: str) -> Response:
+        kind = media.response_media_type(request.headers.get("accept")) or media.JSON
+        public = (
+            request.method == "GET" and bearer_token(request) is None and self.settings.http_cache_seconds > 0
+        )
+        if not public:
+            return self.respond(body, 200, kind, Response(), caching.PRIVATE)
+        cache_control = caching.public(self.settings.http_cache_seconds)
+        if caching.matches(request.headers.get("if-none-match"), etag):
+            return Response(
+                status_code=304, headers={"ETag": etag, "Cache-Control": cache_control, "Vary": VARY}
+            )
+        response = self.respond(body, 200, kind, Response(), cache_control)
+        response.headers["ETag"] = etag
+        return response
+
+    def keep_shared(
+        self, request: Request, shared: tuple[Key, int, float], outcome: Outcome, status: int, payload: bytes
+    ) -> None:
+        if status != 200 or outcome.request_error or outcome.result.errors or outcome.result.extensions:
+            return
+        key, version, started = shared
+        document = request.scope.get("state", {}).get(caching.DOCUMENT_KEY)
+        public = caching.is_public(document, key[1] if isinstance(key[1], str) else None)
+        self.cache.judged(key, public)
+        if public:
+            self.cache.put(key, version, payload, caching.etag_of(payload), computed_at=started)
 
     @staticmethod
     def respond(

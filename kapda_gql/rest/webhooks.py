@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from kapda_gql.db.models import WebhookEvent
 from kapda_gql.domain.enums import WebhookStatus
+from kapda_gql.domain.text import unstorable
 from kapda_gql.observability import record_webhook
 from kapda_gql.payments import webhooks
 from kapda_gql.runtime import Runtime
@@ -39,6 +40,8 @@ HANDLE_WAIT_SECONDS = 3.0
 HANDLE_HARD_LIMIT_SECONDS = 60.0
 _EVENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 _EVENT_TYPE = re.compile(r"[A-Za-z0-9_.]{1,64}")
+# Razorpay's events nest a handful of levels; far deeper is no event, and jsonb has its own limit.
+MAX_DEPTH = 32
 # Handlers still running after their answer went out: referenced so they are not garbage collected.
 _in_flight: set[asyncio.Task[str]] = set()
 
@@ -60,7 +63,8 @@ def razorpay_webhook(runtime: Runtime) -> Callable[[Request], Awaitable[JSONResp
             return _error(400, "missing or malformed X-Razorpay-Event-Id")
         parsed = _parse(body)
         if parsed is None:
-            return _error(400, "the body is not a Razorpay event")
+            record_webhook("unknown", "unstorable")
+            return _error(400, "the body is not a Razorpay event this service can store")
         event_type, payload = parsed
         try:
             async with asyncio.timeout(STORE_TIMEOUT_SECONDS):
@@ -82,19 +86,44 @@ def razorpay_webhook(runtime: Runtime) -> Callable[[Request], Awaitable[JSONResp
 
 
 def _parse(body: bytes) -> tuple[str, dict[str, Any]] | None:
-    # PostgreSQL's jsonb cannot hold NUL: refuse it here rather than answer 503 for a day.
-    if b"\\u0000" in body:
-        return None
+    """The event's type and payload, or None (logged) when the body is not an event we can store."""
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # bad JSON or bad UTF-8, or nested deep enough to recurse out
+        log.warning("webhook refused: the body is not JSON (or nested past what the parser takes)")
         return None
     if not isinstance(payload, dict):
+        log.warning("webhook refused: the body is not a JSON object")
+        return None
+    reason = _unstorable(payload)
+    if reason is not None:
+        # Refused (400) rather than failing to store (503): Razorpay would retry it for a day.
+        log.warning("webhook refused: %s", reason)
         return None
     event_type = payload.get("event")
     if not isinstance(event_type, str) or not _EVENT_TYPE.fullmatch(event_type):
+        log.warning("webhook refused: no usable event type")
         return None
     return event_type, payload
+
+
+def _unstorable(payload: dict[str, Any]) -> str | None:
+    """Why PostgreSQL's jsonb could not hold this payload (too deep, NUL, a lone surrogate), or None."""
+    stack: list[tuple[Any, int]] = [(payload, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            items: list[Any] = [*value.keys(), *value.values()]
+        elif isinstance(value, list):
+            items = value
+        else:
+            if isinstance(value, str) and unstorable(value):
+                return "it holds text PostgreSQL cannot store (NUL or a lone UTF-16 surrogate)"
+            continue
+        if depth > MAX_DEPTH:
+            return f"it is nested more than {MAX_DEPTH} levels deep"
+        stack.extend((item, depth + 1) for item in items)
+    return None
 
 
 async def _handle(runtime: Runtime, event: WebhookEvent) -> str:

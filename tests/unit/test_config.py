@@ -227,3 +227,17 @@ def test_workers_starting_together_share_one_development_secret(tmp_path: Path) 
 def test_an_empty_secret_file_is_refused_not_used(tmp_path: Path) -> None:
     (tmp_path / "jwt-secret").write_text("\n")
     assert "jwt-secret" in refusal({"KAPDA_DATA_DIR": str(tmp_path)})
+
+
+def test_catalog_cache_settings(tmp_path: Path) -> None:
+    base = {"KAPDA_DATA_DIR": str(tmp_path)}
+    defaults = Settings.from_env(base)
+    assert (defaults.catalog_cache_seconds, defaults.catalog_cache_bytes) == (2.0, 32 * 1024 * 1024)
+    chosen = Settings.from_env(
+        {**base, "KAPDA_CATALOG_CACHE_SECONDS": "0.5", "KAPDA_CATALOG_CACHE_BYTES": "1000"}
+    )
+    assert (chosen.catalog_cache_seconds, chosen.catalog_cache_bytes) == (0.5, 1000)
+    assert Settings.from_env({**base, "KAPDA_CATALOG_CACHE_SECONDS": "0"}).catalog_cache_seconds == 0
+    for bad in ("-1", "soon", "nan"):
+        with pytest.raises(ConfigError, match="KAPDA_CATALOG_CACHE_SECONDS"):
+            Settings.from_env({**base, "KAPDA_CATALOG_CACHE_SECONDS": bad})

@@ -6,7 +6,7 @@ from kapda_gql.catalog.store import variant_row
 from kapda_gql.core.pagination import window
 from kapda_gql.domain import enums
 from kapda_gql.graphql.catalog.types import Variant
-from kapda_gql.graphql.common import Money, OrderStatus, PageInfo, parse_id, parse_optional_id
+from kapda_gql.graphql.common import Long, Money, OrderStatus, PageInfo, parse_id, parse_optional_id
 from kapda_gql.graphql.context import Info
 from kapda_gql.graphql.orders.types import Cart, Order, OrderConnection, OrderEdge
 from kapda_gql.orders import services as orders
@@ -57,7 +57,7 @@ class ReorderPayload:
 @strawberry.type
 class DesignerStats:
     orders_count: int
-    units_sold: int
+    units_sold: Long
     gross_sales: Money
     commission_pending: Money
     commission_earned: Money
@@ -104,7 +104,7 @@ class OrdersQuery:
         )
         return DesignerStats(
             orders_count=stats.orders_count,
-            units_sold=stats.units_sold,
+            units_sold=Long(stats.units_sold),
             gross_sales=Money.of(stats.gross_sales),
             commission_pending=Money.of(stats.commission_pending),
             commission_earned=Money.of(stats.commission_earned),

@@ -455,7 +455,8 @@ async def test_wrongly_typed_variables_are_bad_user_input(api: Api) -> None:
     """Variables that do not coerce to their declared type are the client's mistake."""
     cases = [
         ("query($n: Int) { products(first: $n) { totalCount } }", {"n": "ten"}),
-        ("query($n: Int) { products(first: $n) { totalCount } }", {"n": 1.5}),
+        # (`first: 1.5` is QUERY_TOO_COMPLEX by the contract: a page size that is not whole.)
+        ("query($n: Int) { products(filter: {minPrice: $n}) { totalCount } }", {"n": 1.5}),
         ("query($s: ProductSort) { products(sort: $s) { totalCount } }", {"s": "NEWES"}),
         ("query($f: ProductFilter) { products(filter: $f) { totalCount } }", {"f": {"minPrice": "cheap"}}),
         ("query($f: ProductFilter) { products(filter: $f) { totalCount } }", {"f": {"nosuch": 1}}),

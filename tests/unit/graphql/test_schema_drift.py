@@ -36,7 +36,7 @@ def schema() -> GraphQLSchema:
 # The contract of API.md for what the foundation serves: every name and its exact type (nullability
 # included). The schema may add fields and arguments; it may not drop, rename or retype these.
 OBJECTS: dict[str, dict[str, str]] = {
-    "Money": {"amount": "Int!", "currency": "String!", "formatted": "String!"},
+    "Money": {"amount": "Long!", "currency": "String!", "formatted": "String!"},
     "User": {"id": "ID!", "email": "String!", "name": "String!", "role": "Role!"},
     "AuthPayload": {"token": "String!", "expiresAt": "DateTime!", "user": "User!"},
     "LogoutPayload": {"ok": "Boolean!", "clearLocalStorage": "Boolean!"},
