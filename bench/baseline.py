@@ -1,7 +1,7 @@
 """The ceiling: the checkout transaction's own SQL through raw asyncpg, at the same concurrency
 (N clients over a pool of 10 connections, handed out first come first served; see POOL).
 
-The statements are those of `complete_paid_checkout` (services/checkout.py), in its order: close
+The statements are those of `complete_paid_checkout` (kapda_gql/checkout/completion.py, SQL in checkout/store.py), in its order: close
 the session, insert the order, its items and commissions, the status history, the payment and
 the audit entry, clear the cart line, and only then lock the variant and take the stock, then
 COMMIT. Sessions are inserted beforehand exactly as startCheckout freezes them.

@@ -57,6 +57,33 @@ def changes_json(changes: Mapping[str, Any] | None) -> str | None:
     return json.dumps(dict(changes)) if changes is not None else None
 
 
+# An entry as a named part of a larger statement that makes the change it records (the checkout's
+# order statement): ``entry_part`` is its INSERT, reading the target id from ``source``; its values
+# are ``entry_values``, keyed by the names the part uses.
+def entry_part(target_id_sql: str, source: str) -> str:
+    return (
+        f"INSERT INTO audit_entries ({COLUMNS}) "  # noqa: S608 (constants of the caller and this module)
+        f"SELECT :audit_action, :audit_actor_id, :audit_target_type, {target_id_sql}, "
+        ":audit_changes::jsonb, :audit_request_id, :audit_ip::inet, :audit_user_agent "
+        f"FROM {source}"
+    )
+
+
+def entry_values(
+    actor: Actor, action: str, target_type: str, changes: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    actor_id, request_id, ip, user_agent = actor_values(actor)
+    return {
+        "audit_action": action,
+        "audit_actor_id": actor_id,
+        "audit_target_type": target_type,
+        "audit_changes": changes_json(changes),
+        "audit_request_id": request_id,
+        "audit_ip": ip,
+        "audit_user_agent": user_agent,
+    }
+
+
 _RECORD = (
     f"INSERT INTO audit_entries ({COLUMNS}) "  # noqa: S608 (a constant of this module)
     "VALUES ($1, $2, $3, $4, CAST($5 AS jsonb), $6, CAST($7 AS inet), $8)"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from kapda_gql.db.uow import UnitOfWork
+from kapda_gql.db.uow import Unit, UnitOfWork
 from kapda_gql.domain.errors import BadUserInput, DomainError, IdempotencyKeyReused
 
 TTL = timedelta(hours=24)
@@ -92,8 +92,8 @@ async def claim(uow: UnitOfWork, claim: Claim) -> dict[str, Any] | None:
     """
     key = _key(claim)
     while True:
-        async with uow.lean().read():
-            row = await uow.sql.fetchrow(
+        async with uow.lean(read=True) as tx:
+            row = await tx.sql.fetchrow(
                 _CLAIM, *key, claim.request_hash, TTL.total_seconds(), LEASE.total_seconds()
             )
             if row is None:
@@ -102,12 +102,12 @@ async def claim(uow: UnitOfWork, claim: Claim) -> dict[str, Any] | None:
             request_hash, response, created_at, inserted, expired, abandoned = row
             if not inserted and expired:
                 # Kept 24 hours: after that the key is forgotten and this is a new request.
-                await uow.sql.execute(_FORGET, *key, created_at)
+                await tx.sql.execute(_FORGET, *key, created_at)
                 continue
             if abandoned and request_hash == claim.request_hash:
                 # Unanswered past its lease: the process working on it died. Exactly one of the
                 # requests racing for the key takes it over (the compare on created_at decides).
-                if await uow.sql.fetchrow(_TAKE_OVER, *key, created_at) is not None:
+                if await tx.sql.fetchrow(_TAKE_OVER, *key, created_at) is not None:
                     return None
                 continue
         if inserted:
@@ -127,35 +127,41 @@ async def release(uow: UnitOfWork, claim: Claim | None) -> None:
     """Give the key up unanswered (a retryable failure): the next request with it does the work again."""
     if claim is None:
         return
-    async with uow.lean().read():
-        await uow.sql.execute(_RELEASE, *_key(claim))
+    async with uow.lean(read=True) as tx:
+        await tx.sql.execute(_RELEASE, *_key(claim))
 
 
-def finish_sql(first: int) -> str:
-    """The statement that stores an answer, its parameters numbered from ``first``: user id, key,
-    operation, then the answer (``finish_args``). It runs alone (``finish``) or rides inside the
-    statement that makes the change it answers for (the checkout's order statement)."""
-    user_id, key, operation, response = (f"${first + i}" for i in range(4))
-    return (
-        f"UPDATE idempotency_keys SET response = CAST({response} AS jsonb) "  # noqa: S608 (placeholders only)
-        f"WHERE user_id = {user_id} AND key = {key} AND operation = {operation} AND response IS NULL"
-    )
+# Storing an answer, as a named part: it runs alone (``finish``) or rides inside the statement that
+# makes the change it answers for (the checkout's order statement), with ``answer_values``.
+ANSWER_PART = (
+    "UPDATE idempotency_keys SET response = :answer_response::jsonb "
+    "WHERE user_id = :answer_user_id AND key = :answer_key AND operation = :answer_operation "
+    "AND response IS NULL"
+)
 
 
-def finish_args(
+def answer_values(
     claim: Claim | None, *, result: dict[str, Any] | None = None, error: DomainError | None = None
-) -> tuple[int | None, str | None, str | None, str]:
-    """Parameters for ``finish_sql``; without a claim the key is NULL and the update matches nothing."""
+) -> dict[str, Any]:
+    """Values for ``ANSWER_PART``; without a claim the key is NULL and the update matches nothing."""
     user_id, key, operation = _key(claim) if claim is not None else (None, None, None)
     response = {"result": result} if error is None else {"error": error.to_dict()}
-    return (user_id, key, operation, json.dumps(response))
+    return {
+        "answer_user_id": user_id,
+        "answer_key": key,
+        "answer_operation": operation,
+        "answer_response": json.dumps(response),
+    }
 
 
-_FINISH = finish_sql(1)
+_FINISH = (
+    "UPDATE idempotency_keys SET response = CAST($4 AS jsonb) "
+    "WHERE user_id = $1 AND key = $2 AND operation = $3 AND response IS NULL"
+)
 
 
 async def finish(
-    uow: UnitOfWork,
+    tx: Unit,
     claim: Claim | None,
     *,
     result: dict[str, Any] | None = None,
@@ -164,7 +170,10 @@ async def finish(
     """Store the outcome inside the caller's open transaction (a lean unit or an ORM one)."""
     if claim is None:
         return
-    await uow.sql.execute(_FINISH, *finish_args(claim, result=result, error=error))
+    v = answer_values(claim, result=result, error=error)
+    await tx.sql.execute(
+        _FINISH, v["answer_user_id"], v["answer_key"], v["answer_operation"], v["answer_response"]
+    )
 
 
 async def finish_alone(
@@ -177,5 +186,5 @@ async def finish_alone(
     """Store the outcome in a statement of its own."""
     if claim is None:
         return
-    async with uow.lean().read():
-        await finish(uow, claim, result=result, error=error)
+    async with uow.lean(read=True) as tx:
+        await finish(tx, claim, result=result, error=error)

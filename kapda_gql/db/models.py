@@ -205,6 +205,8 @@ class CheckoutSession(Base):
     shipping_address: Mapped[dict[str, Any]] = mapped_column(JSONB)
     status: Mapped[str] = mapped_column(String(16), default=CheckoutStatus.OPEN.value, server_default="OPEN")
     failure_code: Mapped[str | None] = mapped_column(String(40))
+    # How it failed, kept on the row for every later attempt: {"code", "lines"?} (checkout.quote).
+    failure_detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
 

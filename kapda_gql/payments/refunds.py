@@ -6,34 +6,37 @@ carried out at Razorpay only after that transaction commits — by the caller
 right away and, should the process die first, by the background worker or
 `kapda-gql refunds process`. Every attempt sends the row's idempotency key, so
 a retry after a crash can never refund twice.
+
+A refund is settled only on Razorpay's own answer (``GatewayRefund``), whether the outbox asked
+for it or a webhook named it: ``settle`` is the one place a refund becomes PROCESSED or FAILED.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, text, update
-
-from kapda_gql.core import audit
-from kapda_gql.db.models import Order, Payment, Refund
-from kapda_gql.db.uow import OrmUnit, UnitOfWork
-from kapda_gql.domain import lifecycles
+from kapda_gql.core import audit, locks
+from kapda_gql.db.uow import LeanUnit, Unit, UnitOfWork
 from kapda_gql.domain.enums import PaymentStatus, RefundStatus
 from kapda_gql.domain.errors import PaymentGatewayRejected, PaymentGatewayUnavailable
+from kapda_gql.domain.lifecycles import PAYMENT_WHILE_REFUNDING, REFUND
 from kapda_gql.domain.policy import Actor
+from kapda_gql.payments import store
 from kapda_gql.payments.gateway import GatewayRefund, PaymentGateway
+from kapda_gql.payments.store import RefundRow
 
 log = logging.getLogger("kapda_gql.refunds")
 LEASE = timedelta(seconds=60)
 MAX_BACKOFF = timedelta(minutes=30)
+POLL_PENDING = timedelta(seconds=30)
+OUTBOX = Actor.system_actor("refunds")
 
 
 async def request_refund(
-    tx: OrmUnit,
+    tx: Unit,
     actor: Actor,
     *,
     payment_id: int,
@@ -42,38 +45,133 @@ async def request_refund(
     currency: str,
     reason: str,
 ) -> int:
-    """Record the intent inside the caller's transaction; returns the outbox row id."""
-    refund = Refund(
-        payment_id=payment_id,
-        order_id=order_id,
-        amount=amount,
-        currency=currency,
-        reason=reason,
-        idempotency_key=f"kapda-refund-{uuid.uuid4().hex}",
-        status=RefundStatus.PENDING.value,
+    """Record the intent inside the caller's transaction; returns the outbox row id.
+
+    The one place a payment (and its order) becomes REFUND_PENDING.
+    """
+    refund_id = await store.insert_refund(
+        tx, payment_id=payment_id, order_id=order_id, amount=amount, currency=currency, reason=reason
     )
-    tx.session.add(refund)
-    await tx.session.flush()
-    await tx.session.execute(
-        update(Payment)
-        .where(Payment.id == payment_id)
-        .values(status=lifecycles.PAYMENT_WHILE_REFUNDING.value)
-    )
-    if order_id is not None:
-        await tx.session.execute(
-            update(Order)
-            .where(Order.id == order_id)
-            .values(payment_status=lifecycles.PAYMENT_WHILE_REFUNDING.value)
-        )
+    await store.set_payment_status(tx, payment_id, order_id, PAYMENT_WHILE_REFUNDING)
     await audit.record(
         tx,
         actor,
         "refund.requested",
         "Payment",
         payment_id,
-        {"amount": amount, "reason": reason, "refundId": refund.id},
+        {"amount": amount, "reason": reason, "refundId": refund_id},
     )
-    return int(refund.id)
+    return refund_id
+
+
+# --- settling: on Razorpay's answer only ---------------------------------------------------------
+
+
+async def settle(tx: Unit, refund: RefundRow, result: GatewayRefund, actor: Actor) -> str:
+    """Apply Razorpay's answer about this (locked, PENDING) refund; returns the refund's status."""
+    if refund.razorpay_refund_id != result.id:
+        await store.name_refund(tx, refund.id, result.id)
+    if result.status == "processed":
+        await _processed(tx, refund, result.id, actor)
+        return RefundStatus.PROCESSED.value
+    if result.status == "failed":
+        await _failed(tx, refund, result.id, actor)
+        return RefundStatus.FAILED.value
+    # Accepted but not settled yet: poll again later (the refund.processed webhook may settle it first).
+    await store.poll_later(tx, refund.id, datetime.now(UTC) + POLL_PENDING)
+    return RefundStatus.PENDING.value
+
+
+async def _processed(tx: Unit, refund: RefundRow, razorpay_refund_id: str, actor: Actor) -> None:
+    """The refund is done: the payment and order follow (locks: refund, then order, then payment)."""
+    REFUND.check(RefundStatus(refund.status), RefundStatus.PROCESSED)
+    await store.settle_refund(tx, refund.id, RefundStatus.PROCESSED, at=datetime.now(UTC), error=None)
+    if refund.order_id is not None:
+        await locks.order(tx, refund.order_id)
+    payment = await locks.payment(tx, refund.payment_id)
+    assert payment is not None  # a refund's payment is never deleted (RESTRICT)
+    amount, refunded = int(payment[1]), int(payment[4])
+    refunded = min(amount, refunded + refund.amount)
+    status = PaymentStatus.REFUNDED if refunded >= amount else PaymentStatus.PARTIALLY_REFUNDED
+    await store.set_refunded(tx, refund.payment_id, refunded, status)
+    if refund.order_id is not None:
+        await store.set_order_payment_status(tx, refund.order_id, status)
+    await audit.record(
+        tx,
+        actor,
+        "refund.processed",
+        "Refund",
+        refund.id,
+        {"amount": refund.amount, "razorpayRefundId": razorpay_refund_id, "paymentStatus": status.value},
+    )
+
+
+async def _failed(tx: Unit, refund: RefundRow, razorpay_refund_id: str, actor: Actor) -> None:
+    """Razorpay gave up on the refund: it stays visible (payment REFUND_PENDING) for staff to act on."""
+    REFUND.check(RefundStatus(refund.status), RefundStatus.FAILED)
+    await store.settle_refund(
+        tx, refund.id, RefundStatus.FAILED, at=None, error="Razorpay reported the refund as failed"
+    )
+    await audit.record(
+        tx, actor, "refund.failed", "Refund", refund.id, {"razorpayRefundId": razorpay_refund_id}
+    )
+
+
+class AmbiguousRefund(Exception):
+    """Razorpay's refund matches more than one of ours that has no Razorpay id yet."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reported:
+    """What a refund Razorpay told us about (a webhook) did to ours."""
+
+    status: str | None  # the refund's status now; None when it is not one of ours
+    changed: bool
+
+
+async def settle_reported(uow: UnitOfWork, result: GatewayRefund, actor: Actor) -> Reported:
+    """Settle the outbox row of a refund Razorpay reported (its answer, fetched, never a message body)."""
+
+    async def work(tx: LeanUnit) -> Reported:
+        refund = RefundRow.of(await locks.refund_by_razorpay_id(tx, result.id))
+        if refund is None:
+            refund = await _unnamed(tx, result)
+            if refund is None:
+                # The outbox may have recorded the id while we waited on its row lock: look again.
+                refund = RefundRow.of(await locks.refund_by_razorpay_id(tx, result.id))
+        if refund is None:
+            await tx.commit()
+            return Reported(None, changed=False)
+        if refund.status != RefundStatus.PENDING.value:
+            await tx.commit()
+            return Reported(refund.status, changed=False)
+        status = await settle(tx, refund, result, actor)
+        await tx.commit()
+        return Reported(status, changed=status != RefundStatus.PENDING.value)
+
+    return await uow.run_lean(work)
+
+
+async def _unnamed(tx: Unit, result: GatewayRefund) -> RefundRow | None:
+    """A PENDING outbox row of this payment and amount that does not know its Razorpay id yet.
+
+    The outbox commits its row before it calls Razorpay, so a refund of ours always finds that
+    row; no row means the refund was made elsewhere (the dashboard).
+    """
+    payment_pk = await store.payment_pk(tx, result.payment_id)
+    if payment_pk is None:
+        return None
+    candidates = await locks.unnamed_refunds(tx, payment_pk, RefundStatus.PENDING.value, result.amount)
+    if len(candidates) > 1:
+        # Two refunds of one amount: only the outbox, which knows which answer is whose, can tell.
+        raise AmbiguousRefund(
+            f"{len(candidates)} pending refunds of {result.amount} on {result.payment_id}; "
+            "retry once the outbox has recorded their Razorpay ids"
+        )
+    return RefundRow.of(candidates[0]) if candidates else None
+
+
+# --- the outbox ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,105 +184,31 @@ class _Claimed:
     attempts: int
 
 
-_CLAIM = text(
-    """
-    UPDATE refunds r SET next_attempt_at = now() + make_interval(secs => CAST(:lease AS double precision)), attempts = r.attempts + 1
-    FROM payments p
-    WHERE r.id = (
-        SELECT id FROM refunds
-        WHERE status = 'PENDING'
-          AND (CAST(:refund_id AS bigint) IS NULL OR id = CAST(:refund_id AS bigint))
-          AND (CAST(:any_time AS boolean) OR next_attempt_at <= now())
-        ORDER BY next_attempt_at, id
-        LIMIT 1 FOR UPDATE SKIP LOCKED
-    ) AND p.id = r.payment_id
-    RETURNING r.id, r.idempotency_key, r.amount, p.razorpay_payment_id, r.razorpay_refund_id, r.attempts
-    """
-)
-
-
 async def _claim(uow: UnitOfWork, refund_id: int | None, any_time: bool) -> _Claimed | None:
-    """Lease one due refund (SKIP LOCKED: several workers never take the same row)."""
-    async with uow:
-        row = (
-            await uow.session.execute(
-                _CLAIM, {"lease": LEASE.total_seconds(), "refund_id": refund_id, "any_time": any_time}
-            )
-        ).first()
-        await uow.commit()
+    """Lease one due refund: one atomic statement, so no transaction around it."""
+    async with uow.lean(read=True) as tx:
+        row = await store.claim_due_refund(tx, lease=LEASE, refund_id=refund_id, any_time=any_time)
     return _Claimed(*row) if row else None
 
 
-async def _settle(uow: UnitOfWork, claimed: _Claimed, result: GatewayRefund) -> str:
-    async def work(uow: UnitOfWork) -> str:
-        refund = await uow.session.get(Refund, claimed.id, with_for_update=True)
-        assert refund is not None
+async def _settle_claimed(uow: UnitOfWork, claimed: _Claimed, result: GatewayRefund) -> str:
+    async def work(tx: LeanUnit) -> str:
+        refund = RefundRow.of(await locks.refund(tx, claimed.id))
+        assert refund is not None  # outbox rows are never deleted
         if refund.status != RefundStatus.PENDING.value:
-            await uow.commit()
+            await tx.commit()
             return refund.status
-        refund.razorpay_refund_id = result.id
-        if result.status == "processed":
-            await mark_processed(uow, refund)
-        elif result.status == "failed":
-            refund.status = RefundStatus.FAILED.value
-            refund.last_error = "Razorpay reported the refund as failed"
-            await audit.record(
-                uow,
-                Actor.system_actor("refunds"),
-                "refund.failed",
-                "Refund",
-                refund.id,
-                {"razorpayRefundId": result.id},
-            )
-        else:
-            # Accepted but not settled yet: poll again later (the refund.processed webhook may settle it first).
-            refund.next_attempt_at = datetime.now(UTC) + timedelta(seconds=30)
-        await uow.commit()
-        return refund.status
+        status = await settle(tx, refund, result, OUTBOX)
+        await tx.commit()
+        return status
 
-    return await uow.run(work)
-
-
-async def mark_processed(uow: UnitOfWork, refund: Refund) -> None:
-    """Settle a refund inside an open transaction: the payment and order follow."""
-    refund.status = RefundStatus.PROCESSED.value
-    refund.processed_at = datetime.now(UTC)
-    if refund.order_id is not None:
-        # Order before payment: the same order transitions take their locks in, so the two never deadlock.
-        await uow.session.execute(select(Order.id).where(Order.id == refund.order_id).with_for_update())
-    payment = await uow.session.get(Payment, refund.payment_id, with_for_update=True)
-    assert payment is not None
-    payment.refunded_amount = min(payment.amount, payment.refunded_amount + refund.amount)
-    fully = payment.refunded_amount >= payment.amount
-    payment.status = (PaymentStatus.REFUNDED if fully else PaymentStatus.PARTIALLY_REFUNDED).value
-    if refund.order_id is not None:
-        await uow.session.execute(
-            update(Order).where(Order.id == refund.order_id).values(payment_status=payment.status)
-        )
-    await uow.session.flush()
-    await audit.record(
-        uow,
-        Actor.system_actor("refunds"),
-        "refund.processed",
-        "Refund",
-        refund.id,
-        {
-            "amount": refund.amount,
-            "razorpayRefundId": refund.razorpay_refund_id,
-            "paymentStatus": payment.status,
-        },
-    )
+    return await uow.run_lean(work)
 
 
 async def _failed_attempt(uow: UnitOfWork, claimed: _Claimed, error: Exception) -> None:
     backoff = min(MAX_BACKOFF, timedelta(seconds=5 * 2 ** min(claimed.attempts, 12)))
-    async with uow:
-        await uow.session.execute(
-            update(Refund)
-            .where(Refund.id == claimed.id, Refund.status == RefundStatus.PENDING.value)
-            .values(last_error=str(error)[:1000], next_attempt_at=datetime.now(UTC) + backoff)
-        )
-        await uow.commit()
+    async with uow.lean(read=True) as tx:
+        await store.failed_attempt(tx, claimed.id, str(error), datetime.now(UTC) + backoff)
 
 
 async def _attempt(uow: UnitOfWork, gateway: PaymentGateway, claimed: _Claimed) -> str:
@@ -199,7 +223,7 @@ async def _attempt(uow: UnitOfWork, gateway: PaymentGateway, claimed: _Claimed) 
         log.warning("refund %s attempt %d failed: %s", claimed.id, claimed.attempts, error.message)
         await _failed_attempt(uow, claimed, error)
         return "RETRYING"
-    return await _settle(uow, claimed, result)
+    return await _settle_claimed(uow, claimed, result)
 
 
 async def process_refund(uow: UnitOfWork, gateway: PaymentGateway, refund_id: int) -> str:

@@ -16,7 +16,9 @@ arrival: every handler reads the current state and converges on it.
   capture it is the only event Razorpay sends until someone captures.
 - ``payment.failed`` is recorded in the audit log and changes nothing else:
   a later (or earlier) capture of another attempt stands.
-- ``refund.processed`` / ``refund.failed`` settle the refund outbox row.
+- ``refund.processed`` / ``refund.failed`` settle the refund outbox row, on Razorpay's answer:
+  the refund is fetched from Razorpay first, and a refund Razorpay never issued changes nothing
+  (a signed body is proof of who sent it, not that what it says is so).
 
 A handler failure is recorded on the event (FAILED, attempts, last_error) and
 ``retry_failed`` (``kapda-gql webhooks retry``) handles those events again.
@@ -30,12 +32,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
-
 from kapda_gql.checkout import services as checkout
+from kapda_gql.checkout.results import OutOfStock, Placed
 from kapda_gql.core import audit
-from kapda_gql.db.models import CheckoutSession, Payment, Refund, WebhookEvent
+from kapda_gql.db.models import WebhookEvent
 from kapda_gql.db.uow import UnitOfWork
 from kapda_gql.domain.enums import RefundStatus, WebhookStatus
 from kapda_gql.domain.errors import (
@@ -43,10 +43,11 @@ from kapda_gql.domain.errors import (
     DomainError,
     InsufficientStock,
     PaymentAmountMismatch,
+    PaymentGatewayRejected,
     PaymentGatewayUnavailable,
 )
 from kapda_gql.domain.policy import Actor
-from kapda_gql.payments import refunds
+from kapda_gql.payments import refunds, store
 from kapda_gql.payments.gateway import PaymentGateway
 
 log = logging.getLogger("kapda_gql.webhooks")
@@ -86,20 +87,8 @@ async def store_event(
     uow: UnitOfWork, *, event_id: str, event_type: str, payload: dict[str, Any]
 ) -> WebhookEvent | None:
     """Store the event durably; None when this event id was stored before (a repeated delivery)."""
-    async with uow:
-        row = await uow.session.scalar(
-            insert(WebhookEvent)
-            .values(
-                event_id=event_id,
-                event_type=event_type,
-                payload=payload,
-                status=WebhookStatus.RECEIVED.value,
-            )
-            .on_conflict_do_nothing(index_elements=[WebhookEvent.event_id])
-            .returning(WebhookEvent)
-        )
-        await uow.commit()
-    return row
+    async with uow.lean(read=True) as tx:
+        return await store.store_event(tx, event_id, event_type, payload)
 
 
 # --- handling -------------------------------------------------------------------------------
@@ -107,8 +96,8 @@ async def store_event(
 
 async def handle_event(uow: UnitOfWork, gateway: PaymentGateway, event: WebhookEvent) -> str:
     """Handle one stored event and record the outcome on it; never raises for a handler failure."""
-    async with uow:
-        current = await uow.session.scalar(select(WebhookEvent.status).where(WebhookEvent.id == event.id))
+    async with uow.lean(read=True) as tx:
+        current = await store.event_status(tx, event.id)
     if current in FINAL:
         return str(current)
     handler = _HANDLERS.get(event.event_type)
@@ -120,7 +109,7 @@ async def handle_event(uow: UnitOfWork, gateway: PaymentGateway, event: WebhookE
         except _Malformed as error:
             outcome = Outcome(WebhookStatus.IGNORED, f"malformed event: {error}")
         except Exception as error:  # recorded on the event for the retry command, never raised
-            if isinstance(error, PaymentGatewayUnavailable | _NotYet):
+            if isinstance(error, PaymentGatewayUnavailable | refunds.AmbiguousRefund | _NotYet):
                 log.warning("webhook %s (%s) failed: %s", event.event_id, event.event_type, error)
             else:
                 log.exception("webhook %s (%s) failed", event.event_id, event.event_type)
@@ -135,21 +124,17 @@ async def record_failure(uow: UnitOfWork, event_pk: int, error: str) -> None:
 
 
 async def _finish(uow: UnitOfWork, event_pk: int, outcome: Outcome) -> None:
-    stmt = update(WebhookEvent).where(WebhookEvent.id == event_pk)
-    if outcome.status is WebhookStatus.FAILED:
-        # A concurrent handling of the same event (the retry command, say) may have settled it: keep that.
-        stmt = stmt.where(WebhookEvent.status.not_in(FINAL))
-    done = outcome.status is not WebhookStatus.FAILED
-    async with uow:
-        await uow.session.execute(
-            stmt.values(
-                status=outcome.status.value,
-                attempts=WebhookEvent.attempts + 1,
-                last_error=outcome.note[:2000] if outcome.note else None,
-                processed_at=datetime.now(UTC) if done else None,
-            )
+    failed = outcome.status is WebhookStatus.FAILED
+    async with uow.lean(read=True) as tx:
+        await store.finish_event(
+            tx,
+            event_pk,
+            outcome.status,
+            outcome.note[:2000] if outcome.note else None,
+            None if failed else datetime.now(UTC),
+            # A concurrent handling of the same event (the retry command, say) may have settled it: keep that.
+            keep=FINAL if failed else frozenset(),
         )
-        await uow.commit()
 
 
 def _describe(error: BaseException) -> str:
@@ -178,18 +163,9 @@ def _text(entity: dict[str, Any], key: str) -> str:
     return value
 
 
-async def _session_for(uow: UnitOfWork, razorpay_order_id: str) -> CheckoutSession | None:
-    async with uow:
-        return await uow.session.scalar(
-            select(CheckoutSession).where(CheckoutSession.razorpay_order_id == razorpay_order_id)
-        )
-
-
 async def _payment_status(uow: UnitOfWork, razorpay_payment_id: str) -> str | None:
-    async with uow:
-        return await uow.session.scalar(
-            select(Payment.status).where(Payment.razorpay_payment_id == razorpay_payment_id)
-        )
+    async with uow.lean(read=True) as tx:
+        return await store.recorded_payment_status(tx, razorpay_payment_id)
 
 
 async def _complete_checkout(
@@ -201,7 +177,7 @@ async def _complete_checkout(
     order_id = payment.get("order_id")
     if not isinstance(order_id, str) or not order_id:
         return Outcome(WebhookStatus.IGNORED, "the payment is not for a Razorpay order")
-    session = await _session_for(uow, order_id)
+    session = await checkout.session_of_razorpay_order(uow, order_id)
     if session is None:
         return Outcome(WebhookStatus.IGNORED, f"no checkout for Razorpay order {order_id}")
     if await _payment_status(uow, payment_id) is not None:
@@ -210,15 +186,28 @@ async def _complete_checkout(
     try:
         # Razorpay's own answer, not the event body, decides (status, amount, order id); captures if authorized.
         confirmed = await checkout.confirm_payment(uow, gateway, session, payment_id)
-        order = await checkout.complete_paid_checkout(uow, gateway, ACTOR, session.id, confirmed)
+        result = await checkout.complete(uow, gateway, ACTOR, session.id, confirmed)
     except PaymentGatewayUnavailable:
         raise
     except _SETTLED_REFUSALS as refusal:
-        log.info("webhook checkout %s refused (%s): the payment is refunded", session.id, refusal.code)
-        return Outcome(WebhookStatus.PROCESSED)
+        return _refused(session.id, refusal)
     except DomainError as error:
         return Outcome(WebhookStatus.IGNORED, _describe(error))
+    if isinstance(result, OutOfStock):
+        return _refused(session.id, result.error())
+    order = result.order if isinstance(result, Placed) else result.outcome
+    if isinstance(order, DomainError):
+        # Closed elsewhere, failed: this payment was refunded by completion if it was not yet.
+        if isinstance(order, _SETTLED_REFUSALS):
+            return _refused(session.id, order)
+        return Outcome(WebhookStatus.IGNORED, _describe(order))
     log.info("webhook %s completed checkout %s as order %s", event_type, session.id, order.id)
+    return Outcome(WebhookStatus.PROCESSED)
+
+
+def _refused(session_id: object, refusal: DomainError) -> Outcome:
+    """Checkout refused the payment and refunded it: the event did what it could."""
+    log.info("webhook checkout %s refused (%s): the payment is refunded", session_id, refusal.code)
     return Outcome(WebhookStatus.PROCESSED)
 
 
@@ -229,13 +218,17 @@ async def _payment_failed(
     payment = _entity(payload, "payment")
     payment_id = _text(payment, "id")
     order_id = payment.get("order_id")
-    session = await _session_for(uow, order_id) if isinstance(order_id, str) and order_id else None
+    session = (
+        await checkout.session_of_razorpay_order(uow, order_id)
+        if isinstance(order_id, str) and order_id
+        else None
+    )
     if session is None:
         return Outcome(WebhookStatus.IGNORED, f"no checkout for Razorpay order {order_id}")
     known = await _payment_status(uow, payment_id)
-    async with uow:
+    async with uow.lean(read=True) as tx:
         await audit.record(
-            uow,
+            tx,
             ACTOR,
             "payment.failed",
             "CheckoutSession",
@@ -248,92 +241,31 @@ async def _payment_failed(
                 "recordedPaymentStatus": known,
             },
         )
-        await uow.commit()
     return Outcome(WebhookStatus.PROCESSED)
 
 
 async def _refund_settled(
     uow: UnitOfWork, gateway: PaymentGateway, event_type: str, payload: dict[str, Any]
 ) -> Outcome:
-    """Settle the outbox row of this refund; idempotent once it is settled."""
-    entity = _entity(payload, "refund")
-    razorpay_refund_id = _text(entity, "id")
-    razorpay_payment_id = _text(entity, "payment_id")
-    amount = entity.get("amount")
-    if isinstance(amount, bool) or not isinstance(amount, int):
-        raise _Malformed("refund.amount is not an integer")
-    processed = event_type == "refund.processed"
+    """Settle the outbox row of this refund on Razorpay's answer; idempotent once it is settled.
 
-    async def work(uow: UnitOfWork) -> Outcome:
-        s = uow.session
-        by_id = select(Refund).where(Refund.razorpay_refund_id == razorpay_refund_id).with_for_update()
-        # Lock order shared with the outbox: the refund row, then (in mark_processed) its payment.
-        refund = await s.scalar(by_id)
-        if refund is None:
-            refund = await _unrecorded_refund(uow, razorpay_payment_id, amount)
-            if refund is not None:
-                # Our refund reached Razorpay but its answer never reached the outbox: this event names it.
-                refund.razorpay_refund_id = razorpay_refund_id
-            else:
-                # The outbox may have recorded the id while we waited on its row lock: look again.
-                refund = await s.scalar(by_id)
-        if refund is None:
-            await uow.commit()
-            return Outcome(WebhookStatus.IGNORED, f"no refund of ours is {razorpay_refund_id}")
-        if refund.status != RefundStatus.PENDING.value:
-            await uow.commit()
-            return Outcome(WebhookStatus.PROCESSED)
-        if processed:
-            await refunds.mark_processed(uow, refund)
-        else:
-            refund.status = RefundStatus.FAILED.value
-            refund.last_error = "Razorpay reported the refund as failed"
-            await audit.record(
-                uow,
-                ACTOR,
-                "refund.failed",
-                "Refund",
-                refund.id,
-                {"razorpayRefundId": razorpay_refund_id},
-            )
-        await uow.commit()
-        return Outcome(WebhookStatus.PROCESSED)
-
-    return await uow.run(work)
-
-
-async def _unrecorded_refund(uow: UnitOfWork, razorpay_payment_id: str, amount: int) -> Refund | None:
-    """A PENDING outbox row of this payment and amount that does not know its Razorpay id yet.
-
-    The outbox commits its row before it calls Razorpay, so an event about one of our
-    refunds always finds that row; no row means the refund was made elsewhere (the dashboard).
+    The body only names the refund: whether it exists, which payment it refunds, how much, and
+    whether it went through is what Razorpay answers when asked.
     """
-    s = uow.session
-    payment_pk = await s.scalar(select(Payment.id).where(Payment.razorpay_payment_id == razorpay_payment_id))
-    if payment_pk is None:
-        return None
-    candidates = list(
-        (
-            await s.scalars(
-                select(Refund)
-                .where(
-                    Refund.payment_id == payment_pk,
-                    Refund.status == RefundStatus.PENDING.value,
-                    Refund.razorpay_refund_id.is_(None),
-                    Refund.amount == amount,
-                )
-                .order_by(Refund.id)
-                .with_for_update()
-            )
-        ).all()
-    )
-    if len(candidates) > 1:
-        # Two refunds of one amount: only the outbox, which knows which answer is whose, can tell.
-        raise _NotYet(
-            f"{len(candidates)} pending refunds of {amount} on {razorpay_payment_id}; "
-            "retry once the outbox has recorded their Razorpay ids"
-        )
-    return candidates[0] if candidates else None
+    razorpay_refund_id = _text(_entity(payload, "refund"), "id")
+    try:
+        result = await gateway.fetch_refund(razorpay_refund_id)
+    except ValueError:
+        raise _Malformed(f"refund.id {razorpay_refund_id!r} is not a Razorpay refund id") from None
+    except PaymentGatewayRejected as error:
+        return Outcome(WebhookStatus.IGNORED, f"Razorpay has no refund {razorpay_refund_id}: {error.message}")
+    reported = await refunds.settle_reported(uow, result, ACTOR)
+    if reported.status is None:
+        return Outcome(WebhookStatus.IGNORED, f"no refund of ours is {razorpay_refund_id}")
+    if reported.status == RefundStatus.PENDING.value:
+        # Razorpay has not settled it yet, whatever the event said: the outbox polls it meanwhile.
+        raise _NotYet(f"Razorpay reports refund {razorpay_refund_id} as {result.status}")
+    return Outcome(WebhookStatus.PROCESSED)
 
 
 _HANDLERS: dict[str, _Handler] = {
@@ -360,16 +292,8 @@ async def retry_failed(
 ) -> RetryResult:
     """Handle again the FAILED events, and the RECEIVED ones nobody handled; oldest first."""
     stale = datetime.now(UTC) - stale_after
-    query = select(WebhookEvent).where(
-        or_(
-            WebhookEvent.status == WebhookStatus.FAILED.value,
-            and_(WebhookEvent.status == WebhookStatus.RECEIVED.value, WebhookEvent.received_at < stale),
-        )
-    )
-    if max_attempts is not None:
-        query = query.where(WebhookEvent.attempts < max_attempts)
-    async with uow_factory() as uow:
-        events = list((await uow.session.scalars(query.order_by(WebhookEvent.id).limit(limit))).all())
+    async with uow_factory().lean(read=True) as tx:
+        events = await store.retryable_events(tx, stale=stale, max_attempts=max_attempts, limit=limit)
     succeeded = 0
     for event in events:
         status = await handle_event(uow_factory(), gateway, event)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -405,6 +406,28 @@ async def test_stock_gone_after_start_refunds_and_keeps_the_cart(
     ]
     assert len(await _refunds(db)) == 1
     assert await db.fetchval("SELECT count(*) FROM orders") == 0
+
+
+async def test_a_failed_session_keeps_its_failure_on_its_own_row(
+    api: Any, make_user: Any, make_product: Any, sandbox: Any, db: Any
+) -> None:
+    """The answer to a later attempt comes from the session row, not from reading the audit log back."""
+    ready = await _ready(api, make_user, make_product, quantity=3, stock=5)
+    payment = await pay(sandbox.base_url, ready.session["razorpayOrderId"])
+    await db.execute("UPDATE variants SET stock = 2 WHERE id = $1", ready.variant_id)
+    assert code(await finish(api, ready.customer.token, ready.session, payment)) == "INSUFFICIENT_STOCK"
+    short = [{"variantId": str(ready.variant_id), "requested": 3, "available": 2}]
+    row = await db.fetchrow(
+        "SELECT status, failure_code, failure_detail FROM checkout_sessions WHERE id = $1",
+        uuid.UUID(ready.session["id"]),
+    )
+    assert (row["status"], row["failure_code"]) == ("FAILED", "INSUFFICIENT_STOCK")
+    assert json.loads(row["failure_detail"]) == {"code": "INSUFFICIENT_STOCK", "lines": short}
+
+    await db.execute("DELETE FROM audit_entries")
+    body = await finish(api, ready.customer.token, ready.session, payment)
+    assert code(body) == "INSUFFICIENT_STOCK"
+    assert body["errors"][0]["extensions"]["lines"] == short
 
 
 async def test_malformed_payment_proof_is_bad_user_input(api: Any, make_user: Any, make_product: Any) -> None:

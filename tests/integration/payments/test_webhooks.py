@@ -296,7 +296,8 @@ async def test_ambiguous_refund_waits_for_the_outbox_then_retry_settles_it(
     raw, headers = sandbox.state.webhook_request(event)
     await api.client.post(WEBHOOK, content=raw, headers=headers)
     payment_pk = await db.fetchval("SELECT id FROM payments")
-    # Two partial refunds of one amount, both sent, neither answer recorded yet.
+    # Two partial refunds of one amount, both sent, neither answer recorded yet; Razorpay made b's.
+    made = await runtime.gateway.refund_payment(p.payment_id, amount=30000, idempotency_key="kapda-refund-b")
     for key in ("a", "b"):
         await db.execute(
             "INSERT INTO refunds (payment_id, amount, currency, reason, idempotency_key, status)"
@@ -307,9 +308,7 @@ async def test_ambiguous_refund_waits_for_the_outbox_then_retry_settles_it(
     body = {
         "entity": "event",
         "event": "refund.processed",
-        "payload": {
-            "refund": {"entity": {"id": "rfnd_Ambiguous0001", "payment_id": p.payment_id, "amount": 30000}}
-        },
+        "payload": {"refund": {"entity": {"id": made.id, "payment_id": p.payment_id, "amount": 30000}}},
     }
     raw, headers = signed(body)
     r = await api.client.post(WEBHOOK, content=raw, headers=headers)
@@ -323,7 +322,7 @@ async def test_ambiguous_refund_waits_for_the_outbox_then_retry_settles_it(
 
     # The outbox learns which refund that was; the retry then settles exactly that one.
     await db.execute(
-        "UPDATE refunds SET razorpay_refund_id = 'rfnd_Ambiguous0001' WHERE idempotency_key = 'kapda-refund-b'"
+        "UPDATE refunds SET razorpay_refund_id = $1 WHERE idempotency_key = 'kapda-refund-b'", made.id
     )
     result = await webhooks.retry_failed(runtime.db.uow, runtime.gateway)
     assert (result.attempted, result.succeeded, result.failed) == (1, 1, 0)
@@ -578,3 +577,45 @@ async def test_late_webhook_for_a_payment_made_in_time_still_makes_the_order(
     assert response.status_code == 200
     assert await db.fetchval("SELECT count(*) FROM orders") == 1
     assert sandbox.state.refunds_for_payment(payment["razorpay_payment_id"]) == []
+
+
+async def test_a_signed_refund_event_naming_a_refund_razorpay_never_issued_changes_no_money(
+    api: Any, paid: Any, make_user: Any, sandbox: Any, runtime: Any, db: Any
+) -> None:
+    """Issue 12 item 10: the body of a signed event is not Razorpay's word on a refund; asking is."""
+    from tests.support.documents import TRANSITION
+
+    p = await paid()
+    order = (await finish(api, p.customer.token, p.session, p.payment))["data"]["checkout"]
+    admin = await make_user("ADMIN")
+    # The cancel's refund never reaches Razorpay: the outbox row waits, PENDING and unnamed.
+    sandbox.state.fail_next("refund", 1)
+    await api.ok(TRANSITION, {"id": order["id"], "to": "CANCELED"}, token=admin.token)
+    assert sandbox.state.refunds_for_payment(p.payment_id) == []
+    row = await db.fetchrow("SELECT status, razorpay_refund_id, amount FROM refunds")
+    assert (row["status"], row["razorpay_refund_id"]) == ("PENDING", None)
+
+    body = {
+        "entity": "event",
+        "event": "refund.processed",
+        "payload": {
+            "refund": {
+                "entity": {"id": "rfnd_NeverIssued001", "payment_id": p.payment_id, "amount": row["amount"]}
+            }
+        },
+    }
+    raw, headers = signed(body)
+    r = await api.client.post(WEBHOOK, content=raw, headers=headers)
+    assert r.status_code == 200 and r.json() == {"status": "ignored"}
+    assert "rfnd_NeverIssued001" in (await event_rows(db))[-1]["last_error"]
+    row = await db.fetchrow("SELECT status, razorpay_refund_id FROM refunds")
+    assert (row["status"], row["razorpay_refund_id"]) == ("PENDING", None)
+    payment = await db.fetchrow("SELECT status, refunded_amount FROM payments")
+    assert (payment["status"], payment["refunded_amount"]) == ("REFUND_PENDING", 0)
+    assert await db.fetchval("SELECT payment_status FROM orders") == "REFUND_PENDING"
+
+    # The real refund is still owed, and the outbox carries it out.
+    result = await refunds.process_due(runtime.db.uow, runtime.gateway, include_not_due=True)
+    assert (result.processed, result.failed, result.retrying) == (1, 0, 0)
+    assert len(sandbox.state.refunds_for_payment(p.payment_id)) == 1
+    assert await db.fetchval("SELECT payment_status FROM orders") == "REFUNDED"

@@ -1,0 +1,469 @@
+"""All of checkout's SQL: plain statements for the driver, with named values.
+
+One style throughout: a statement is written with ``:name`` markers and turned once, at import, into
+a ``$n`` statement plus the order of its names (``Query``); a call passes a mapping of named values.
+Each statement runs in either kind of unit (``tx.sql``), so the hot path stays on a lean unit.
+Rows become detached ORM instances (``CheckoutSession``, ``Order``) for the callers that show them.
+
+Longer than ~400 lines for a stated reason: the rule is one store per capability, and the order
+statement alone (every table an order is made of, in one round trip) is some 60 lines.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from kapda_gql.checkout.named import Query, attributes, model, select_list
+from kapda_gql.checkout.quote import QuoteLine
+from kapda_gql.core import audit, idempotency
+from kapda_gql.db.models import CheckoutSession, Order
+from kapda_gql.db.uow import Unit
+from kapda_gql.domain.enums import CheckoutStatus, CommissionStatus, OrderStatus, PaymentStatus
+from kapda_gql.domain.lifecycles import CHECKOUT
+from kapda_gql.domain.policy import Actor
+from kapda_gql.payments.gateway import GatewayPayment
+
+# The constraint that makes one Razorpay payment pay for at most one thing (models.NAMING: uq_<table>_<col>).
+PAYMENT_REUSED = "uq_payments_razorpay_payment_id"
+
+
+async def _fetchrow(tx: Unit, query: Query, **values: Any) -> Any:
+    return await tx.sql.fetchrow(query.sql, *query.args(values))
+
+
+_SESSION_ATTRIBUTES = attributes(CheckoutSession)
+_ORDER_ATTRIBUTES = attributes(Order)
+_SESSION_COLUMNS = [a for a, _ in _SESSION_ATTRIBUTES]
+_ORDER_COLUMNS = [a for a, _ in _ORDER_ATTRIBUTES]
+_SESSION_LIST = select_list(_SESSION_ATTRIBUTES, "s")
+_ORDER_LIST = select_list(_ORDER_ATTRIBUTES, "o")
+
+
+def _order_or_none(values: Sequence[Any]) -> Order | None:
+    return model(Order, _ORDER_COLUMNS, values) if values[0] is not None else None  # o.id
+
+
+# --- startCheckout -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CartRow:
+    """One cart line with what the quote needs of its variant and product."""
+
+    variant_id: int
+    product_id: int
+    designer_id: int
+    title: str
+    sku: str
+    size: str | None
+    color: str | None
+    quantity: int
+    cart_price: int
+    variant_price: int | None
+    product_price: int
+    product_status: str
+    product_deleted_at: datetime | None
+    variant_deleted_at: datetime | None
+    stock: int
+    # When the line's price was remembered (it lapses: pricing.remembered_price).
+    priced_at: datetime
+
+
+_CART = Query.of(
+    """
+    SELECT v.id, p.id, p.designer_id, p.title, v.sku, v.size, v.color, l.quantity, l.unit_price,
+           v.price, p.price, p.status, p.deleted_at, v.deleted_at, v.stock, l.priced_at
+    FROM cart_lines l
+    JOIN carts c ON c.id = l.cart_id
+    JOIN variants v ON v.id = l.variant_id
+    JOIN products p ON p.id = v.product_id
+    WHERE c.user_id = :user_id
+    ORDER BY v.id
+    """
+)
+
+
+async def cart_rows(tx: Unit, user_id: int) -> list[CartRow]:
+    return [CartRow(*row) for row in await tx.sql.fetch(_CART.sql, *_CART.args({"user_id": user_id}))]
+
+
+_INSERT_SESSION = Query.of(
+    f"""
+    INSERT INTO checkout_sessions AS s (id, user_id, amount, currency, lines, price_adjustments,
+                                        shipping_address, status, expires_at)
+    VALUES (:id, :user_id, :amount, :currency, :lines::jsonb, :price_adjustments::jsonb,
+            :shipping_address::jsonb, :status, :expires_at)
+    RETURNING {_SESSION_LIST}
+    """  # noqa: S608 (the column names come from our models, never from input)
+)
+
+
+async def insert_session(
+    tx: Unit,
+    *,
+    user_id: int,
+    amount: int,
+    currency: str,
+    lines: Sequence[QuoteLine],
+    price_adjustments: list[dict[str, int]],
+    shipping_address: dict[str, Any],
+    expires_at: datetime,
+) -> CheckoutSession:
+    row = await _fetchrow(
+        tx,
+        _INSERT_SESSION,
+        id=uuid.uuid4(),
+        user_id=user_id,
+        amount=amount,
+        currency=currency,
+        lines=json.dumps([line.to_json() for line in lines]),
+        price_adjustments=json.dumps(price_adjustments),
+        shipping_address=json.dumps(shipping_address),
+        status=CheckoutStatus.OPEN.value,
+        expires_at=expires_at,
+    )
+    return model(CheckoutSession, _SESSION_COLUMNS, list(row))
+
+
+_ATTACH = Query.of("UPDATE checkout_sessions SET razorpay_order_id = :order_id WHERE id = :id")
+
+
+async def attach_razorpay_order(tx: Unit, session_id: uuid.UUID, razorpay_order_id: str) -> None:
+    await tx.sql.execute(_ATTACH.sql, *_ATTACH.args({"id": session_id, "order_id": razorpay_order_id}))
+
+
+_FAIL = Query.of(
+    """
+    UPDATE checkout_sessions SET status = :failed, failure_code = :code, failure_detail = :detail::jsonb
+    WHERE id = :id AND status = :open RETURNING id
+    """
+)
+
+
+def _from_open(target: CheckoutStatus) -> dict[str, str]:
+    """The session states of a move out of OPEN, as the statements bind them (lifecycles.CHECKOUT)."""
+    CHECKOUT.check(CheckoutStatus.OPEN, target)
+    return {"open": CheckoutStatus.OPEN.value, target.value.lower(): target.value}
+
+
+async def fail_session(tx: Unit, session_id: uuid.UUID, code: str, detail: dict[str, Any]) -> bool:
+    """OPEN → FAILED with its failure kept on the row; False when the session was no longer open."""
+    row = await _fetchrow(
+        tx,
+        _FAIL,
+        id=session_id,
+        code=code,
+        detail=json.dumps(detail),
+        **_from_open(CheckoutStatus.FAILED),
+    )
+    return row is not None
+
+
+_SESSION = Query.of(f"SELECT {_SESSION_LIST} FROM checkout_sessions s WHERE s.id = :id")  # noqa: S608
+
+
+async def session_by_id(tx: Unit, session_id: uuid.UUID) -> CheckoutSession | None:
+    row = await _fetchrow(tx, _SESSION, id=session_id)
+    return model(CheckoutSession, _SESSION_COLUMNS, list(row)) if row is not None else None
+
+
+_SESSION_OF_RAZORPAY_ORDER = Query.of(
+    f"SELECT {_SESSION_LIST} FROM checkout_sessions s WHERE s.razorpay_order_id = :order_id"  # noqa: S608
+)
+
+
+async def session_of_razorpay_order(tx: Unit, razorpay_order_id: str) -> CheckoutSession | None:
+    row = await _fetchrow(tx, _SESSION_OF_RAZORPAY_ORDER, order_id=razorpay_order_id)
+    return model(CheckoutSession, _SESSION_COLUMNS, list(row)) if row is not None else None
+
+
+# --- checkout ----------------------------------------------------------------------------------
+
+_SESSION_AND_ORDER = Query.of(
+    f"""
+    SELECT {_SESSION_LIST}, {_ORDER_LIST}, p.razorpay_payment_id
+    FROM checkout_sessions s
+    LEFT JOIN orders o ON o.checkout_session_id = s.id
+    LEFT JOIN payments p ON p.order_id = o.id
+    WHERE s.id = :id
+    """  # noqa: S608 (the column names come from our models, never from input)
+)
+
+
+async def session_and_order(
+    tx: Unit, session_id: uuid.UUID
+) -> tuple[CheckoutSession, Order | None, str | None] | None:
+    """A session, the order it made and the Razorpay payment that paid for it, in one statement."""
+    row = await _fetchrow(tx, _SESSION_AND_ORDER, id=session_id)
+    if row is None:
+        return None
+    values = list(row)
+    split = len(_SESSION_COLUMNS)
+    session = model(CheckoutSession, _SESSION_COLUMNS, values[:split])
+    return session, _order_or_none(values[split : split + len(_ORDER_COLUMNS)]), values[-1]
+
+
+_ORDER_OF_SESSION = Query.of(
+    f"SELECT {_ORDER_LIST} FROM orders o WHERE o.checkout_session_id = :id"  # noqa: S608
+)
+_ORDER_BY_NUMBER = Query.of(f"SELECT {_ORDER_LIST} FROM orders o WHERE o.number = :number")  # noqa: S608
+_ORDER_BY_ID = Query.of(f"SELECT {_ORDER_LIST} FROM orders o WHERE o.id = :id")  # noqa: S608
+
+
+async def order_of_session(tx: Unit, session_id: uuid.UUID) -> Order | None:
+    row = await _fetchrow(tx, _ORDER_OF_SESSION, id=session_id)
+    return model(Order, _ORDER_COLUMNS, list(row)) if row is not None else None
+
+
+async def order_by_number(tx: Unit, number: str) -> Order | None:
+    row = await _fetchrow(tx, _ORDER_BY_NUMBER, number=number)
+    return model(Order, _ORDER_COLUMNS, list(row)) if row is not None else None
+
+
+async def order_by_id(tx: Unit, order_id: int) -> Order | None:
+    row = await _fetchrow(tx, _ORDER_BY_ID, id=order_id)
+    return model(Order, _ORDER_COLUMNS, list(row)) if row is not None else None
+
+
+# --- completion (the hot path: a lean unit) ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedSession:
+    """What the order is made of, read back by the statement that closed the session."""
+
+    user_id: int
+    amount: int
+    currency: str
+    lines: list[QuoteLine]
+    price_adjustments: list[Any]
+    shipping_address: dict[str, Any]
+
+
+_CLOSE = Query.of(
+    """
+    UPDATE checkout_sessions SET status = :completed WHERE id = :id AND status = :open
+    RETURNING user_id, amount, currency, lines, price_adjustments, shipping_address
+    """
+)
+
+
+async def close_session(tx: Unit, session_id: uuid.UUID) -> ClosedSession | None:
+    """OPEN → COMPLETED, locking the session row (first in the lock order); None if not open."""
+    row = await _fetchrow(tx, _CLOSE, id=session_id, **_from_open(CheckoutStatus.COMPLETED))
+    if row is None:
+        return None
+    user_id, amount, currency, lines, adjustments, address = row
+    return ClosedSession(
+        user_id, amount, currency, [QuoteLine.from_json(x) for x in lines], adjustments, address
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    """Every value the order statement writes, by name."""
+
+    number: str
+    session_id: uuid.UUID
+    session: ClosedSession
+    payment: GatewayPayment
+    at: datetime
+    actor: Actor
+    note: str
+
+    def values(self) -> dict[str, Any]:
+        s, p, lines = self.session, self.payment, self.session.lines
+        return {
+            "number": self.number,
+            "user_id": s.user_id,
+            "session_id": self.session_id,
+            "order_status": OrderStatus.PENDING.value,
+            "payment_status": PaymentStatus.CAPTURED.value,
+            "commission_status": CommissionStatus.PENDING.value,
+            "total": s.amount,
+            "currency": s.currency,
+            "address": json.dumps(s.shipping_address),
+            "adjustments": json.dumps(s.price_adjustments),
+            "at": self.at,
+            "actor_id": self.actor.user_id,
+            "note": self.note,
+            "razorpay_payment_id": p.id,
+            "razorpay_order_id": p.order_id or "",
+            "paid_amount": p.amount,
+            "paid_currency": p.currency,
+            "variant_ids": [x.variant_id for x in lines],
+            "product_ids": [x.product_id for x in lines],
+            "designer_ids": [x.designer_id for x in lines],
+            "titles": [x.title for x in lines],
+            "skus": [x.sku for x in lines],
+            "sizes": [x.size for x in lines],
+            "colors": [x.color for x in lines],
+            "unit_prices": [x.unit_price for x in lines],
+            "quantities": [x.quantity for x in lines],
+            "line_totals": [x.line_total for x in lines],
+        }
+
+
+# Everything an order is made of, in one statement (one round trip while the session row is
+# locked); PostgreSQL checks the foreign keys between these CTEs at the end of the statement. The
+# first status-history row, the audit entry and the idempotency key's answer ride along, each the
+# named part of its own module. Commission = line total x designer rate in basis points, rounded
+# half up: the rule of Money.share.
+PLACE_ORDER = Query.of(
+    f"""
+    WITH o AS (
+        INSERT INTO orders (number, user_id, checkout_session_id, status, payment_status, subtotal, total,
+                            currency, shipping_address, price_adjustments, created_at, updated_at)
+        VALUES (:number, :user_id, :session_id, :order_status, :payment_status, :total, :total, :currency,
+                :address::jsonb, :adjustments::jsonb, :at, :at)
+        RETURNING {select_list(_ORDER_ATTRIBUTES, "orders")}
+    ), history AS (
+        INSERT INTO order_status_history (order_id, from_status, to_status, actor_id, note, at)
+        SELECT o.id, NULL, :order_status, :actor_id, :note, :at FROM o
+    ), items AS (
+        INSERT INTO order_items (order_id, variant_id, product_id, designer_id, product_title, sku, size, color,
+                                 unit_price, quantity, line_total)
+        SELECT o.id, u.* FROM o, unnest(
+            :variant_ids::bigint[], :product_ids::bigint[], :designer_ids::bigint[], :titles::text[],
+            :skus::text[], :sizes::text[], :colors::text[], :unit_prices::bigint[],
+            :quantities::int[], :line_totals::bigint[]) AS u
+        RETURNING id, order_id, designer_id, line_total
+    ), commissions AS (
+        INSERT INTO commissions (order_item_id, order_id, designer_id, rate_bps, amount, status)
+        SELECT items.id, items.order_id, items.designer_id, d.commission_rate_bps,
+               (items.line_total * d.commission_rate_bps + 5000) / 10000, :commission_status
+        FROM items JOIN designers d ON d.id = items.designer_id
+    ), payment AS (
+        INSERT INTO payments (razorpay_payment_id, razorpay_order_id, checkout_session_id, order_id, amount,
+                              currency, status)
+        SELECT :razorpay_payment_id, :razorpay_order_id, :session_id, o.id, :paid_amount, :paid_currency,
+               :payment_status FROM o
+    ), cart AS (
+        DELETE FROM cart_lines
+        WHERE cart_id = (SELECT id FROM carts WHERE user_id = :user_id) AND variant_id = ANY(:variant_ids::bigint[])
+    ), audit AS (
+        {audit.entry_part("o.id::text", "o")}
+    ), answer AS (
+        {idempotency.ANSWER_PART}
+    )
+    SELECT * FROM o
+    """  # noqa: S608 (the column names come from our models, never from input)
+)
+
+
+def order_args(new: NewOrder, claim: idempotency.Claim | None, answer: dict[str, Any]) -> list[Any]:
+    """PLACE_ORDER's values: the order's own, the audit entry's and the key's answer, by name."""
+    created = {
+        "number": new.number,
+        "total": new.session.amount,
+        "razorpayPaymentId": new.payment.id,
+        "items": len(new.session.lines),
+    }
+    values = {
+        **new.values(),
+        **audit.entry_values(new.actor, "order.created", "Order", created),
+        **idempotency.answer_values(claim, result=answer),
+    }
+    return PLACE_ORDER.args(values)
+
+
+async def place_order(
+    tx: Unit, new: NewOrder, claim: idempotency.Claim | None, answer: dict[str, Any]
+) -> Order:
+    row = await tx.sql.fetchrow(PLACE_ORDER.sql, *order_args(new, claim, answer))
+    assert row is not None  # the INSERT ... RETURNING of one row
+    return model(Order, _ORDER_COLUMNS, list(row))
+
+
+# One line: lock, check and take in one statement (one row cannot deadlock with anything).
+_TAKE_ONE = Query.of(
+    "UPDATE variants SET stock = stock - :quantity WHERE id = :id AND stock >= :quantity RETURNING id"
+)
+_STOCK_OF = Query.of("SELECT stock FROM variants WHERE id = :id")
+# Several lines, after locks.variants has locked them in the lock order.
+_DECREMENT = Query.of(
+    "UPDATE variants v SET stock = v.stock - d.q "
+    "FROM unnest(:ids::bigint[], :quantities::int[]) AS d(id, q) WHERE v.id = d.id"
+)
+
+
+async def take_one(tx: Unit, variant_id: int, quantity: int) -> bool:
+    return await _fetchrow(tx, _TAKE_ONE, id=variant_id, quantity=quantity) is not None
+
+
+async def stock_of(tx: Unit, variant_id: int) -> int:
+    row = await _fetchrow(tx, _STOCK_OF, id=variant_id)
+    return int(row[0]) if row is not None and row[0] is not None else 0
+
+
+async def decrement(tx: Unit, lines: Sequence[QuoteLine]) -> None:
+    values = {"ids": [x.variant_id for x in lines], "quantities": [x.quantity for x in lines]}
+    await tx.sql.execute(_DECREMENT.sql, *_DECREMENT.args(values))
+
+
+# --- closed elsewhere, and compensation -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EndedSession:
+    """How a session that someone else closed ended, and whether this payment is recorded already."""
+
+    status: str
+    failure_code: str | None
+    failure_detail: dict[str, Any] | None
+    order: Order | None
+    payment_recorded: bool
+
+
+_ENDED = Query.of(
+    f"""
+    SELECT s.status, s.failure_code, s.failure_detail,
+           EXISTS (SELECT 1 FROM payments WHERE razorpay_payment_id = :payment_id), {_ORDER_LIST}
+    FROM checkout_sessions s LEFT JOIN orders o ON o.checkout_session_id = s.id
+    WHERE s.id = :id
+    """  # noqa: S608 (the column names come from our models, never from input)
+)
+
+
+async def ended_session(tx: Unit, session_id: uuid.UUID, razorpay_payment_id: str) -> EndedSession:
+    row = await _fetchrow(tx, _ENDED, id=session_id, payment_id=razorpay_payment_id)
+    assert row is not None  # a session is never deleted while a payment for it is being settled
+    status, code, detail, recorded, *order = list(row)
+    return EndedSession(status, code, detail, _order_or_none(order), bool(recorded))
+
+
+_PAYMENT_RECORDED = Query.of("SELECT id FROM payments WHERE razorpay_payment_id = :payment_id")
+
+
+async def payment_recorded(tx: Unit, razorpay_payment_id: str) -> bool:
+    return await _fetchrow(tx, _PAYMENT_RECORDED, payment_id=razorpay_payment_id) is not None
+
+
+_RECORD_PAYMENT = Query.of(
+    """
+    INSERT INTO payments (razorpay_payment_id, razorpay_order_id, checkout_session_id, order_id, amount,
+                          currency, status)
+    VALUES (:payment_id, :order_id, :session_id, NULL, :amount, :currency, :status)
+    RETURNING id
+    """
+)
+
+
+async def record_stray_payment(tx: Unit, session_id: uuid.UUID, payment: GatewayPayment) -> int:
+    """A captured payment that made no order, recorded so that it is refunded exactly once."""
+    row = await _fetchrow(
+        tx,
+        _RECORD_PAYMENT,
+        payment_id=payment.id,
+        order_id=payment.order_id or "",
+        session_id=session_id,
+        amount=payment.amount,
+        currency=payment.currency,
+        status=PaymentStatus.CAPTURED.value,
+    )
+    return int(row[0])
