@@ -1,7 +1,7 @@
 """moderation and cart prices: a product's content changes awaiting review; when a cart line was priced
 
-Revision ID: 0004_privacy
-Revises: 0003
+Revision ID: 0005_privacy
+Revises: 0004
 Create Date: 2026-12-06 09:00:00.000000
 """
 
@@ -12,8 +12,8 @@ from sqlalchemy.dialects import postgresql
 
 from alembic import op
 
-revision: str = "0004_privacy"
-down_revision: str | None = "0003"
+revision: str = "0005_privacy"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
