@@ -2,10 +2,13 @@
 """All of the catalog's SQL, plain SQL on the unit's connection (lean units: see kapda_gql.db.sql).
 
 One style throughout: statements are written with ``:name`` placeholders and their values passed
-by name (``Stmt``); the browse page, whose conditions depend on the filter, binds each value as
+by name (``kapda_gql.db.sql.Query``); the browse page, whose conditions depend on the filter, binds each value as
 it adds the condition that uses it (``_Where.bind``). Either way the text holds only fixed
 fragments of this module and every value travels as a parameter. Constraint violations are
 recognised by the constraint's name (kapda_gql.db.models.NAMING).
+
+Longer than ~400 lines for a stated reason: the rule is one store per capability, and the browse
+page's builder (filters, sorts, keysets both ways, categories) is most of it.
 """
 
 from __future__ import annotations
