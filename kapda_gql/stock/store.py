@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kapda_gql.checkout.named import Query
+from kapda_gql.db.sql import Query
 from kapda_gql.db.uow import LeanUnit, Unit
 
 
@@ -35,7 +35,7 @@ class MovementRow:
     order_number: str | None
 
 
-_OWNER = Query.of(
+_OWNER = Query(
     "SELECT p.designer_id, p.status, (v.deleted_at IS NOT NULL OR p.deleted_at IS NOT NULL)"
     " FROM variants v JOIN products p ON p.id = v.product_id WHERE v.id = :id"
 )
@@ -50,13 +50,13 @@ _FROM = (
     " LIMIT 1) o ON true WHERE m.variant_id = :variant_id"
 )
 # Newest first; a backward page reads oldest-first from its cursor and is turned around by page_of.
-_FORWARD = Query.of(
+_FORWARD = Query(
     f"SELECT {_COLUMNS}{_FROM} AND (:cursor::bigint IS NULL OR m.id < :cursor) ORDER BY m.id DESC LIMIT :n"
 )
-_BACKWARD = Query.of(
+_BACKWARD = Query(
     f"SELECT {_COLUMNS}{_FROM} AND (:cursor::bigint IS NULL OR m.id > :cursor) ORDER BY m.id ASC LIMIT :n"
 )
-_BEYOND = Query.of(
+_BEYOND = Query(
     "SELECT EXISTS (SELECT 1 FROM stock_movements WHERE variant_id = :variant_id"
     " AND CASE WHEN :backward THEN id <= :cursor ELSE id >= :cursor END)"
 )
