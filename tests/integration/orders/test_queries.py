@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.support.documents import TRANSITION
 
 ORDER = "query($id: ID!) { order(id: $id) { id number total { amount } items { sku quantity } } }"
@@ -63,6 +65,7 @@ async def test_orders_lists_own_and_admin_all_with_pages(
     assert too_many["extensions"]["code"] == "QUERY_TOO_COMPLEX"
 
 
+@pytest.mark.unledgered
 async def test_reorder_reasons_and_quantities(
     api: Any, db: Any, shop: dict[str, Any], place_order: Any, make_product: Any
 ) -> None:
