@@ -12,16 +12,17 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from kapda_gql.checkout import compensation, store
+from kapda_gql.checkout import compensation, movements, store
 from kapda_gql.checkout.address import Address, PaymentProof
 from kapda_gql.checkout.completion import PlacedHook, complete
 from kapda_gql.checkout.confirmation import confirm_payment, verified
+from kapda_gql.checkout.movements import Moved
 from kapda_gql.checkout.quote import failure_error
 from kapda_gql.checkout.results import Placed, answer, order_or_raise
-from kapda_gql.checkout.start import answering, start_checkout
-from kapda_gql.core import idempotency
+from kapda_gql.checkout.start import answering, live_changes, start_checkout
+from kapda_gql.core import audit, idempotency
 from kapda_gql.db.models import CheckoutSession, Order
-from kapda_gql.db.uow import UnitOfWork
+from kapda_gql.db.uow import LeanUnit, UnitOfWork
 from kapda_gql.domain.enums import CheckoutStatus
 from kapda_gql.domain.errors import NotFound, PaymentVerificationFailed
 from kapda_gql.domain.policy import Actor, require_user
@@ -101,6 +102,31 @@ async def complete_paid_checkout(
     return order_or_raise(result)
 
 
+async def cancel_checkout(uow: UnitOfWork, actor: Actor, session_id: uuid.UUID) -> bool:
+    """End the customer's open session now and give its held units back (exactly once: the
+    session row's ``UPDATE ... WHERE status = 'OPEN'`` lets one caller end it). A payment that
+    still comes for it is refunded (CHECKOUT_EXPIRED)."""
+    user_id = require_user(actor)
+
+    async def work(tx: LeanUnit) -> bool | None:
+        ended, released = await store.cancel_session(tx, session_id, user_id)
+        if not ended:
+            return None
+        if released:
+            await movements.moved(tx, Moved.RELEASE, session_id, live_changes(released))
+        await audit.record(tx, actor, "checkout.cancelled", "CheckoutSession", session_id, {})
+        await tx.commit()
+        return True
+
+    if await uow.run_lean(work):
+        return True
+    async with uow.lean(read=True) as tx:
+        session = await store.session_by_id(tx, session_id)
+    if session is None or session.user_id != user_id:
+        raise NotFound("Checkout not found")
+    return False
+
+
 async def session_of_razorpay_order(uow: UnitOfWork, razorpay_order_id: str) -> CheckoutSession | None:
     """The session a Razorpay order was created for (what a webhook event names)."""
     async with uow.lean(read=True) as tx:
@@ -123,6 +149,7 @@ __all__ = [
     "Address",
     "PaymentProof",
     "PlacedHook",
+    "cancel_checkout",
     "checkout",
     "complete",
     "complete_paid_checkout",

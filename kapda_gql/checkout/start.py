@@ -12,8 +12,12 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-from kapda_gql.checkout import store
+from sqlalchemy.exc import IntegrityError
+
+from kapda_gql.checkout import movements, store
 from kapda_gql.checkout.address import Address
+from kapda_gql.checkout.movements import Change, Moved
+from kapda_gql.checkout.named import violated_constraint
 from kapda_gql.checkout.quote import (
     GATEWAY_FAILURE,
     QuoteLine,
@@ -23,7 +27,7 @@ from kapda_gql.checkout.quote import (
     price_alerts,
     shortage,
 )
-from kapda_gql.core import audit, idempotency
+from kapda_gql.core import audit, idempotency, locks
 from kapda_gql.db.models import CheckoutSession
 from kapda_gql.db.uow import LeanUnit, UnitOfWork
 from kapda_gql.domain import pricing, stock
@@ -84,6 +88,7 @@ async def start_checkout(
     address: Address,
     idempotency_key: str | None,
     ttl_seconds: int,
+    holds: bool = True,
 ) -> CheckoutSession:
     user_id = require_user(actor)
     address = address.validated()
@@ -98,7 +103,7 @@ async def start_checkout(
         if stored is not None:
             return await own_session(uow, user_id, uuid.UUID(stored["checkoutId"]))
     async with answering(uow, claim):
-        return await _start(uow, gateway, actor, user_id, address, claim, ttl_seconds)
+        return await _start(uow, gateway, actor, user_id, address, claim, ttl_seconds, holds)
 
 
 @contextlib.asynccontextmanager
@@ -126,14 +131,21 @@ async def _start(
     address: Address,
     claim: idempotency.Claim | None,
     ttl_seconds: int,
+    holds: bool,
 ) -> CheckoutSession:
     async def quote(tx: LeanUnit) -> CheckoutSession:
+        # A first look without locks: most of a crowd racing for the last units fails here,
+        # never queueing on the hot variant rows.
         lines = quote_lines(await store.cart_rows(tx, user_id))
         amount = sum(line.line_total for line in lines)
         if amount <= 0:
             raise BadUserInput("cart", "the cart total must be above zero")
         check_cart_total(amount, "cart")
         changes = adjustments(lines)
+        # Lock order: sessions (the open one ends, the new one is made), then the variants.
+        released = await store.replace_open_sessions(tx, user_id)
+        if released:
+            await movements.moved(tx, Moved.RELEASE, released[0].session_id, live_changes(released))
         session = await store.insert_session(
             tx,
             user_id=user_id,
@@ -144,6 +156,14 @@ async def _start(
             shipping_address=address.to_json(),
             expires_at=datetime.now(UTC) + timedelta(seconds=ttl_seconds),
         )
+        if holds:
+            await locks.variants(tx, [x.variant_id for x in lines])
+            short_of = await store.hold(tx, session.id, lines, session.expires_at)
+            if short_of is not None:
+                raise insufficient(shortage(lines, short_of))  # rolls back: the open session stays
+            await movements.moved(
+                tx, Moved.HOLD, session.id, [Change(x.variant_id, x.quantity) for x in lines]
+            )
         big = price_alerts(changes)
         if big:
             log.warning(
@@ -156,7 +176,13 @@ async def _start(
         await tx.commit()
         return session
 
-    session = await uow.run_lean(quote)
+    try:
+        session = await uow.run_lean(quote)
+    except IntegrityError as error:
+        if violated_constraint(error) != store.OPEN_SESSION_TAKEN:
+            raise
+        # Another startCheckout of this customer committed its session first: replace that one.
+        session = await uow.run_lean(quote)
     try:
         order = await gateway.create_order(
             amount=session.amount,
@@ -178,6 +204,11 @@ async def _start(
     await uow.run_lean(attach)
     session.razorpay_order_id = order.id
     return session
+
+
+def live_changes(released: list[store.Released]) -> list[Change]:
+    """The units a set of ended holds gave back now: a lapsed hold gave its back when it lapsed."""
+    return [Change(r.variant_id, r.quantity) for r in released if r.live]
 
 
 async def own_session(uow: UnitOfWork, user_id: int, session_id: uuid.UUID) -> CheckoutSession:

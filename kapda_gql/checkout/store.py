@@ -30,6 +30,8 @@ from kapda_gql.payments.gateway import GatewayPayment
 
 # The constraint that makes one Razorpay payment pay for at most one thing (models.NAMING: uq_<table>_<col>).
 PAYMENT_REUSED = "uq_payments_razorpay_payment_id"
+# At most one open session per customer (the partial unique index of models.CheckoutSession).
+OPEN_SESSION_TAKEN = "uq_checkout_sessions_open_user"
 
 
 async def _fetchrow(tx: Unit, query: Query, **values: Any) -> Any:
@@ -69,13 +71,18 @@ class CartRow:
     product_status: str
     product_deleted_at: datetime | None
     variant_deleted_at: datetime | None
+    # Sellable for this customer: on hand less what OTHER customers' open checkouts hold (its own
+    # open session is replaced by this one). A first look without locks: the hold decides.
     stock: int
 
 
 _CART = Query.of(
     """
     SELECT v.id, p.id, p.designer_id, p.title, v.sku, v.size, v.color, l.quantity, l.unit_price,
-           v.price, p.price, p.status, p.deleted_at, v.deleted_at, v.stock
+           v.price, p.price, p.status, p.deleted_at, v.deleted_at,
+           v.stock - (SELECT coalesce(sum(h.quantity), 0) FROM stock_holds h
+                      JOIN checkout_sessions hs ON hs.id = h.session_id
+                      WHERE h.variant_id = v.id AND h.expires_at > now() AND hs.user_id <> :user_id)
     FROM cart_lines l
     JOIN carts c ON c.id = l.cart_id
     JOIN variants v ON v.id = l.variant_id
@@ -135,10 +142,16 @@ async def attach_razorpay_order(tx: Unit, session_id: uuid.UUID, razorpay_order_
     await tx.sql.execute(_ATTACH.sql, *_ATTACH.args({"id": session_id, "order_id": razorpay_order_id}))
 
 
+# A session that fails gives its held units back in the same statement.
 _FAIL = Query.of(
     """
-    UPDATE checkout_sessions SET status = :failed, failure_code = :code, failure_detail = :detail::jsonb
-    WHERE id = :id AND status = :open RETURNING id
+    WITH failed AS (
+        UPDATE checkout_sessions SET status = :failed, failure_code = :code, failure_detail = :detail::jsonb
+        WHERE id = :id AND status = :open RETURNING id
+    ), released AS (
+        DELETE FROM stock_holds h USING failed WHERE h.session_id = failed.id RETURNING h.variant_id
+    )
+    SELECT id, (SELECT count(*) FROM released) FROM failed
     """
 )
 
@@ -178,6 +191,141 @@ _SESSION_OF_RAZORPAY_ORDER = Query.of(
 async def session_of_razorpay_order(tx: Unit, razorpay_order_id: str) -> CheckoutSession | None:
     row = await _fetchrow(tx, _SESSION_OF_RAZORPAY_ORDER, order_id=razorpay_order_id)
     return model(CheckoutSession, _SESSION_COLUMNS, list(row)) if row is not None else None
+
+
+# --- holds (startCheckout, cancelCheckout, the sweep) ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """A hold that ended without a sale: its units, and whether it still held them (unexpired)."""
+
+    session_id: uuid.UUID
+    variant_id: int
+    quantity: int
+    live: bool
+
+
+def _released(rows: Sequence[Any]) -> list[Released]:
+    return [Released(r[0], int(r[1]), int(r[2]), bool(r[3])) for r in rows]
+
+
+# The customer's open sessions end (replaced: CHECKOUT_EXPIRED for a payment that still comes) and
+# give their units back, in one statement; the session rows first in the lock order.
+_REPLACE_OPEN = Query.of(
+    """
+    WITH ended AS (
+        UPDATE checkout_sessions SET status = :failed, failure_code = :code, failure_detail = :detail::jsonb
+        WHERE user_id = :user_id AND status = :open RETURNING id
+    ), released AS (
+        DELETE FROM stock_holds h USING ended WHERE h.session_id = ended.id
+        RETURNING h.session_id, h.variant_id, h.quantity, h.expires_at > now()
+    )
+    SELECT * FROM released
+    """
+)
+_CANCEL = Query.of(
+    """
+    WITH ended AS (
+        UPDATE checkout_sessions SET status = :failed, failure_code = :code, failure_detail = :detail::jsonb
+        WHERE id = :id AND user_id = :user_id AND status = :open RETURNING id
+    ), released AS (
+        DELETE FROM stock_holds h USING ended WHERE h.session_id = ended.id
+        RETURNING h.session_id, h.variant_id, h.quantity, h.expires_at > now()
+    )
+    SELECT (SELECT count(*) FROM ended), r.* FROM (SELECT 1) one LEFT JOIN released r ON true
+    """
+)
+_ENDED_DETAIL = json.dumps({"code": "CHECKOUT_EXPIRED"})
+
+
+async def replace_open_sessions(tx: Unit, user_id: int) -> list[Released]:
+    """End every open session of this customer; the holds that ended with them."""
+    rows = await tx.sql.fetch(
+        _REPLACE_OPEN.sql,
+        *_REPLACE_OPEN.args(
+            {
+                "user_id": user_id,
+                "code": "CHECKOUT_EXPIRED",
+                "detail": _ENDED_DETAIL,
+                **_from_open(CheckoutStatus.FAILED),
+            }
+        ),
+    )
+    return _released(rows)
+
+
+async def cancel_session(tx: Unit, session_id: uuid.UUID, user_id: int) -> tuple[bool, list[Released]]:
+    """OPEN → FAILED for the customer's own session; whether it was open, and the holds it gave back."""
+    rows = await tx.sql.fetch(
+        _CANCEL.sql,
+        *_CANCEL.args(
+            {
+                "id": session_id,
+                "user_id": user_id,
+                "code": "CHECKOUT_EXPIRED",
+                "detail": _ENDED_DETAIL,
+                **_from_open(CheckoutStatus.FAILED),
+            }
+        ),
+    )
+    ended = bool(rows and rows[0][0])
+    return ended, _released([r[1:] for r in rows if r[1] is not None])
+
+
+# After locks.variants has locked the lines' variants (so this statement's snapshot sees every
+# hold committed before it): each line's sellable units, and the holds, all or none.
+_HOLD = Query.of(
+    """
+    WITH wanted AS (
+        SELECT w.id, w.q, v.stock - (SELECT coalesce(sum(h.quantity), 0) FROM stock_holds h
+                                     WHERE h.variant_id = v.id AND h.expires_at > now()) AS available
+        FROM unnest(:ids::bigint[], :quantities::int[]) AS w(id, q) JOIN variants v ON v.id = w.id
+    ), held AS (
+        INSERT INTO stock_holds (session_id, variant_id, quantity, expires_at)
+        SELECT :session_id, id, q, :expires_at FROM wanted
+        WHERE NOT EXISTS (SELECT 1 FROM wanted WHERE q > available)
+        RETURNING variant_id
+    )
+    SELECT id, q, available, (SELECT count(*) FROM held) FROM wanted ORDER BY id
+    """
+)
+
+
+async def hold(
+    tx: Unit, session_id: uuid.UUID, lines: Sequence[QuoteLine], expires_at: datetime
+) -> dict[int, int] | None:
+    """Hold every line's units; None when held, else each variant's sellable units (nothing held)."""
+    rows = await tx.sql.fetch(
+        _HOLD.sql,
+        *_HOLD.args(
+            {
+                "ids": [x.variant_id for x in lines],
+                "quantities": [x.quantity for x in lines],
+                "session_id": session_id,
+                "expires_at": expires_at,
+            }
+        ),
+    )
+    if rows and int(rows[0][3]) == len(lines):
+        return None
+    return {int(r[0]): max(int(r[2]), 0) for r in rows}
+
+
+_SWEEP = Query.of(
+    """
+    DELETE FROM stock_holds h
+    WHERE (h.session_id, h.variant_id) IN (
+        SELECT session_id, variant_id FROM stock_holds WHERE expires_at <= now() - make_interval(secs => :grace)
+        ORDER BY expires_at LIMIT :limit FOR UPDATE SKIP LOCKED)
+    RETURNING h.session_id, h.variant_id, h.quantity, false
+    """
+)
+
+
+async def sweep_expired_holds(tx: Unit, grace_seconds: float, limit: int) -> list[Released]:
+    """Tidy: delete holds that lapsed ``grace_seconds`` ago (they held nothing since they lapsed)."""
+    return _released(await tx.sql.fetch(_SWEEP.sql, *_SWEEP.args({"grace": grace_seconds, "limit": limit})))
 
 
 # --- checkout ----------------------------------------------------------------------------------
@@ -378,30 +526,44 @@ async def place_order(
     return model(Order, _ORDER_COLUMNS, list(row))
 
 
-# One line: lock, check and take in one statement (one row cannot deadlock with anything).
-_TAKE_ONE = Query.of(
-    "UPDATE variants SET stock = stock - :quantity WHERE id = :id AND stock >= :quantity RETURNING id"
+# With holds: after locks.variants (so the snapshot sees every committed hold), the session's
+# holds end and its units are sold, if what is on hand less OTHER sessions' live holds covers
+# them: a hold still live always does; one that lapsed takes the stock again only if it is there.
+# The deleted holds stay visible to this statement's own snapshot, hence ``<> :session_id``.
+_SELL_HELD = Query.of(
+    """
+    WITH mine AS (
+        DELETE FROM stock_holds WHERE session_id = :session_id RETURNING variant_id
+    ), wanted AS (
+        SELECT w.id, w.q, v.stock - (SELECT coalesce(sum(h.quantity), 0) FROM stock_holds h
+                                     WHERE h.variant_id = v.id AND h.expires_at > now()
+                                       AND h.session_id <> :session_id) AS available
+        FROM unnest(:ids::bigint[], :quantities::int[]) AS w(id, q) JOIN variants v ON v.id = w.id
+    ), sold AS (
+        UPDATE variants v SET stock = v.stock - wanted.q FROM wanted
+        WHERE v.id = wanted.id AND NOT EXISTS (SELECT 1 FROM wanted WHERE q > available)
+        RETURNING v.id
+    )
+    SELECT id, q, available, (SELECT count(*) FROM sold), (SELECT count(*) FROM mine) FROM wanted ORDER BY id
+    """
 )
-_STOCK_OF = Query.of("SELECT stock FROM variants WHERE id = :id")
-# Several lines, after locks.variants has locked them in the lock order.
-_DECREMENT = Query.of(
-    "UPDATE variants v SET stock = v.stock - d.q "
-    "FROM unnest(:ids::bigint[], :quantities::int[]) AS d(id, q) WHERE v.id = d.id"
-)
 
 
-async def take_one(tx: Unit, variant_id: int, quantity: int) -> bool:
-    return await _fetchrow(tx, _TAKE_ONE, id=variant_id, quantity=quantity) is not None
-
-
-async def stock_of(tx: Unit, variant_id: int) -> int:
-    row = await _fetchrow(tx, _STOCK_OF, id=variant_id)
-    return int(row[0]) if row is not None and row[0] is not None else 0
-
-
-async def decrement(tx: Unit, lines: Sequence[QuoteLine]) -> None:
-    values = {"ids": [x.variant_id for x in lines], "quantities": [x.quantity for x in lines]}
-    await tx.sql.execute(_DECREMENT.sql, *_DECREMENT.args(values))
+async def sell_held(tx: Unit, session_id: uuid.UUID, lines: Sequence[QuoteLine]) -> dict[int, int] | None:
+    """End the session's holds and sell its lines; None when sold, else each variant's sellable units."""
+    rows = await tx.sql.fetch(
+        _SELL_HELD.sql,
+        *_SELL_HELD.args(
+            {
+                "session_id": session_id,
+                "ids": [x.variant_id for x in lines],
+                "quantities": [x.quantity for x in lines],
+            }
+        ),
+    )
+    if rows and int(rows[0][3]) == len(lines):
+        return None
+    return {int(r[0]): max(int(r[2]), 0) for r in rows}
 
 
 # --- closed elsewhere, and compensation -----------------------------------------------------------

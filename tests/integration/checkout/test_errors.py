@@ -140,16 +140,17 @@ async def test_razorpay_order_id_must_be_the_one_we_stored(
     api: Any, make_user: Any, make_product: Any, sandbox: Any, db: Any
 ) -> None:
     ready = await _ready(api, make_user, make_product)
-    payment = await pay(sandbox.base_url, ready.session["razorpayOrderId"])
-    other = await start(api, ready.customer.token)
+    earlier = ready.session
+    session = await start(api, ready.customer.token)  # replaces the earlier one
+    payment = await pay(sandbox.base_url, session["razorpayOrderId"])
     before = await snapshot(db)
     # A real payment and signature, but the client names another order of its own.
     body = await finish(
-        api, ready.customer.token, ready.session, {**payment, "razorpay_order_id": other["razorpayOrderId"]}
+        api, ready.customer.token, session, {**payment, "razorpay_order_id": earlier["razorpayOrderId"]}
     )
     assert code(body) == "PAYMENT_VERIFICATION_FAILED"
     assert await snapshot(db) == before
-    assert await _session_status(db, ready.session["id"]) == "OPEN"
+    assert await _session_status(db, session["id"]) == "OPEN"
 
 
 async def test_someone_elses_checkout_is_not_found(
@@ -173,31 +174,34 @@ async def test_a_payment_of_another_order_is_refused(
     api: Any, make_user: Any, make_product: Any, sandbox: Any, db: Any
 ) -> None:
     ready = await _ready(api, make_user, make_product)
-    # Another checkout of the same amount, paid: its payment must not pay for ours.
-    other = await start(api, ready.customer.token)
+    # Another checkout of the same amount (the one this customer had open before), paid: its
+    # payment must not pay for ours.
+    other = ready.session
+    current = await start(api, ready.customer.token)
     other_payment = await pay(sandbox.base_url, other["razorpayOrderId"])
     before = await snapshot(db)
 
     body = await finish(
         api,
         ready.customer.token,
-        ready.session,
-        {**other_payment, "razorpay_order_id": ready.session["razorpayOrderId"]},
+        current,
+        {**other_payment, "razorpay_order_id": current["razorpayOrderId"]},
     )
     assert code(body) == "PAYMENT_VERIFICATION_FAILED"
     # Even with a signature that verifies for our order, the fetched payment names the other order.
     forged = {
-        "razorpay_order_id": ready.session["razorpayOrderId"],
+        "razorpay_order_id": current["razorpayOrderId"],
         "razorpay_payment_id": other_payment["razorpay_payment_id"],
-        "razorpay_signature": sign(ready.session["razorpayOrderId"], other_payment["razorpay_payment_id"]),
+        "razorpay_signature": sign(current["razorpayOrderId"], other_payment["razorpay_payment_id"]),
     }
-    body = await finish(api, ready.customer.token, ready.session, forged)
+    body = await finish(api, ready.customer.token, current, forged)
     assert code(body) == "PAYMENT_VERIFICATION_FAILED"
     assert await snapshot(db) == before
-    assert await _session_status(db, ready.session["id"]) == "OPEN"
+    assert await _session_status(db, current["id"]) == "OPEN"
 
-    # The other payment is untouched and still completes its own checkout.
-    assert code(await finish(api, ready.customer.token, other, other_payment)) is None
+    # The other payment pays for the session it was made for, which was replaced: refunded.
+    assert code(await finish(api, ready.customer.token, other, other_payment)) == "CHECKOUT_EXPIRED"
+    assert sandbox.state.payments[other_payment["razorpay_payment_id"]]["amount_refunded"] > 0
 
 
 async def test_captured_wrong_amount_is_refused_and_refunded(
