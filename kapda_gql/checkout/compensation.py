@@ -112,7 +112,9 @@ async def fail_out_of_stock(
 
     async def work(tx: OrmUnit) -> int | None:
         detail = failure_detail(InsufficientStock.code, out.short)
-        if not await store.fail_session(tx, session_id, InsufficientStock.code, detail):
+        if not await store.fail_session(
+            tx, session_id, InsufficientStock.code, detail, actor_id=actor.user_id
+        ):
             return None
         refund_id = await record_and_refund(tx, actor, session_id, payment, "out_of_stock")
         await audit.record(

@@ -17,8 +17,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from kapda_gql.checkout import compensation, movements, store
-from kapda_gql.checkout.movements import Change, Moved
+from kapda_gql.checkout import compensation, store
 from kapda_gql.checkout.named import violated_constraint
 from kapda_gql.checkout.quote import QuoteLine, shortage
 from kapda_gql.checkout.results import Completion, OutOfStock, Placed, answer
@@ -71,18 +70,16 @@ def first_change(order_id: int, actor: Actor, at: datetime) -> OrderStatusChange
     )
 
 
-async def _take_stock(
-    tx: LeanUnit, session_id: uuid.UUID, lines: Sequence[QuoteLine]
-) -> list[dict[str, Any]]:
-    """Sell every line's units, ending the session's holds; the lines the stock cannot cover (then
-    nothing is taken).
+async def _take_stock(tx: LeanUnit, lines: Sequence[QuoteLine], sale: store.Sale) -> list[dict[str, Any]]:
+    """Sell every line's units, ending the session's holds (each a SALE movement); the lines the
+    stock cannot cover (then nothing is taken).
 
     The variants are locked first, in the lock order, and the sale is checked in the NEXT
     statement: its snapshot then sees every hold committed by whoever held the lock before us (a
     statement that waited for a row lock keeps its older snapshot, and would miss them).
     """
     await locks.variants(tx, [x.variant_id for x in lines])
-    short_of = await store.sell_held(tx, session_id, lines)
+    short_of = await store.sell_held(tx, lines, sale)
     return [] if short_of is None else shortage(lines, short_of)
 
 
@@ -112,16 +109,9 @@ async def complete(
         new = store.NewOrder(number, session_id, closed, payment, now, actor, PLACED_NOTE)
         order = await store.place_order(tx, new, claim, answer(number))
         # The contended rows last, then commit at once, so the hot-SKU lock is held as briefly as can be.
-        short = await _take_stock(tx, session_id, closed.lines)
+        short = await _take_stock(tx, closed.lines, store.Sale(order.id, session_id, actor.user_id))
         if short:
             return OutOfStock(short)  # never committed: the unit rolls the order back as it ends
-        await movements.moved(
-            tx,
-            Moved.SALE,
-            session_id,
-            [Change(x.variant_id, x.quantity) for x in closed.lines],
-            order_number=number,
-        )
         await tx.commit()
         return Placed(order, written_items(order.id, closed.lines), [first_change(order.id, actor, now)])
 

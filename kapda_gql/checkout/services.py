@@ -12,15 +12,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from kapda_gql.checkout import compensation, movements, store
+from kapda_gql.checkout import compensation, store
 from kapda_gql.checkout.address import Address, PaymentProof
 from kapda_gql.checkout.completion import PlacedHook, complete
 from kapda_gql.checkout.confirmation import confirm_payment, verified
-from kapda_gql.checkout.movements import Moved
 from kapda_gql.checkout.quote import failure_error
 from kapda_gql.checkout.results import Placed, answer, order_or_raise
-from kapda_gql.checkout.start import answering, live_changes, start_checkout
-from kapda_gql.core import audit, idempotency
+from kapda_gql.checkout.start import answering, start_checkout
+from kapda_gql.core import audit, idempotency, locks
 from kapda_gql.db.models import CheckoutSession, Order
 from kapda_gql.db.uow import LeanUnit, UnitOfWork
 from kapda_gql.domain.enums import CheckoutStatus
@@ -108,12 +107,12 @@ async def cancel_checkout(uow: UnitOfWork, actor: Actor, session_id: uuid.UUID) 
     still comes for it is refunded (CHECKOUT_EXPIRED)."""
     user_id = require_user(actor)
 
-    async def work(tx: LeanUnit) -> bool | None:
-        ended, released = await store.cancel_session(tx, session_id, user_id)
-        if not ended:
-            return None
-        if released:
-            await movements.moved(tx, Moved.RELEASE, session_id, live_changes(released))
+    async def work(tx: LeanUnit) -> bool:
+        ended = await store.cancel_session(tx, session_id, user_id)
+        if ended is None:
+            return False
+        await locks.variants(tx, ended.variant_ids)  # the lock order: session, variants, holds
+        await store.release(tx, ended, actor.user_id)
         await audit.record(tx, actor, "checkout.cancelled", "CheckoutSession", session_id, {})
         await tx.commit()
         return True

@@ -14,9 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
-from kapda_gql.checkout import movements, store
+from kapda_gql.checkout import store
 from kapda_gql.checkout.address import Address
-from kapda_gql.checkout.movements import Change, Moved
 from kapda_gql.checkout.named import violated_constraint
 from kapda_gql.checkout.quote import (
     GATEWAY_FAILURE,
@@ -142,10 +141,9 @@ async def _start(
             raise BadUserInput("cart", "the cart total must be above zero")
         check_cart_total(amount, "cart")
         changes = adjustments(lines)
-        # Lock order: sessions (the open one ends, the new one is made), then the variants.
-        released = await store.replace_open_sessions(tx, user_id)
-        if released:
-            await movements.moved(tx, Moved.RELEASE, released[0].session_id, live_changes(released))
+        # Lock order: the sessions (the open one ends, the new one is made), then the variants (the
+        # ended session's and the new lines', in one ascending lock), then the hold rows.
+        ended = await store.end_open_sessions(tx, user_id)
         session = await store.insert_session(
             tx,
             user_id=user_id,
@@ -156,14 +154,15 @@ async def _start(
             shipping_address=address.to_json(),
             expires_at=datetime.now(UTC) + timedelta(seconds=ttl_seconds),
         )
+        if holds or ended is not None:
+            ids = {x.variant_id for x in lines} if holds else set()
+            await locks.variants(tx, sorted(ids | set(ended.variant_ids if ended else ())))
+        if ended is not None:
+            await store.release(tx, ended, actor.user_id)
         if holds:
-            await locks.variants(tx, [x.variant_id for x in lines])
-            short_of = await store.hold(tx, session.id, lines, session.expires_at)
+            short_of = await store.hold(tx, session.id, lines, session.expires_at, actor.user_id)
             if short_of is not None:
                 raise insufficient(shortage(lines, short_of))  # rolls back: the open session stays
-            await movements.moved(
-                tx, Moved.HOLD, session.id, [Change(x.variant_id, x.quantity) for x in lines]
-            )
         big = price_alerts(changes)
         if big:
             log.warning(
@@ -204,11 +203,6 @@ async def _start(
     await uow.run_lean(attach)
     session.razorpay_order_id = order.id
     return session
-
-
-def live_changes(released: list[store.Released]) -> list[Change]:
-    """The units a set of ended holds gave back now: a lapsed hold gave its back when it lapsed."""
-    return [Change(r.variant_id, r.quantity) for r in released if r.live]
 
 
 async def own_session(uow: UnitOfWork, user_id: int, session_id: uuid.UUID) -> CheckoutSession:

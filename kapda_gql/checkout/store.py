@@ -1,3 +1,4 @@
+# ruff: noqa: S608 (statements are built from this module's fixed fragments, the ledger's and our models' column names, never from input)
 """All of checkout's SQL: plain statements for the driver, with named values.
 
 One style throughout: a statement is written with ``:name`` markers and turned once, at import, into
@@ -20,13 +21,15 @@ from typing import Any
 
 from kapda_gql.checkout.named import Query, attributes, model, select_list
 from kapda_gql.checkout.quote import QuoteLine
-from kapda_gql.core import audit, idempotency
+from kapda_gql.core import audit, idempotency, locks
 from kapda_gql.db.models import CheckoutSession, Order
 from kapda_gql.db.uow import Unit
 from kapda_gql.domain.enums import CheckoutStatus, CommissionStatus, OrderStatus, PaymentStatus
+from kapda_gql.domain.ledger import StockReason
 from kapda_gql.domain.lifecycles import CHECKOUT
 from kapda_gql.domain.policy import Actor
 from kapda_gql.payments.gateway import GatewayPayment
+from kapda_gql.stock import movements
 
 # The constraint that makes one Razorpay payment pay for at most one thing (models.NAMING: uq_<table>_<col>).
 PAYMENT_REUSED = "uq_payments_razorpay_payment_id"
@@ -104,7 +107,7 @@ _INSERT_SESSION = Query.of(
     VALUES (:id, :user_id, :amount, :currency, :lines::jsonb, :price_adjustments::jsonb,
             :shipping_address::jsonb, :status, :expires_at)
     RETURNING {_SESSION_LIST}
-    """  # noqa: S608 (the column names come from our models, never from input)
+    """
 )
 
 
@@ -142,40 +145,13 @@ async def attach_razorpay_order(tx: Unit, session_id: uuid.UUID, razorpay_order_
     await tx.sql.execute(_ATTACH.sql, *_ATTACH.args({"id": session_id, "order_id": razorpay_order_id}))
 
 
-# A session that fails gives its held units back in the same statement.
-_FAIL = Query.of(
-    """
-    WITH failed AS (
-        UPDATE checkout_sessions SET status = :failed, failure_code = :code, failure_detail = :detail::jsonb
-        WHERE id = :id AND status = :open RETURNING id
-    ), released AS (
-        DELETE FROM stock_holds h USING failed WHERE h.session_id = failed.id RETURNING h.variant_id
-    )
-    SELECT id, (SELECT count(*) FROM released) FROM failed
-    """
-)
-
-
 def _from_open(target: CheckoutStatus) -> dict[str, str]:
     """The session states of a move out of OPEN, as the statements bind them (lifecycles.CHECKOUT)."""
     CHECKOUT.check(CheckoutStatus.OPEN, target)
     return {"open": CheckoutStatus.OPEN.value, target.value.lower(): target.value}
 
 
-async def fail_session(tx: Unit, session_id: uuid.UUID, code: str, detail: dict[str, Any]) -> bool:
-    """OPEN → FAILED with its failure kept on the row; False when the session was no longer open."""
-    row = await _fetchrow(
-        tx,
-        _FAIL,
-        id=session_id,
-        code=code,
-        detail=json.dumps(detail),
-        **_from_open(CheckoutStatus.FAILED),
-    )
-    return row is not None
-
-
-_SESSION = Query.of(f"SELECT {_SESSION_LIST} FROM checkout_sessions s WHERE s.id = :id")  # noqa: S608
+_SESSION = Query.of(f"SELECT {_SESSION_LIST} FROM checkout_sessions s WHERE s.id = :id")
 
 
 async def session_by_id(tx: Unit, session_id: uuid.UUID) -> CheckoutSession | None:
@@ -184,7 +160,7 @@ async def session_by_id(tx: Unit, session_id: uuid.UUID) -> CheckoutSession | No
 
 
 _SESSION_OF_RAZORPAY_ORDER = Query.of(
-    f"SELECT {_SESSION_LIST} FROM checkout_sessions s WHERE s.razorpay_order_id = :order_id"  # noqa: S608
+    f"SELECT {_SESSION_LIST} FROM checkout_sessions s WHERE s.razorpay_order_id = :order_id"
 )
 
 
@@ -197,6 +173,14 @@ async def session_of_razorpay_order(tx: Unit, razorpay_order_id: str) -> Checkou
 
 
 @dataclass(frozen=True, slots=True)
+class Ended:
+    """Sessions that just ended (their rows locked), and the variants their holds are on."""
+
+    session_ids: list[uuid.UUID]
+    variant_ids: list[int]
+
+
+@dataclass(frozen=True, slots=True)
 class Released:
     """A hold that ended without a sale: its units, and whether it still held them (unexpired)."""
 
@@ -206,94 +190,124 @@ class Released:
     live: bool
 
 
+def _ended(rows: Sequence[Any]) -> Ended | None:
+    if not rows:
+        return None
+    return Ended(sorted({r[0] for r in rows}), sorted({int(r[1]) for r in rows if r[1] is not None}))
+
+
+# What ended sessions held, read by the statement that ended them. Lock order: the sessions here,
+# then (locks.variants) their variants, and only then the hold rows (``release``).
+_ENDED_HOLDS = " SELECT ended.id, h.variant_id FROM ended LEFT JOIN stock_holds h ON h.session_id = ended.id"
+_ENDED_DETAIL = json.dumps({"code": "CHECKOUT_EXPIRED"})
+# The customer's open sessions end (replaced: CHECKOUT_EXPIRED for a payment that still comes).
+_REPLACE_OPEN = Query.of(
+    f"""
+    WITH ended AS (
+        UPDATE checkout_sessions SET status = :failed, failure_code = :code, failure_detail = :detail::jsonb
+        WHERE user_id = :user_id AND status = :open RETURNING id
+    ){_ENDED_HOLDS}
+    """
+)
+_CANCEL = Query.of(
+    f"""
+    WITH ended AS (
+        UPDATE checkout_sessions SET status = :failed, failure_code = :code, failure_detail = :detail::jsonb
+        WHERE id = :id AND user_id = :user_id AND status = :open RETURNING id
+    ){_ENDED_HOLDS}
+    """
+)
+# The holds of ended sessions, deleted once (whoever deletes a row writes its RELEASE), after
+# their variants were locked: so ``stock_after`` (on hand, which a release leaves as it is) is
+# read from rows nobody else can change until we commit.
+_RELEASE_PARTS = movements.cte(
+    "moved",
+    "changed",
+    reason=StockReason.RELEASE,
+    delta="0",
+    held_delta="-changed.quantity",
+    stock_after="changed.stock",
+    checkout_session_id="changed.session_id",
+    actor_id=":actor_id",
+)
+_RELEASE = Query.of(
+    """
+    WITH released AS (
+        DELETE FROM stock_holds h WHERE h.session_id = ANY(:session_ids::uuid[])
+        RETURNING h.session_id, h.variant_id, h.quantity, h.expires_at > now() AS live
+    ), changed AS (
+        SELECT r.session_id, r.variant_id AS id, r.quantity, r.live, v.stock
+        FROM released r JOIN variants v ON v.id = r.variant_id
+    ), """
+    + _RELEASE_PARTS
+    + " SELECT session_id, id, quantity, live FROM changed"
+)
+
+
 def _released(rows: Sequence[Any]) -> list[Released]:
     return [Released(r[0], int(r[1]), int(r[2]), bool(r[3])) for r in rows]
 
 
-# The customer's open sessions end (replaced: CHECKOUT_EXPIRED for a payment that still comes) and
-# give their units back, in one statement; the session rows first in the lock order.
-_REPLACE_OPEN = Query.of(
-    """
-    WITH ended AS (
-        UPDATE checkout_sessions SET status = :failed, failure_code = :code, failure_detail = :detail::jsonb
-        WHERE user_id = :user_id AND status = :open RETURNING id
-    ), released AS (
-        DELETE FROM stock_holds h USING ended WHERE h.session_id = ended.id
-        RETURNING h.session_id, h.variant_id, h.quantity, h.expires_at > now()
-    )
-    SELECT * FROM released
-    """
-)
-_CANCEL = Query.of(
-    """
-    WITH ended AS (
-        UPDATE checkout_sessions SET status = :failed, failure_code = :code, failure_detail = :detail::jsonb
-        WHERE id = :id AND user_id = :user_id AND status = :open RETURNING id
-    ), released AS (
-        DELETE FROM stock_holds h USING ended WHERE h.session_id = ended.id
-        RETURNING h.session_id, h.variant_id, h.quantity, h.expires_at > now()
-    )
-    SELECT (SELECT count(*) FROM ended), r.* FROM (SELECT 1) one LEFT JOIN released r ON true
-    """
-)
-_ENDED_DETAIL = json.dumps({"code": "CHECKOUT_EXPIRED"})
+def _ending(user_id: int, **more: Any) -> dict[str, Any]:
+    return {
+        "user_id": user_id,
+        "code": "CHECKOUT_EXPIRED",
+        "detail": _ENDED_DETAIL,
+        **_from_open(CheckoutStatus.FAILED),
+        **more,
+    }
 
 
-async def replace_open_sessions(tx: Unit, user_id: int) -> list[Released]:
-    """End every open session of this customer; the holds that ended with them."""
-    rows = await tx.sql.fetch(
-        _REPLACE_OPEN.sql,
-        *_REPLACE_OPEN.args(
-            {
-                "user_id": user_id,
-                "code": "CHECKOUT_EXPIRED",
-                "detail": _ENDED_DETAIL,
-                **_from_open(CheckoutStatus.FAILED),
-            }
-        ),
-    )
-    return _released(rows)
+async def end_open_sessions(tx: Unit, user_id: int) -> Ended | None:
+    """End every open session of this customer (a new one replaces them); their holds stay until
+    ``release`` (after the variants are locked)."""
+    return _ended(await tx.sql.fetch(_REPLACE_OPEN.sql, *_REPLACE_OPEN.args(_ending(user_id))))
 
 
-async def cancel_session(tx: Unit, session_id: uuid.UUID, user_id: int) -> tuple[bool, list[Released]]:
-    """OPEN → FAILED for the customer's own session; whether it was open, and the holds it gave back."""
-    rows = await tx.sql.fetch(
-        _CANCEL.sql,
-        *_CANCEL.args(
-            {
-                "id": session_id,
-                "user_id": user_id,
-                "code": "CHECKOUT_EXPIRED",
-                "detail": _ENDED_DETAIL,
-                **_from_open(CheckoutStatus.FAILED),
-            }
-        ),
-    )
-    ended = bool(rows and rows[0][0])
-    return ended, _released([r[1:] for r in rows if r[1] is not None])
+async def cancel_session(tx: Unit, session_id: uuid.UUID, user_id: int) -> Ended | None:
+    """OPEN → FAILED for the customer's own session; None when it was not open."""
+    return _ended(await tx.sql.fetch(_CANCEL.sql, *_CANCEL.args(_ending(user_id, id=session_id))))
+
+
+async def release(tx: Unit, ended: Ended, actor_id: int | None) -> list[Released]:
+    """Delete the ended sessions' holds, each a RELEASE movement; their variants are locked."""
+    values = {"session_ids": ended.session_ids, "actor_id": actor_id}
+    return _released(await tx.sql.fetch(_RELEASE.sql, *_RELEASE.args(values)))
 
 
 # After locks.variants has locked the lines' variants (so this statement's snapshot sees every
-# hold committed before it): each line's sellable units, and the holds, all or none.
+# hold committed before it): each line's sellable units, and the holds, all or none, each a HOLD
+# movement (on hand unchanged).
 _HOLD = Query.of(
     """
     WITH wanted AS (
-        SELECT w.id, w.q, v.stock - (SELECT coalesce(sum(h.quantity), 0) FROM stock_holds h
-                                     WHERE h.variant_id = v.id AND h.expires_at > now()) AS available
+        SELECT w.id, w.q, v.stock, v.stock - (SELECT coalesce(sum(h.quantity), 0) FROM stock_holds h
+                                              WHERE h.variant_id = v.id AND h.expires_at > now()) AS available
         FROM unnest(:ids::bigint[], :quantities::int[]) AS w(id, q) JOIN variants v ON v.id = w.id
     ), held AS (
         INSERT INTO stock_holds (session_id, variant_id, quantity, expires_at)
         SELECT :session_id, id, q, :expires_at FROM wanted
         WHERE NOT EXISTS (SELECT 1 FROM wanted WHERE q > available)
-        RETURNING variant_id
+        RETURNING variant_id, quantity
+    ), changed AS (
+        SELECT held.variant_id AS id, held.quantity, wanted.stock FROM held JOIN wanted ON wanted.id = held.variant_id
+    ), """
+    + movements.cte(
+        "moved",
+        "changed",
+        reason=StockReason.HOLD,
+        delta="0",
+        held_delta="changed.quantity",
+        stock_after="changed.stock",
+        checkout_session_id=":session_id",
+        actor_id=":actor_id",
     )
-    SELECT id, q, available, (SELECT count(*) FROM held) FROM wanted ORDER BY id
-    """
+    + " SELECT id, q, available, (SELECT count(*) FROM held) FROM wanted ORDER BY id"
 )
 
 
 async def hold(
-    tx: Unit, session_id: uuid.UUID, lines: Sequence[QuoteLine], expires_at: datetime
+    tx: Unit, session_id: uuid.UUID, lines: Sequence[QuoteLine], expires_at: datetime, actor_id: int | None
 ) -> dict[int, int] | None:
     """Hold every line's units; None when held, else each variant's sellable units (nothing held)."""
     rows = await tx.sql.fetch(
@@ -304,6 +318,7 @@ async def hold(
                 "quantities": [x.quantity for x in lines],
                 "session_id": session_id,
                 "expires_at": expires_at,
+                "actor_id": actor_id,
             }
         ),
     )
@@ -312,20 +327,75 @@ async def hold(
     return {int(r[0]): max(int(r[2]), 0) for r in rows}
 
 
+# The sweep only tidies: a lapsed hold already holds nothing for any reader. It ends such holds
+# in the ledger (RELEASE), variants locked first like every other path.
+_LAPSED = Query.of(
+    "SELECT session_id, variant_id FROM stock_holds WHERE expires_at <= now() - make_interval(secs => :grace)"
+    " ORDER BY expires_at LIMIT :limit"
+)
 _SWEEP = Query.of(
     """
-    DELETE FROM stock_holds h
-    WHERE (h.session_id, h.variant_id) IN (
-        SELECT session_id, variant_id FROM stock_holds WHERE expires_at <= now() - make_interval(secs => :grace)
-        ORDER BY expires_at LIMIT :limit FOR UPDATE SKIP LOCKED)
-    RETURNING h.session_id, h.variant_id, h.quantity, false
+    WITH released AS (
+        DELETE FROM stock_holds h
+        WHERE (h.session_id, h.variant_id) IN (SELECT * FROM unnest(:session_ids::uuid[], :variant_ids::bigint[]))
+          AND h.expires_at <= now()
+        RETURNING h.session_id, h.variant_id, h.quantity, false AS live
+    ), changed AS (
+        SELECT r.session_id, r.variant_id AS id, r.quantity, r.live, v.stock
+        FROM released r JOIN variants v ON v.id = r.variant_id
+    ), """
+    + _RELEASE_PARTS
+    + " SELECT session_id, id, quantity, live FROM changed"
+)
+
+
+async def sweep_lapsed_holds(tx: Unit, grace_seconds: float, limit: int) -> list[Released]:
+    """End holds that lapsed ``grace_seconds`` ago (at most ``limit``), in the caller's transaction."""
+    lapsed = await tx.sql.fetch(_LAPSED.sql, *_LAPSED.args({"grace": grace_seconds, "limit": limit}))
+    if not lapsed:
+        return []
+    await locks.variants(tx, sorted({int(r[1]) for r in lapsed}))
+    values = {
+        "session_ids": [r[0] for r in lapsed],
+        "variant_ids": [int(r[1]) for r in lapsed],
+        "actor_id": None,
+    }
+    return _released(await tx.sql.fetch(_SWEEP.sql, *_SWEEP.args(values)))
+
+
+_FAIL = Query.of(
+    f"""
+    WITH ended AS (
+        UPDATE checkout_sessions SET status = :failed, failure_code = :code, failure_detail = :detail::jsonb
+        WHERE id = :id AND status = :open RETURNING id
+    ){_ENDED_HOLDS}
     """
 )
 
 
-async def sweep_expired_holds(tx: Unit, grace_seconds: float, limit: int) -> list[Released]:
-    """Tidy: delete holds that lapsed ``grace_seconds`` ago (they held nothing since they lapsed)."""
-    return _released(await tx.sql.fetch(_SWEEP.sql, *_SWEEP.args({"grace": grace_seconds, "limit": limit})))
+async def fail_session(
+    tx: Unit, session_id: uuid.UUID, code: str, detail: dict[str, Any], *, actor_id: int | None = None
+) -> bool:
+    """OPEN → FAILED with its failure kept on the row, its holds released; False when the session
+    was no longer open."""
+    ended = _ended(
+        await tx.sql.fetch(
+            _FAIL.sql,
+            *_FAIL.args(
+                {
+                    "id": session_id,
+                    "code": code,
+                    "detail": json.dumps(detail),
+                    **_from_open(CheckoutStatus.FAILED),
+                }
+            ),
+        )
+    )
+    if ended is None:
+        return False
+    await locks.variants(tx, ended.variant_ids)
+    await release(tx, ended, actor_id)
+    return True
 
 
 # --- checkout ----------------------------------------------------------------------------------
@@ -337,7 +407,7 @@ _SESSION_AND_ORDER = Query.of(
     LEFT JOIN orders o ON o.checkout_session_id = s.id
     LEFT JOIN payments p ON p.order_id = o.id
     WHERE s.id = :id
-    """  # noqa: S608 (the column names come from our models, never from input)
+    """
 )
 
 
@@ -354,11 +424,9 @@ async def session_and_order(
     return session, _order_or_none(values[split : split + len(_ORDER_COLUMNS)]), values[-1]
 
 
-_ORDER_OF_SESSION = Query.of(
-    f"SELECT {_ORDER_LIST} FROM orders o WHERE o.checkout_session_id = :id"  # noqa: S608
-)
-_ORDER_BY_NUMBER = Query.of(f"SELECT {_ORDER_LIST} FROM orders o WHERE o.number = :number")  # noqa: S608
-_ORDER_BY_ID = Query.of(f"SELECT {_ORDER_LIST} FROM orders o WHERE o.id = :id")  # noqa: S608
+_ORDER_OF_SESSION = Query.of(f"SELECT {_ORDER_LIST} FROM orders o WHERE o.checkout_session_id = :id")
+_ORDER_BY_NUMBER = Query.of(f"SELECT {_ORDER_LIST} FROM orders o WHERE o.number = :number")
+_ORDER_BY_ID = Query.of(f"SELECT {_ORDER_LIST} FROM orders o WHERE o.id = :id")
 
 
 async def order_of_session(tx: Unit, session_id: uuid.UUID) -> Order | None:
@@ -498,7 +566,7 @@ PLACE_ORDER = Query.of(
         {idempotency.ANSWER_PART}
     )
     SELECT * FROM o
-    """  # noqa: S608 (the column names come from our models, never from input)
+    """
 )
 
 
@@ -526,38 +594,65 @@ async def place_order(
     return model(Order, _ORDER_COLUMNS, list(row))
 
 
-# With holds: after locks.variants (so the snapshot sees every committed hold), the session's
-# holds end and its units are sold, if what is on hand less OTHER sessions' live holds covers
-# them: a hold still live always does; one that lapsed takes the stock again only if it is there.
-# The deleted holds stay visible to this statement's own snapshot, hence ``<> :session_id``.
+@dataclass(frozen=True, slots=True)
+class Sale:
+    """What a sale's movements belong to."""
+
+    order_id: int
+    session_id: uuid.UUID
+    actor_id: int | None
+
+
+# After locks.variants (so the snapshot sees every committed hold), the session's holds end and
+# its units are sold, if what is on hand less OTHER sessions' live holds covers them: a hold still
+# live always does; one that lapsed takes the stock again only if it is there. The deleted holds
+# stay visible to this statement's own snapshot, hence ``<> :session_id``. Each line is a SALE
+# movement (kapda_gql.stock): from the hold when the session still had one (lapsed or not: the
+# ledger keeps a hold until it is released or sold), else from sellable stock.
 _SELL_HELD = Query.of(
     """
     WITH mine AS (
-        DELETE FROM stock_holds WHERE session_id = :session_id RETURNING variant_id
+        DELETE FROM stock_holds WHERE session_id = :session_id RETURNING variant_id, quantity
     ), wanted AS (
         SELECT w.id, w.q, v.stock - (SELECT coalesce(sum(h.quantity), 0) FROM stock_holds h
                                      WHERE h.variant_id = v.id AND h.expires_at > now()
                                        AND h.session_id <> :session_id) AS available
         FROM unnest(:ids::bigint[], :quantities::int[]) AS w(id, q) JOIN variants v ON v.id = w.id
-    ), sold AS (
+    ), changed AS (
         UPDATE variants v SET stock = v.stock - wanted.q FROM wanted
         WHERE v.id = wanted.id AND NOT EXISTS (SELECT 1 FROM wanted WHERE q > available)
-        RETURNING v.id
+        RETURNING v.id, v.stock, wanted.q,
+                  CASE WHEN EXISTS (SELECT 1 FROM mine WHERE mine.variant_id = v.id) THEN -wanted.q ELSE 0 END
+                  AS held_delta
+    ), """
+    + movements.cte(
+        "moved",
+        "changed",
+        reason=StockReason.SALE,
+        delta="-changed.q",
+        held_delta="changed.held_delta",
+        stock_after="changed.stock",
+        order_id=":order_id",
+        checkout_session_id=":session_id",
+        actor_id=":actor_id",
     )
-    SELECT id, q, available, (SELECT count(*) FROM sold), (SELECT count(*) FROM mine) FROM wanted ORDER BY id
+    + """
+    SELECT id, q, available, (SELECT count(*) FROM changed) FROM wanted ORDER BY id
     """
 )
 
 
-async def sell_held(tx: Unit, session_id: uuid.UUID, lines: Sequence[QuoteLine]) -> dict[int, int] | None:
+async def sell_held(tx: Unit, lines: Sequence[QuoteLine], sale: Sale) -> dict[int, int] | None:
     """End the session's holds and sell its lines; None when sold, else each variant's sellable units."""
     rows = await tx.sql.fetch(
         _SELL_HELD.sql,
         *_SELL_HELD.args(
             {
-                "session_id": session_id,
+                "session_id": sale.session_id,
                 "ids": [x.variant_id for x in lines],
                 "quantities": [x.quantity for x in lines],
+                "order_id": sale.order_id,
+                "actor_id": sale.actor_id,
             }
         ),
     )
@@ -586,7 +681,7 @@ _ENDED = Query.of(
            EXISTS (SELECT 1 FROM payments WHERE razorpay_payment_id = :payment_id), {_ORDER_LIST}
     FROM checkout_sessions s LEFT JOIN orders o ON o.checkout_session_id = s.id
     WHERE s.id = :id
-    """  # noqa: S608 (the column names come from our models, never from input)
+    """
 )
 
 

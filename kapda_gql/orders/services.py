@@ -158,7 +158,9 @@ async def transition_order(
         changes: dict[str, Any] = {"status": {"from": current.value, "to": to.value}}
         refund_ids: list[int] = []
         if step.restock:
-            changes["restocked"] = {str(vid): q for vid, q in (await store.restock(tx, order_id)).items()}
+            changes["restocked"] = {
+                str(vid): q for vid, q in (await store.restock(tx, order_id, actor.user_id)).items()
+            }
         if step.commission is not None:
             count = await store.move_commissions(
                 tx, order_id, to=step.commission.to, from_=step.commission.from_, at=now
