@@ -65,6 +65,7 @@ def upgrade() -> None:
         unique=True,
         postgresql_where=sa.text("status = 'OPEN'"),
     )
+    op.add_column("checkout_sessions", sa.Column("reconciled_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("idempotency_keys", sa.Column("holder_pid", sa.Integer(), nullable=True))
     op.add_column("idempotency_keys", sa.Column("holder_started", sa.DateTime(timezone=True), nullable=True))
 
@@ -72,6 +73,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_column("idempotency_keys", "holder_started")
     op.drop_column("idempotency_keys", "holder_pid")
+    op.drop_column("checkout_sessions", "reconciled_at")
     op.drop_index("uq_checkout_sessions_open_user", table_name="checkout_sessions")
     op.drop_index("ix_stock_holds_expires", table_name="stock_holds")
     op.drop_index("ix_stock_holds_variant_expires", table_name="stock_holds")

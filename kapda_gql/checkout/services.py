@@ -17,7 +17,7 @@ from kapda_gql.checkout.address import Address, PaymentProof
 from kapda_gql.checkout.completion import PlacedHook, complete
 from kapda_gql.checkout.confirmation import confirm_payment, verified
 from kapda_gql.checkout.quote import failure_error
-from kapda_gql.checkout.results import Placed, answer, order_or_raise
+from kapda_gql.checkout.results import Completion, Placed, answer, order_or_raise
 from kapda_gql.checkout.start import answering, start_checkout
 from kapda_gql.core import audit, idempotency, locks
 from kapda_gql.db.models import CheckoutSession, Order
@@ -101,6 +101,17 @@ async def complete_paid_checkout(
     return order_or_raise(result)
 
 
+async def settle_payment(
+    uow: UnitOfWork, gateway: PaymentGateway, actor: Actor, session: CheckoutSession, payment_id: str
+) -> Completion:
+    """The one settlement path for a payment of a session's Razorpay order, whoever heard of it
+    (a webhook event, the poll; the mutation takes it too, after checking the client's signature):
+    Razorpay's own word on the payment (captured if authorized), then ``complete`` under the
+    session row's lock: exactly one order, or exactly one refund."""
+    confirmed = await confirm_payment(uow, gateway, session, payment_id)
+    return await complete(uow, gateway, actor, session.id, confirmed)
+
+
 async def cancel_checkout(uow: UnitOfWork, actor: Actor, session_id: uuid.UUID) -> bool:
     """End the customer's open session now and give its held units back (exactly once: the
     session row's ``UPDATE ... WHERE status = 'OPEN'`` lets one caller end it). A payment that
@@ -154,5 +165,6 @@ __all__ = [
     "complete_paid_checkout",
     "confirm_payment",
     "session_of_razorpay_order",
+    "settle_payment",
     "start_checkout",
 ]

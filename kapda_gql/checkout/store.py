@@ -398,6 +398,41 @@ async def fail_session(
     return True
 
 
+# --- the Razorpay poll (checkout/reconcile.py) ----------------------------------------------------
+
+# Sessions to ask Razorpay about: open (or failed by expiry of a quote nobody paid in time: still
+# OPEN) for over ``:age`` seconds, quotes that lapsed at most ``:recent`` seconds ago, not claimed
+# by any process in the last ``:every`` seconds. The claim is a timestamp, taken with SKIP LOCKED
+# so processes share the work; no row lock is held while Razorpay is asked.
+_CLAIM_FOR_POLL = Query.of(
+    """
+    UPDATE checkout_sessions s SET reconciled_at = now()
+    WHERE s.id IN (
+        SELECT id FROM checkout_sessions
+        WHERE status = :open AND razorpay_order_id IS NOT NULL
+          AND created_at < now() - make_interval(secs => :age)
+          AND expires_at > now() - make_interval(secs => :recent)
+          AND (reconciled_at IS NULL OR reconciled_at < now() - make_interval(secs => :every))
+        ORDER BY reconciled_at NULLS FIRST, created_at
+        LIMIT :limit FOR UPDATE SKIP LOCKED)
+    RETURNING s.id, s.razorpay_order_id
+    """
+)
+
+
+async def claim_for_poll(
+    tx: Unit, *, age_seconds: float, recent_seconds: float, every_seconds: float, limit: int
+) -> list[tuple[uuid.UUID, str]]:
+    values = {
+        "open": CheckoutStatus.OPEN.value,
+        "age": age_seconds,
+        "recent": recent_seconds,
+        "every": every_seconds,
+        "limit": limit,
+    }
+    return [(r[0], r[1]) for r in await tx.sql.fetch(_CLAIM_FOR_POLL.sql, *_CLAIM_FOR_POLL.args(values))]
+
+
 # --- checkout ----------------------------------------------------------------------------------
 
 _SESSION_AND_ORDER = Query.of(

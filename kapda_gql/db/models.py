@@ -245,6 +245,8 @@ class CheckoutSession(Base):
     failure_detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
+    # When a process last claimed it to ask Razorpay about its order (checkout/reconcile.py).
+    reconciled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Order(Base):
