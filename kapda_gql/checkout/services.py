@@ -23,7 +23,7 @@ from kapda_gql.core import audit, idempotency, locks
 from kapda_gql.db.models import CheckoutSession, Order
 from kapda_gql.db.uow import LeanUnit, UnitOfWork
 from kapda_gql.domain.enums import CheckoutStatus
-from kapda_gql.domain.errors import NotFound, PaymentVerificationFailed
+from kapda_gql.domain.errors import CheckoutExpired, NotFound, PaymentVerificationFailed
 from kapda_gql.domain.policy import Actor, require_user
 from kapda_gql.payments.gateway import GatewayPayment, PaymentGateway
 
@@ -58,11 +58,14 @@ async def checkout(
         if proof.razorpay_order_id != session.razorpay_order_id or not verified(gateway, session, proof):
             raise PaymentVerificationFailed()
         if existing is not None:
-            # Paid and ordered already (an earlier request or the webhook): the same order again.
             if paid_with != proof.razorpay_payment_id:
+                # Another payment for a session that already made its order: given back, and
+                # the session is used up for it.
                 await compensation.refund_if_captured(
                     uow, gateway, session, proof.razorpay_payment_id, "duplicate_payment"
                 )
+                raise CheckoutExpired()
+            # Paid and ordered already (an earlier request or the webhook): the same order again.
             await idempotency.finish_alone(uow, claim, result=answer(existing.number))
             return existing
         if session.status != CheckoutStatus.OPEN.value:
