@@ -16,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 
 from kapda_gql.checkout import store
 from kapda_gql.checkout.address import Address
-from kapda_gql.checkout.named import violated_constraint
 from kapda_gql.checkout.quote import (
     GATEWAY_FAILURE,
     QuoteLine,
@@ -28,6 +27,7 @@ from kapda_gql.checkout.quote import (
 )
 from kapda_gql.core import audit, idempotency, locks
 from kapda_gql.db.models import CheckoutSession
+from kapda_gql.db.sql import violated_constraint
 from kapda_gql.db.uow import LeanUnit, UnitOfWork
 from kapda_gql.domain import pricing, stock
 from kapda_gql.domain.errors import (

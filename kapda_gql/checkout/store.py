@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kapda_gql.checkout.named import Query, attributes, model, select_list
+from kapda_gql.checkout.named import attributes, model, select_list
 from kapda_gql.checkout.quote import QuoteLine
 from kapda_gql.core import audit, idempotency, locks
 from kapda_gql.db.models import CheckoutSession, Order
+from kapda_gql.db.sql import Query
 from kapda_gql.db.uow import Unit
 from kapda_gql.domain.enums import CheckoutStatus, CommissionStatus, OrderStatus, PaymentStatus
 from kapda_gql.domain.ledger import StockReason
@@ -79,7 +80,7 @@ class CartRow:
     stock: int
 
 
-_CART = Query.of(
+_CART = Query(
     """
     SELECT v.id, p.id, p.designer_id, p.title, v.sku, v.size, v.color, l.quantity, l.unit_price,
            v.price, p.price, p.status, p.deleted_at, v.deleted_at,
@@ -100,7 +101,7 @@ async def cart_rows(tx: Unit, user_id: int) -> list[CartRow]:
     return [CartRow(*row) for row in await tx.sql.fetch(_CART.sql, *_CART.args({"user_id": user_id}))]
 
 
-_INSERT_SESSION = Query.of(
+_INSERT_SESSION = Query(
     f"""
     INSERT INTO checkout_sessions AS s (id, user_id, amount, currency, lines, price_adjustments,
                                         shipping_address, status, expires_at)
@@ -138,7 +139,7 @@ async def insert_session(
     return model(CheckoutSession, _SESSION_COLUMNS, list(row))
 
 
-_ATTACH = Query.of("UPDATE checkout_sessions SET razorpay_order_id = :order_id WHERE id = :id")
+_ATTACH = Query("UPDATE checkout_sessions SET razorpay_order_id = :order_id WHERE id = :id")
 
 
 async def attach_razorpay_order(tx: Unit, session_id: uuid.UUID, razorpay_order_id: str) -> None:
@@ -151,7 +152,7 @@ def _from_open(target: CheckoutStatus) -> dict[str, str]:
     return {"open": CheckoutStatus.OPEN.value, target.value.lower(): target.value}
 
 
-_SESSION = Query.of(f"SELECT {_SESSION_LIST} FROM checkout_sessions s WHERE s.id = :id")
+_SESSION = Query(f"SELECT {_SESSION_LIST} FROM checkout_sessions s WHERE s.id = :id")
 
 
 async def session_by_id(tx: Unit, session_id: uuid.UUID) -> CheckoutSession | None:
@@ -159,7 +160,7 @@ async def session_by_id(tx: Unit, session_id: uuid.UUID) -> CheckoutSession | No
     return model(CheckoutSession, _SESSION_COLUMNS, list(row)) if row is not None else None
 
 
-_SESSION_OF_RAZORPAY_ORDER = Query.of(
+_SESSION_OF_RAZORPAY_ORDER = Query(
     f"SELECT {_SESSION_LIST} FROM checkout_sessions s WHERE s.razorpay_order_id = :order_id"
 )
 
@@ -201,7 +202,7 @@ def _ended(rows: Sequence[Any]) -> Ended | None:
 _ENDED_HOLDS = " SELECT ended.id, h.variant_id FROM ended LEFT JOIN stock_holds h ON h.session_id = ended.id"
 _ENDED_DETAIL = json.dumps({"code": "CHECKOUT_EXPIRED"})
 # The customer's open sessions end (replaced: CHECKOUT_EXPIRED for a payment that still comes).
-_REPLACE_OPEN = Query.of(
+_REPLACE_OPEN = Query(
     f"""
     WITH ended AS (
         UPDATE checkout_sessions SET status = :failed, failure_code = :code, failure_detail = :detail::jsonb
@@ -209,7 +210,7 @@ _REPLACE_OPEN = Query.of(
     ){_ENDED_HOLDS}
     """
 )
-_CANCEL = Query.of(
+_CANCEL = Query(
     f"""
     WITH ended AS (
         UPDATE checkout_sessions SET status = :failed, failure_code = :code, failure_detail = :detail::jsonb
@@ -230,7 +231,7 @@ _RELEASE_PARTS = movements.cte(
     checkout_session_id="changed.session_id",
     actor_id=":actor_id",
 )
-_RELEASE = Query.of(
+_RELEASE = Query(
     """
     WITH released AS (
         DELETE FROM stock_holds h WHERE h.session_id = ANY(:session_ids::uuid[])
@@ -278,7 +279,7 @@ async def release(tx: Unit, ended: Ended, actor_id: int | None) -> list[Released
 # After locks.variants has locked the lines' variants (so this statement's snapshot sees every
 # hold committed before it): each line's sellable units, and the holds, all or none, each a HOLD
 # movement (on hand unchanged).
-_HOLD = Query.of(
+_HOLD = Query(
     """
     WITH wanted AS (
         SELECT w.id, w.q, v.stock, v.stock - (SELECT coalesce(sum(h.quantity), 0) FROM stock_holds h
@@ -329,11 +330,11 @@ async def hold(
 
 # The sweep only tidies: a lapsed hold already holds nothing for any reader. It ends such holds
 # in the ledger (RELEASE), variants locked first like every other path.
-_LAPSED = Query.of(
+_LAPSED = Query(
     "SELECT session_id, variant_id FROM stock_holds WHERE expires_at <= now() - make_interval(secs => :grace)"
     " ORDER BY expires_at LIMIT :limit"
 )
-_SWEEP = Query.of(
+_SWEEP = Query(
     """
     WITH released AS (
         DELETE FROM stock_holds h
@@ -363,7 +364,7 @@ async def sweep_lapsed_holds(tx: Unit, grace_seconds: float, limit: int) -> list
     return _released(await tx.sql.fetch(_SWEEP.sql, *_SWEEP.args(values)))
 
 
-_FAIL = Query.of(
+_FAIL = Query(
     f"""
     WITH ended AS (
         UPDATE checkout_sessions SET status = :failed, failure_code = :code, failure_detail = :detail::jsonb
@@ -404,7 +405,7 @@ async def fail_session(
 # OPEN) for over ``:age`` seconds, quotes that lapsed at most ``:recent`` seconds ago, not claimed
 # by any process in the last ``:every`` seconds. The claim is a timestamp, taken with SKIP LOCKED
 # so processes share the work; no row lock is held while Razorpay is asked.
-_CLAIM_FOR_POLL = Query.of(
+_CLAIM_FOR_POLL = Query(
     """
     UPDATE checkout_sessions s SET reconciled_at = now()
     WHERE s.id IN (
@@ -435,7 +436,7 @@ async def claim_for_poll(
 
 # --- checkout ----------------------------------------------------------------------------------
 
-_SESSION_AND_ORDER = Query.of(
+_SESSION_AND_ORDER = Query(
     f"""
     SELECT {_SESSION_LIST}, {_ORDER_LIST}, p.razorpay_payment_id
     FROM checkout_sessions s
@@ -459,9 +460,9 @@ async def session_and_order(
     return session, _order_or_none(values[split : split + len(_ORDER_COLUMNS)]), values[-1]
 
 
-_ORDER_OF_SESSION = Query.of(f"SELECT {_ORDER_LIST} FROM orders o WHERE o.checkout_session_id = :id")
-_ORDER_BY_NUMBER = Query.of(f"SELECT {_ORDER_LIST} FROM orders o WHERE o.number = :number")
-_ORDER_BY_ID = Query.of(f"SELECT {_ORDER_LIST} FROM orders o WHERE o.id = :id")
+_ORDER_OF_SESSION = Query(f"SELECT {_ORDER_LIST} FROM orders o WHERE o.checkout_session_id = :id")
+_ORDER_BY_NUMBER = Query(f"SELECT {_ORDER_LIST} FROM orders o WHERE o.number = :number")
+_ORDER_BY_ID = Query(f"SELECT {_ORDER_LIST} FROM orders o WHERE o.id = :id")
 
 
 async def order_of_session(tx: Unit, session_id: uuid.UUID) -> Order | None:
@@ -494,7 +495,7 @@ class ClosedSession:
     shipping_address: dict[str, Any]
 
 
-_CLOSE = Query.of(
+_CLOSE = Query(
     """
     UPDATE checkout_sessions SET status = :completed WHERE id = :id AND status = :open
     RETURNING user_id, amount, currency, lines, price_adjustments, shipping_address
@@ -563,7 +564,7 @@ class NewOrder:
 # first status-history row, the audit entry and the idempotency key's answer ride along, each the
 # named part of its own module. Commission = line total x designer rate in basis points, rounded
 # half up: the rule of Money.share.
-PLACE_ORDER = Query.of(
+PLACE_ORDER = Query(
     f"""
     WITH o AS (
         INSERT INTO orders (number, user_id, checkout_session_id, status, payment_status, subtotal, total,
@@ -644,7 +645,7 @@ class Sale:
 # stay visible to this statement's own snapshot, hence ``<> :session_id``. Each line is a SALE
 # movement (kapda_gql.stock): from the hold when the session still had one (lapsed or not: the
 # ledger keeps a hold until it is released or sold), else from sellable stock.
-_SELL_HELD = Query.of(
+_SELL_HELD = Query(
     """
     WITH mine AS (
         DELETE FROM stock_holds WHERE session_id = :session_id RETURNING variant_id, quantity
@@ -710,7 +711,7 @@ class EndedSession:
     payment_recorded: bool
 
 
-_ENDED = Query.of(
+_ENDED = Query(
     f"""
     SELECT s.status, s.failure_code, s.failure_detail,
            EXISTS (SELECT 1 FROM payments WHERE razorpay_payment_id = :payment_id), {_ORDER_LIST}
@@ -727,14 +728,14 @@ async def ended_session(tx: Unit, session_id: uuid.UUID, razorpay_payment_id: st
     return EndedSession(status, code, detail, _order_or_none(order), bool(recorded))
 
 
-_PAYMENT_RECORDED = Query.of("SELECT id FROM payments WHERE razorpay_payment_id = :payment_id")
+_PAYMENT_RECORDED = Query("SELECT id FROM payments WHERE razorpay_payment_id = :payment_id")
 
 
 async def payment_recorded(tx: Unit, razorpay_payment_id: str) -> bool:
     return await _fetchrow(tx, _PAYMENT_RECORDED, payment_id=razorpay_payment_id) is not None
 
 
-_RECORD_PAYMENT = Query.of(
+_RECORD_PAYMENT = Query(
     """
     INSERT INTO payments (razorpay_payment_id, razorpay_order_id, checkout_session_id, order_id, amount,
                           currency, status)
