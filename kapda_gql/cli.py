@@ -306,16 +306,18 @@ def parser() -> argparse.ArgumentParser:
     hooks_sub.add_parser("retry", help="handle failed webhook events again").set_defaults(
         fn=cmd_webhooks_retry, gateway=True
     )
+    from kapda_gql.reconcile import command as reconcile
+
+    recon = reconcile.add_parser(sub)
+    # `reconcile payments` (checkout/cli.py): one round of the Razorpay poll, now.
+    recon_sub = recon.add_subparsers(dest="action", required=False)
+    recon_sub.add_parser("payments", help="settle open sessions from Razorpay's own records").set_defaults(
+        fn=cmd_reconcile_payments, gateway=True
+    )
     refunds = sub.add_parser("refunds", help="refund outbox maintenance")
     refunds_sub = refunds.add_subparsers(dest="action", required=True)
     refunds_sub.add_parser("process", help="carry out pending refunds now").set_defaults(
         fn=cmd_refunds_process, gateway=True
-    )
-    # `reconcile payments` (checkout/cli.py): one round of the Razorpay poll, now.
-    recon = sub.add_parser("reconcile", help="check stock, money and commissions; settle payments")
-    recon_sub = recon.add_subparsers(dest="action", required=True)
-    recon_sub.add_parser("payments", help="settle open sessions from Razorpay's own records").set_defaults(
-        fn=cmd_reconcile_payments, gateway=True
     )
     return p
 
