@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.assertions import code
 from tests.support.documents import ADD, CHECKOUT, START_WITH
-from tests.support.flows import ADDRESS, finish, pay, sign, snapshot, start
+from tests.support.flows import ADDRESS, finish, pay, set_on_hand, sign, snapshot, start
 
 PRICE = 129900
 
@@ -73,7 +73,8 @@ async def test_start_checkout_rechecks_availability_and_stock(
     await api.ok(ADD, {"v": b, "q": 4}, token=customer.token)
     orders_before = len(sandbox.state.orders)
 
-    await db.execute("UPDATE variants SET stock = 1 WHERE id = ANY($1::bigint[])", [a, b])
+    await set_on_hand(db, a, 1)
+    await set_on_hand(db, b, 1)
     error = await api.error(START_WITH, {"a": ADDRESS}, token=customer.token)
     assert error["extensions"]["code"] == "INSUFFICIENT_STOCK"
     assert error["extensions"]["lines"] == [
@@ -81,8 +82,9 @@ async def test_start_checkout_rechecks_availability_and_stock(
         {"variantId": str(b), "requested": 4, "available": 1},
     ]
 
-    await db.execute("UPDATE variants SET stock = 5, deleted_at = now() WHERE id = $1", b)
-    await db.execute("UPDATE variants SET stock = 5 WHERE id = $1", a)
+    await set_on_hand(db, b, 5)
+    await db.execute("UPDATE variants SET deleted_at = now() WHERE id = $1", b)
+    await set_on_hand(db, a, 5)
     error = await api.error(START_WITH, {"a": ADDRESS}, token=customer.token)
     assert (error["extensions"]["code"], error["extensions"]["variantId"]) == ("PRODUCT_UNAVAILABLE", str(b))
 
@@ -389,7 +391,7 @@ async def test_stock_gone_after_start_refunds_and_keeps_the_cart(
 ) -> None:
     ready = await _ready(api, make_user, make_product, quantity=2, stock=5)
     payment = await pay(sandbox.base_url, ready.session["razorpayOrderId"])
-    await db.execute("UPDATE variants SET stock = 1 WHERE id = $1", ready.variant_id)
+    await set_on_hand(db, ready.variant_id, 1)
     before = await snapshot(db)
     body = await finish(api, ready.customer.token, ready.session, payment)
     assert code(body) == "INSUFFICIENT_STOCK"
@@ -418,7 +420,7 @@ async def test_a_failed_session_keeps_its_failure_on_its_own_row(
     """The answer to a later attempt comes from the session row, not from reading the audit log back."""
     ready = await _ready(api, make_user, make_product, quantity=3, stock=5)
     payment = await pay(sandbox.base_url, ready.session["razorpayOrderId"])
-    await db.execute("UPDATE variants SET stock = 2 WHERE id = $1", ready.variant_id)
+    await set_on_hand(db, ready.variant_id, 2)
     assert code(await finish(api, ready.customer.token, ready.session, payment)) == "INSUFFICIENT_STOCK"
     short = [{"variantId": str(ready.variant_id), "requested": 3, "available": 2}]
     row = await db.fetchrow(
