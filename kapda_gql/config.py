@@ -155,7 +155,11 @@ class Settings:
     max_cost: int = 20_000
     max_page_size: int = 100
     batching: bool = False
-    checkout_ttl_seconds: int = 30 * 60
+    # How long a quote and its stock hold last (API.md: 900 s); holds off takes stock at checkout only.
+    checkout_ttl_seconds: int = 15 * 60
+    stock_holds: bool = True
+    # How often each process asks Razorpay about open sessions' orders (checkout/reconcile.py).
+    reconcile_seconds: float = 120.0
     # How long a cart line's remembered price holds; after that the current price applies.
     cart_price_ttl_seconds: int = 7 * 24 * 3600
     # Per worker process. Sized to what the database can run at once, not to how many requests
@@ -244,7 +248,9 @@ class Settings:
             max_cost=_int(env, "KAPDA_MAX_COST", 20_000),
             max_page_size=_int(env, "KAPDA_MAX_PAGE_SIZE", 100),
             batching=_env_flag(env, "KAPDA_BATCHING", False),
-            checkout_ttl_seconds=_int(env, "KAPDA_CHECKOUT_TTL_SECONDS", 30 * 60),
+            checkout_ttl_seconds=_int(env, "KAPDA_CHECKOUT_TTL_SECONDS", 15 * 60, minimum=1),
+            stock_holds=_env_flag(env, "KAPDA_STOCK_HOLDS", True),
+            reconcile_seconds=_seconds(env, "KAPDA_RECONCILE_SECONDS", 120.0),
             cart_price_ttl_seconds=_int(env, "KAPDA_CART_PRICE_TTL_SECONDS", 7 * 24 * 3600, minimum=0),
             db_pool_size=_int(env, "KAPDA_DB_POOL_SIZE", 5, minimum=1),
             db_pool_overflow=_int(env, "KAPDA_DB_POOL_OVERFLOW", 0, minimum=0),

@@ -232,6 +232,18 @@ class PaymentGateway:
         )
         return _parse(raw, _payment)
 
+    async def order_payments(self, order_id: str) -> list[GatewayPayment]:
+        """Every payment attempt of an order, as Razorpay records them (the poll's source of truth)."""
+        _check_id(order_id, "order")
+        raw = await self._call(
+            _Call("order_payments", "GET", f"/v1/orders/{order_id}/payments"),
+            lambda sdk: sdk.order.payments(order_id, {}),
+        )
+        items = raw.get("items")
+        if not isinstance(items, list):
+            raise _unexpected_response()
+        return [_parse(item, _payment) for item in items if isinstance(item, dict)]
+
     async def capture_payment(self, payment_id: str, *, amount: int, currency: str) -> GatewayPayment:
         _check_id(payment_id, "pay")
         # A fresh dict every call: the SDK writes into its mutable default argument.

@@ -13,7 +13,7 @@ import pytest
 
 from kapda_gql.checkout import services as checkout_service
 from kapda_gql.domain.enums import Role
-from kapda_gql.domain.errors import PaymentVerificationFailed
+from kapda_gql.domain.errors import CheckoutExpired, PaymentVerificationFailed
 from kapda_gql.domain.policy import Actor
 from tests.support.assertions import code
 from tests.support.documents import ADD, START_WITH
@@ -121,10 +121,9 @@ async def test_checkout_same_key_different_request_is_refused(
 ) -> None:
     customer, _ = await _customer_with_cart(api, make_user, make_product)
     session = await start(api, customer.token)
-    other = await start(api, customer.token)
     payment = await pay(sandbox.base_url, session["razorpayOrderId"])
     assert code(await finish(api, customer.token, session, payment, key="k-pay")) is None
-    body = await finish(api, customer.token, other, payment, key="k-pay")
+    body = await finish(api, customer.token, {**session, "id": str(uuid.uuid4())}, payment, key="k-pay")
     assert code(body) == "IDEMPOTENCY_KEY_REUSED"
     tampered = {**payment, "razorpay_signature": "0" * 64}
     assert code(await finish(api, customer.token, session, tampered, key="k-pay")) == "IDEMPOTENCY_KEY_REUSED"
@@ -294,7 +293,8 @@ async def test_completing_one_session_twice_makes_one_order(
 async def test_a_second_payment_for_a_completed_checkout_is_refunded(
     api: Any, make_user: Any, make_product: Any, db: Any, sandbox: Any, runtime: Any
 ) -> None:
-    """Razorpay lets a customer pay one order twice (two tabs); only one payment becomes the order."""
+    """Razorpay lets a customer pay one order twice (two tabs); only one payment becomes the order, the
+    others are refunded and answered CHECKOUT_EXPIRED."""
     customer, vid = await _customer_with_cart(api, make_user, make_product)
     session = await start(api, customer.token)
     order_id = session["razorpayOrderId"]
@@ -306,14 +306,19 @@ async def test_a_second_payment_for_a_completed_checkout_is_refunded(
     # The second, captured elsewhere (the dashboard), is presented to the mutation.
     await runtime.gateway.capture_payment(second["razorpay_payment_id"], amount=amount, currency="INR")
     again = await finish(api, customer.token, session, second)
-    assert again["data"]["checkout"]["id"] == made
+    assert code(again) == "CHECKOUT_EXPIRED"
     # The third reaches the shared completion path, as the webhook would deliver it.
     await runtime.gateway.capture_payment(third["razorpay_payment_id"], amount=amount, currency="INR")
     payment = await runtime.gateway.fetch_payment(third["razorpay_payment_id"])
-    order = await checkout_service.complete_paid_checkout(
-        runtime.db.uow(), runtime.gateway, Actor.system_actor("webhook"), uuid.UUID(session["id"]), payment
-    )
-    assert str(order.id) == made
+    with pytest.raises(CheckoutExpired):
+        await checkout_service.complete_paid_checkout(
+            runtime.db.uow(),
+            runtime.gateway,
+            Actor.system_actor("webhook"),
+            uuid.UUID(session["id"]),
+            payment,
+        )
+    assert await db.fetchval("SELECT count(*) FROM orders WHERE id = $1", int(made)) == 1
 
     assert await db.fetchval("SELECT count(*) FROM orders") == 1
     assert await db.fetchval("SELECT stock FROM variants WHERE id = $1", vid) == 9
