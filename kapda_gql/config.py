@@ -163,6 +163,8 @@ class Settings:
     # Test hook, refused in production: sleep this long after each capture, before the order is
     # written, so a crash drill can kill the process between the two (tests/e2e/checkout).
     test_pause_after_capture_seconds: float = 0.0
+    # How long a cart line's remembered price holds; after that the current price applies.
+    cart_price_ttl_seconds: int = 7 * 24 * 3600
     # Per worker process. Sized to what the database can run at once, not to how many requests
     # arrive: requests queue first come first served in front of the pool (db/uow.py), and on one
     # hot row every extra transaction in PostgreSQL's lock queue costs throughput (bench/README.md).
@@ -255,6 +257,7 @@ class Settings:
             test_pause_after_capture_seconds=_non_negative_seconds(
                 env, "KAPDA_TEST_PAUSE_AFTER_CAPTURE", 0.0
             ),
+            cart_price_ttl_seconds=_int(env, "KAPDA_CART_PRICE_TTL_SECONDS", 7 * 24 * 3600, minimum=0),
             db_pool_size=_int(env, "KAPDA_DB_POOL_SIZE", 5, minimum=1),
             db_pool_overflow=_int(env, "KAPDA_DB_POOL_OVERFLOW", 0, minimum=0),
             sentry_dsn=env.get("KAPDA_SENTRY_DSN") or None,

@@ -78,6 +78,8 @@ class CartRow:
     # Sellable for this customer: on hand less what OTHER customers' open checkouts hold (its own
     # open session is replaced by this one). A first look without locks: the hold decides.
     stock: int
+    # When the line's price was remembered (it lapses: pricing.remembered_price).
+    priced_at: datetime
 
 
 _CART = Query(
@@ -86,7 +88,7 @@ _CART = Query(
            v.price, p.price, p.status, p.deleted_at, v.deleted_at,
            v.stock - (SELECT coalesce(sum(h.quantity), 0) FROM stock_holds h
                       JOIN checkout_sessions hs ON hs.id = h.session_id
-                      WHERE h.variant_id = v.id AND h.expires_at > now() AND hs.user_id <> :user_id)
+                      WHERE h.variant_id = v.id AND h.expires_at > now() AND hs.user_id <> :user_id), l.priced_at
     FROM cart_lines l
     JOIN carts c ON c.id = l.cart_id
     JOIN variants v ON v.id = l.variant_id

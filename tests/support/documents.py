@@ -42,4 +42,4 @@ PRODUCT_FIELDS = """
 TRANSITION = """mutation($id: ID!, $to: OrderStatus!, $note: String) {
   transitionOrder(input: {orderId: $id, to: $to, note: $note}) {
     id status paymentStatus processingAt shippedAt deliveredAt canceledAt refundedAt
-    statusHistory { from to note actor { id } } } }"""
+    statusHistory { from to note actor { role name } } } }"""

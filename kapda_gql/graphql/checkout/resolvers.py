@@ -52,6 +52,7 @@ class CheckoutMutation:
             idempotency_key=input.idempotency_key,
             ttl_seconds=runtime.settings.checkout_ttl_seconds,
             holds=runtime.settings.stock_holds,
+            cart_price_ttl_seconds=runtime.settings.cart_price_ttl_seconds,
         )
         return CheckoutSession.of(session, runtime.gateway.key_id)
 
