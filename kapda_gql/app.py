@@ -40,7 +40,13 @@ def build_runtime(settings: Settings) -> Runtime:
         webhook_secret=settings.razorpay_webhook_secret,
         base_url=settings.razorpay_base_url,
         timeout=settings.razorpay_timeout_seconds,
+        test_pause_after_capture=settings.test_pause_after_capture_seconds,
     )
+    if settings.test_pause_after_capture_seconds:
+        log.warning(
+            "test hook on: every checkout sleeps %.1f s between capture and order (KAPDA_TEST_PAUSE_AFTER_CAPTURE)",
+            settings.test_pause_after_capture_seconds,
+        )
     return Runtime(settings=settings, db=Database(engine), gateway=gateway)
 
 

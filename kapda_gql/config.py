@@ -160,6 +160,9 @@ class Settings:
     stock_holds: bool = True
     # How often each process asks Razorpay about open sessions' orders (checkout/reconcile.py).
     reconcile_seconds: float = 120.0
+    # Test hook, refused in production: sleep this long after each capture, before the order is
+    # written, so a crash drill can kill the process between the two (tests/e2e/checkout).
+    test_pause_after_capture_seconds: float = 0.0
     # How long a cart line's remembered price holds; after that the current price applies.
     cart_price_ttl_seconds: int = 7 * 24 * 3600
     # Per worker process. Sized to what the database can run at once, not to how many requests
@@ -251,6 +254,9 @@ class Settings:
             checkout_ttl_seconds=_int(env, "KAPDA_CHECKOUT_TTL_SECONDS", 15 * 60, minimum=1),
             stock_holds=_env_flag(env, "KAPDA_STOCK_HOLDS", True),
             reconcile_seconds=_seconds(env, "KAPDA_RECONCILE_SECONDS", 120.0),
+            test_pause_after_capture_seconds=_non_negative_seconds(
+                env, "KAPDA_TEST_PAUSE_AFTER_CAPTURE", 0.0
+            ),
             cart_price_ttl_seconds=_int(env, "KAPDA_CART_PRICE_TTL_SECONDS", 7 * 24 * 3600, minimum=0),
             db_pool_size=_int(env, "KAPDA_DB_POOL_SIZE", 5, minimum=1),
             db_pool_overflow=_int(env, "KAPDA_DB_POOL_OVERFLOW", 0, minimum=0),
@@ -302,6 +308,8 @@ class Settings:
                 problems.append(f"KAPDA_RAZORPAY_BASE_URL {url_problem}")
         if not self.database_url:
             problems.append("KAPDA_DATABASE_URL is missing (the embedded database is for development)")
+        if self.test_pause_after_capture_seconds:
+            problems.append("KAPDA_TEST_PAUSE_AFTER_CAPTURE is a test hook (unset it)")
         if "*" in self.cors_origins:
             problems.append("KAPDA_CORS_ORIGINS must list the storefront's origins, not *")
         if problems:

@@ -95,8 +95,8 @@ async def start_checkout(
     address: Address,
     idempotency_key: str | None,
     ttl_seconds: int,
-    cart_price_ttl_seconds: int = pricing.CART_PRICE_TTL_SECONDS,
     holds: bool = True,
+    cart_price_ttl_seconds: int = pricing.CART_PRICE_TTL_SECONDS,
 ) -> CheckoutSession:
     user_id = require_user(actor)
     address = address.validated()
@@ -112,7 +112,7 @@ async def start_checkout(
             return await own_session(uow, user_id, uuid.UUID(stored["checkoutId"]))
     async with answering(uow, claim):
         return await _start(
-            uow, gateway, actor, user_id, address, claim, ttl_seconds, cart_price_ttl_seconds, holds
+            uow, gateway, actor, user_id, address, claim, ttl_seconds, holds, cart_price_ttl_seconds
         )
 
 
@@ -141,8 +141,8 @@ async def _start(
     address: Address,
     claim: idempotency.Claim | None,
     ttl_seconds: int,
-    cart_price_ttl_seconds: int,
     holds: bool,
+    cart_price_ttl_seconds: int,
 ) -> CheckoutSession:
     async def quote(tx: LeanUnit) -> CheckoutSession:
         # A first look without locks: most of a crowd racing for the last units fails here,

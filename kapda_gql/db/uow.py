@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 
+from kapda_gql.db.holder import Holder
 from kapda_gql.db.sql import Listener, SessionSql, Sql, Statements, translate
 
 log = logging.getLogger("kapda_gql.uow")
@@ -122,8 +123,10 @@ class UnitOfWork:
         attempts: int = DEFAULT_ATTEMPTS,
         engine: AsyncEngine | None = None,
         listeners: list[Listener] | None = None,
+        holder: Holder | None = None,
     ):
         self._sessions = sessions
+        self.holder = holder
         self._readers = readers or sessions
         self._gate = gate
         self._attempts = attempts
@@ -272,6 +275,7 @@ class Database:
         pool: Any = engine.pool
         capacity = pool.size() + max(pool._max_overflow, 0) if hasattr(pool, "_max_overflow") else None
         self.gate = asyncio.Semaphore(capacity) if capacity else None
+        self.holder = Holder(engine)
 
     def _before_cursor_execute(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         for listener in self.listeners:
@@ -284,6 +288,7 @@ class Database:
             gate=self.gate,
             engine=self.engine,
             listeners=self.listeners,
+            holder=self.holder,
         )
 
     async def ping(self, seconds: float = 2.0) -> bool:
@@ -297,6 +302,7 @@ class Database:
             return False
 
     async def dispose(self) -> None:
+        await self.holder.close()
         await self.engine.dispose()
 
     def pool_status(self) -> dict[str, Any]:

@@ -174,6 +174,7 @@ class PaymentGateway:
         webhook_secret: str,
         base_url: str | None = None,
         timeout: float = 10.0,
+        test_pause_after_capture: float = 0.0,
     ) -> None:
         if not key_id or not key_secret or not webhook_secret:
             raise ValueError("key_id, key_secret and webhook_secret are all required")
@@ -184,6 +185,7 @@ class PaymentGateway:
         self._webhook_secret = webhook_secret
         self._base_url = _normalise_base_url(base_url)
         self._timeout = timeout
+        self._test_pause_after_capture = test_pause_after_capture
         # requests.Session is not guaranteed thread-safe and calls run on
         # executor threads, so each thread gets its own SDK client. The lock
         # only guards the bookkeeping list used by close(), not the calls.
@@ -251,6 +253,9 @@ class PaymentGateway:
             _Call("capture_payment", "POST", f"/v1/payments/{payment_id}/capture"),
             lambda sdk: sdk.payment.capture(payment_id, amount, {"currency": currency}),
         )
+        if self._test_pause_after_capture:
+            # The crash drill's window (KAPDA_TEST_PAUSE_AFTER_CAPTURE): captured, nothing written yet.
+            await asyncio.sleep(self._test_pause_after_capture)
         return _parse(raw, _payment)
 
     # -- refunds --------------------------------------------------------------
