@@ -1,14 +1,21 @@
-"""The ceiling: the checkout transaction's own SQL through raw asyncpg, at the same concurrency
+"""The ceilings: each checkout transaction's own SQL through raw asyncpg, at the same concurrency
 (N clients over a pool of 10 connections, handed out first come first served; see POOL).
 
-The statements are those of `complete_paid_checkout` (kapda_gql/checkout/completion.py, SQL in checkout/store.py), in its order: close
-the session, insert the order, its items and commissions, the status history, the payment and
-the audit entry, clear the cart line, and only then lock the variant and take the stock, then
-COMMIT. Sessions are inserted beforehand exactly as startCheckout freezes them.
+Two transactions, one per mutation of the hot-SKU scenario (stock is held at startCheckout):
 
-A second layer, `service`, calls `complete_paid_checkout` itself in this process (SQLAlchemy and
-the unit of work, no HTTP, no GraphQL, no payment gateway): the difference between the two is what
-the ORM layer costs, the difference to the HTTP figures what the API and the gateway calls cost.
+* **hold** (`startCheckout`, kapda_gql/checkout/start.py): insert the session with its frozen
+  quote, lock the variant, read its sellable units (on hand less unexpired holds) in the next
+  statement, insert the hold and its HOLD movement, COMMIT. The session goes in before the lock, as
+  the service does it, so the hot row is held for the same steps.
+* **sale** (`checkout`, kapda_gql/checkout/completion.py, SQL in checkout/store.py): close the
+  session, insert the order, its items and commissions, the status history, the payment and the
+  audit entry, clear the cart line, and only then lock the variant, delete the session's holds,
+  read what other sessions hold, take the stock and write the SALE movement, COMMIT. Sessions are
+  inserted beforehand exactly as startCheckout leaves them (holds and HOLD movements included).
+
+A second layer, `service`, calls `complete_paid_checkout` itself in this process (the unit of
+work, no HTTP, no GraphQL, no payment gateway): the difference to the HTTP figures is what the API
+and the gateway calls cost.
 """
 
 from __future__ import annotations
@@ -66,12 +73,55 @@ CLEAR_CART = (
     "AND variant_id = ANY($2::bigint[])"
 )
 LOCK = "SELECT id, stock FROM variants WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE"
-DECREMENT = "UPDATE variants v SET stock = v.stock - d.q FROM unnest($1::bigint[], $2::int[]) AS d(id, q) WHERE v.id = d.id"
-# The alternative measured next to it: lock, check and take the stock in one statement, so the hot
-# row is held for that one statement and the COMMIT instead of two statements and the COMMIT.
-TAKE = (
+# Read after the lock, in a statement of its own: a statement that waited for the row lock reads
+# other tables from its older snapshot and would miss the holds committed by the lock's holder.
+HELD = (
+    "SELECT variant_id, sum(quantity) FROM stock_holds WHERE variant_id = ANY($1::bigint[]) "
+    "AND expires_at > now() GROUP BY variant_id"
+)
+END_HOLDS = "DELETE FROM stock_holds WHERE session_id = $1 RETURNING variant_id, quantity"
+DECREMENT = (
     "UPDATE variants v SET stock = v.stock - d.q FROM unnest($1::bigint[], $2::int[]) AS d(id, q) "
-    "WHERE v.id = d.id AND v.stock >= d.q RETURNING v.id"
+    "WHERE v.id = d.id RETURNING v.id, v.stock"
+)
+MOVEMENT = (
+    "INSERT INTO stock_movements (variant_id, reason, delta, held_delta, stock_after, order_id, "
+    "checkout_session_id, actor_id) SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::int[], "
+    "$5::int[], $6::bigint[], $7::uuid[], $8::bigint[])"
+)
+# The alternative measured next to it: after the lock, one statement ends the holds, checks the
+# other sessions' holds, takes the stock and writes the SALE movements (the service's own shape),
+# so the hot row is held for two statements and the COMMIT instead of five and the COMMIT.
+TAKE = """
+WITH mine AS (DELETE FROM stock_holds WHERE session_id = $3 RETURNING variant_id),
+wanted AS (
+    SELECT d.id, d.q, v.stock - (SELECT coalesce(sum(h.quantity), 0) FROM stock_holds h
+                                 WHERE h.variant_id = v.id AND h.expires_at > now() AND h.session_id <> $3)
+           AS available
+    FROM unnest($1::bigint[], $2::int[]) AS d(id, q) JOIN variants v ON v.id = d.id
+), changed AS (
+    UPDATE variants v SET stock = v.stock - w.q FROM wanted w
+    WHERE v.id = w.id AND NOT EXISTS (SELECT 1 FROM wanted WHERE q > available)
+    RETURNING v.id, v.stock, w.q
+), moved AS (
+    INSERT INTO stock_movements (variant_id, reason, delta, held_delta, stock_after, order_id,
+                                 checkout_session_id, actor_id)
+    SELECT changed.id, 'SALE', -changed.q,
+           CASE WHEN EXISTS (SELECT 1 FROM mine WHERE mine.variant_id = changed.id) THEN -changed.q ELSE 0 END,
+           changed.stock, $4, $3, $5
+    FROM changed
+)
+SELECT id FROM changed
+"""
+SESSION = """
+INSERT INTO checkout_sessions (id, user_id, amount, currency, lines, price_adjustments, shipping_address, status,
+                               expires_at)
+VALUES ($1, $2, $3, 'INR', $4::jsonb, '[]'::jsonb, $5::jsonb, 'OPEN', now() + interval '900 seconds')
+RETURNING expires_at
+"""
+HOLD = (
+    "INSERT INTO stock_holds (session_id, variant_id, quantity, expires_at) "
+    "SELECT $1, * FROM unnest($2::bigint[], $3::int[]), (SELECT $4::timestamptz) AS e"
 )
 MAX_CONNECTIONS = 90  # PostgreSQL's default max_connections is 100, a few are reserved
 # The reference: N clients sharing asyncpg's default pool size (asyncpg.create_pool: 10), which is
@@ -160,15 +210,58 @@ async def raw_checkout(
             AUDIT, user_id, str(order_id), json.dumps(changes), uuid.uuid4().hex, "127.0.0.1", "kapda-bench"
         )
         ids = [x["variant_id"] for x in lines]
+        quantities = [x["quantity"] for x in lines]
         await conn.execute(CLEAR_CART, user_id, ids)
+        stock = {r["id"]: r["stock"] for r in await conn.fetch(LOCK, ids)}  # current: the row is ours
         if one_statement:
-            if len(await conn.fetch(TAKE, ids, [x["quantity"] for x in lines])) != len(ids):
+            if len(await conn.fetch(TAKE, ids, quantities, session_id, order_id, user_id)) != len(ids):
                 raise _Short
             return None
-        stock = {r["id"]: r["stock"] for r in await conn.fetch(LOCK, ids)}
-        if any(x["quantity"] > stock.get(x["variant_id"], 0) for x in lines):
+        mine = {r[0]: r[1] for r in await conn.fetch(END_HOLDS, session_id)}
+        held = dict(await conn.fetch(HELD, ids))  # others' holds: ours are deleted in this transaction
+        if any(x["quantity"] > stock.get(x["variant_id"], 0) - held.get(x["variant_id"], 0) for x in lines):
             raise _Short
-        await conn.execute(DECREMENT, ids, [x["quantity"] for x in lines])
+        after = dict(await conn.fetch(DECREMENT, ids, quantities))
+        n = len(ids)
+        await conn.execute(
+            MOVEMENT,
+            ids,
+            ["SALE"] * n,
+            [-q for q in quantities],
+            [-q if v in mine else 0 for v, q in zip(ids, quantities, strict=True)],
+            [after[v] for v in ids],
+            [order_id] * n,
+            [session_id] * n,
+            [user_id] * n,
+        )
+    return None
+
+
+async def raw_hold(conn: asyncpg.Connection, user_id: int, line: dict[str, Any], address: str) -> str | None:
+    """startCheckout's transaction: the session, then the lock, the check, the hold and its movement."""
+    ids, quantities = [line["variant_id"]], [line["quantity"]]
+    async with conn.transaction():
+        session_id = uuid.uuid4()
+        expires = await conn.fetchval(
+            SESSION, session_id, user_id, line["line_total"], json.dumps([line]), address
+        )
+        stock = {r["id"]: r["stock"] for r in await conn.fetch(LOCK, ids)}
+        held = dict(await conn.fetch(HELD, ids))
+        if any(q > stock.get(v, 0) - held.get(v, 0) for v, q in zip(ids, quantities, strict=True)):
+            raise _Short
+        await conn.execute(HOLD, session_id, ids, quantities, expires)
+        n = len(ids)
+        await conn.execute(
+            MOVEMENT,
+            ids,
+            ["HOLD"] * n,
+            [0] * n,
+            quantities,
+            [stock[v] for v in ids],
+            [None] * n,
+            [session_id] * n,
+            [user_id] * n,
+        )
     return None
 
 
@@ -178,16 +271,17 @@ class Run:
     kind: str
     result: LoadResult
     connections: int
-    sold: int
-    left: int
+    count: seed.StockCount
     initial: int
-    orders: int
+    made: int  # orders (sale) or sessions holding stock (hold) over the run's variants
     warmup_ok: int = 0
+    what: str = "sale"
 
     @property
     def invariant(self) -> bool:
-        """Units sold + units left = units at the start, and one order per successful checkout."""
-        return self.sold + self.left == self.initial and self.orders == self.result.ok + self.warmup_ok
+        """Sellable + held + sold = units at the start (the ledger agreeing on hand), and one order
+        (sale) or one hold (hold) per success."""
+        return self.count.holds(self.initial) and self.made == self.result.ok + self.warmup_ok
 
 
 async def _prepared(
@@ -204,10 +298,18 @@ async def _prepared(
     return ids, [c.id for c in owners], initial, variant_ids
 
 
-async def _check(url: str, variant_ids: list[int]) -> tuple[int, int, int]:
+async def check(url: str, variant_ids: list[int], what: str = "sale") -> tuple[seed.StockCount, int]:
+    """The units over the variants, and what the run made: orders (sale) or holding sessions (hold)."""
     conn = await asyncpg.connect(url)
     try:
-        return await seed.stock_check(conn, variant_ids)
+        count = await seed.stock_check(conn, variant_ids)
+        if what == "hold":
+            made = await conn.fetchval(
+                "SELECT count(DISTINCT session_id) FROM stock_holds WHERE variant_id = ANY($1::bigint[])",
+                variant_ids,
+            )
+            return count, int(made)
+        return count, count.orders
     finally:
         await conn.close()
 
@@ -240,9 +342,43 @@ async def run_raw(
         result = await run_calls(clients, call, count=sessions, duration=duration, meter=meter)
     finally:
         await pool.close()
-    sold, left, orders = await _check(url, variant_ids)
+    count, orders = await check(url, variant_ids)
     name = layer or ("asyncpg 1-stmt" if one_statement else "asyncpg")
-    return Run(name, kind, result, size, sold, left, initial, orders)
+    return Run(name, kind, result, size, count, initial, orders)
+
+
+async def run_hold(
+    url: str, kind: str, clients: int, duration: float, meter: CpuMeter | None, connections: int = POOL
+) -> Run:
+    """startCheckout's transaction (raw_hold) by N clients over the pool, one session per customer."""
+    sessions = int(1500 * duration)
+    conn = await asyncpg.connect(url)
+    try:
+        tag = f"hold{clients}{kind}"
+        per_session, variant_ids, initial = await seed.stock(conn, kind, sessions, tag)
+        owners = await seed.customers(conn, sessions, tag)
+    finally:
+        await conn.close()
+    lines = [seed.quote_line(v, 1) for v in per_session]
+    address = json.dumps({**seed.ADDRESS, "country": "IN", "line2": None})
+    size = min(clients, connections, MAX_CONNECTIONS)
+    pool = FairPool([await asyncpg.connect(url) for _ in range(size)])
+
+    async def call(i: int) -> str | None:
+        conn = await pool.acquire()
+        try:
+            return await raw_hold(conn, owners[i].id, lines[i], address)
+        except _Short:
+            return "INSUFFICIENT_STOCK"
+        finally:
+            pool.release(conn)
+
+    try:
+        result = await run_calls(clients, call, count=sessions, duration=duration, meter=meter)
+    finally:
+        await pool.close()
+    count, held = await check(url, variant_ids, "hold")
+    return Run("asyncpg hold", kind, result, size, count, initial, held, what="hold")
 
 
 async def run_service(url: str, kind: str, clients: int, duration: float, meter: CpuMeter | None) -> Run:
@@ -291,6 +427,6 @@ async def run_service(url: str, kind: str, clients: int, duration: float, meter:
         )
     finally:
         await runtime.db.dispose()
-    sold, left, orders = await _check(url, variant_ids)
+    count, orders = await check(url, variant_ids)
     pool = runtime.settings.db_pool_size + runtime.settings.db_pool_overflow
-    return Run("service", kind, result, min(clients, pool), sold, left, initial, orders, warmup.ok)
+    return Run("service", kind, result, min(clients, pool), count, initial, orders, warmup.ok)

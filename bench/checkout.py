@@ -1,12 +1,14 @@
-"""Checkout through the real HTTP API: many customers, each with a started checkout session and a
-sandbox payment prepared before the clock starts; the clock times only the `checkout` mutations.
+"""Checkout through the real HTTP API, in two timed phases: every customer's `startCheckout`, then
+every customer's `checkout`.
 
-Preparation per customer (untimed): the cart line is inserted as addToCart stores it, then
-`startCheckout` through the API (which prices the cart, freezes the quote and creates the
-Razorpay order in the sandbox), then the payment in the sandbox as Razorpay Checkout would.
-The timed request is the `checkout` mutation of API.md with its values as variables and an
-idempotency key, as a real client sends it; it makes the service fetch and capture the payment
-in the sandbox before it writes the order.
+Before the clock (untimed): each customer gets a cart line, inserted as addToCart stores it.
+Timed, phase 1: `startCheckout` through the API, which prices the cart, holds the stock (session,
+hold rows, HOLD movements, one transaction) and creates the Razorpay order in the sandbox. Between
+the phases (untimed): each session's payment in the sandbox, as Razorpay Checkout would make it.
+Timed, phase 2: the `checkout` mutation of API.md with its values as variables and an idempotency
+key, as a real client sends it; it makes the service fetch and capture the payment in the sandbox
+before it sells the held units and writes the order. After each phase the units are counted:
+sellable + held + sold = the units at the start, and the ledger agrees.
 """
 
 from __future__ import annotations
@@ -117,6 +119,65 @@ def checkout_request(port: int, p: Prepared) -> bytes:
     )
 
 
+def start_request(port: int, token: str) -> bytes:
+    return post_request(
+        port,
+        "/graphql",
+        {"query": START, "operationName": "Start", "variables": {"a": seed.ADDRESS}},
+        token,
+    )
+
+
+def start_outcome(status: int, body: bytes) -> str | None:
+    from bench.common import graphql_error_code
+
+    code = graphql_error_code(status, body)
+    if code is None and b'"startCheckout":{"id":"' not in body.replace(b" ", b""):
+        return "NO_SESSION_IN_ANSWER"
+    return code
+
+
+async def pay(
+    url: str, sandbox: Sandbox, owners: list[seed.Customer]
+) -> tuple[list[Prepared], dict[str, int]]:
+    """Each customer's open session (in the order given), paid in the sandbox; the failures."""
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT user_id, id, razorpay_order_id FROM checkout_sessions "
+            "WHERE user_id = ANY($1::bigint[]) AND status = 'OPEN' AND razorpay_order_id IS NOT NULL",
+            [c.id for c in owners],
+        )
+    finally:
+        await conn.close()
+    session = {int(r[0]): (str(r[1]), r[2]) for r in rows}
+    todo = [c for c in owners if c.id in session]
+    ready: list[Prepared | None] = [None] * len(todo)
+    failures: dict[str, int] = {}
+    queue = iter(range(len(todo)))
+
+    async def worker() -> None:
+        async with http_client(sandbox.url) as api:
+            for i in queue:
+                checkout_id, order_id = session[todo[i].id]
+                paid = await api.post(f"/sandbox/orders/{order_id}/pay", json={})
+                if paid.status_code != 200:
+                    key = f"pay HTTP {paid.status_code}"
+                    failures[key] = failures.get(key, 0) + 1
+                    continue
+                proof = paid.json()
+                ready[i] = Prepared(
+                    todo[i].token,
+                    checkout_id,
+                    proof["razorpay_order_id"],
+                    proof["razorpay_payment_id"],
+                    proof["razorpay_signature"],
+                )
+
+    await asyncio.gather(*(worker() for _ in range(PREPARE_CONCURRENCY)))
+    return [p for p in ready if p is not None], failures
+
+
 def checkout_outcome(status: int, body: bytes) -> str | None:
     from bench.common import graphql_error_code
 
@@ -131,20 +192,32 @@ def checkout_outcome(status: int, body: bytes) -> str | None:
 class Run:
     kind: str
     workers: int
-    result: LoadResult
-    sold: int
-    left: int
+    start: LoadResult  # the timed startCheckout phase
+    result: LoadResult  # the timed checkout phase
+    start_count: seed.StockCount  # units after the startCheckout phases
+    count: seed.StockCount  # units after the checkout phases
     initial: int
+    holding: int  # sessions holding stock after the startCheckout phases
     orders: int
+    start_warmup_ok: int
     warmup_ok: int
     prepared: int
     prepare_seconds: float
     prepare_failures: dict[str, int]
 
     @property
+    def start_invariant(self) -> bool:
+        """After startCheckout: sellable + held + sold = initial, one holding session per success."""
+        return self.start_count.holds(self.initial) and self.holding == self.start.ok + self.start_warmup_ok
+
+    @property
     def invariant(self) -> bool:
-        """Units sold + units left = units at the start, and one order per successful checkout."""
-        return self.sold + self.left == self.initial and self.orders == self.result.ok + self.warmup_ok
+        """After both phases: the same units, and one order per successful checkout."""
+        return (
+            self.start_invariant
+            and self.count.holds(self.initial)
+            and self.orders == self.result.ok + self.warmup_ok
+        )
 
 
 async def run(
@@ -156,27 +229,60 @@ async def run(
     duration: float,
     meter: CpuMeter | None,
     expected_rate: float = 400.0,
+    start_meter: CpuMeter | None = None,
 ) -> Run:
-    """Prepare enough sessions for `duration` seconds at `expected_rate`, warm up, then time.
+    """Enough customers for `duration` seconds at `expected_rate`; each phase warmed up, then timed.
 
-    The warm-up runs at the timed concurrency, twice over, so that what a service builds once
+    The warm-ups run at the timed concurrency, twice over, so that what a service builds once
     under load (pool connections, the gateway's threads and their SDK clients) is built before
-    the clock starts."""
+    the clock starts. Warm-up customers are real ones, counted in the stock checks."""
+    from bench.baseline import check
+
     warm = 2 * min(clients, 64)
     sessions = warm + min(4000, max(clients * 4, int(expected_rate * duration)))
     loop = asyncio.get_running_loop()
     t0 = loop.time()
-    ready, variant_ids, initial, failures = await prepare(
-        url, service, sandbox, kind, sessions, f"http{service.workers}w{clients}{kind}"
+    conn = await asyncpg.connect(url)
+    try:
+        tag = f"http{service.workers}w{clients}{kind}"
+        per_session, variant_ids, initial = await seed.stock(conn, kind, sessions, tag)
+        owners = await seed.customers(conn, sessions, tag)
+        await seed.carts(conn, owners, per_session, 1)
+    finally:
+        await conn.close()
+    starts = [start_request(service.port, c.token) for c in owners]
+    start_warmup = await run_load(
+        service.port,
+        min(clients, 64),
+        starts.__getitem__,
+        count=warm,
+        duration=duration,
+        classify=start_outcome,
+        workers=service.workers,
     )
-    prepare_seconds = loop.time() - t0
+    rest = starts[warm:]
+    start = await run_load(
+        service.port,
+        clients,
+        rest.__getitem__,
+        count=len(rest),
+        duration=duration,
+        meter=start_meter,
+        classify=start_outcome,
+        workers=service.workers,
+    )
+    start_count, _ = await check(url, variant_ids)
+    holding = await _holding(url, variant_ids)
+    t1 = loop.time()
+    ready, failures = await pay(url, sandbox, owners)
+    prepare_seconds = loop.time() - t1 + (t1 - t0 - start.elapsed - start_warmup.elapsed)
     requests = [checkout_request(service.port, p) for p in ready]
     # Warm-up checkouts (real ones, counted in the stock check): pool connections, parser caches.
     warmup = await run_load(
         service.port,
         min(clients, 64),
         requests.__getitem__,
-        count=warm,
+        count=min(warm, len(requests)),
         duration=duration,
         classify=checkout_outcome,
         workers=service.workers,
@@ -192,21 +298,33 @@ async def run(
         meter=meter,
         workers=service.workers,
     )
-    conn = await asyncpg.connect(url)
-    try:
-        sold, left, orders = await seed.stock_check(conn, variant_ids)
-    finally:
-        await conn.close()
+    count, orders = await check(url, variant_ids)
     return Run(
         kind,
         service.workers,
+        start,
         result,
-        sold,
-        left,
+        start_count,
+        count,
         initial,
+        holding,
         orders,
+        start_warmup.ok,
         warmup.ok,
         len(ready),
         prepare_seconds,
         failures,
     )
+
+
+async def _holding(url: str, variant_ids: list[int]) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT count(DISTINCT session_id) FROM stock_holds WHERE variant_id = ANY($1::bigint[])",
+                variant_ids,
+            )
+        )
+    finally:
+        await conn.close()

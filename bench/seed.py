@@ -118,11 +118,19 @@ async def products(conn: asyncpg.Connection, specs: list[ProductSpec]) -> list[V
     pid = {r["slug"]: int(r["id"]) for r in rows}
     product_ids = [pid[f"bench-{batch}-{i}"] for i in range(len(specs))]
     flat = [(product_ids[i], s, v) for i, s in enumerate(specs) for v in s.variants]
+    # Each variant's first stock is its INITIAL movement, in the same statement as the service's
+    # createProduct writes it, so `kapda-gql reconcile` agrees with every bench database.
     vrows = await conn.fetch(
         """
-        INSERT INTO variants (product_id, sku, size, color, stock)
-        SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[])
-        RETURNING id, sku
+        WITH v AS (
+            INSERT INTO variants (product_id, sku, size, color, stock)
+            SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[])
+            RETURNING id, sku, stock
+        ), moved AS (
+            INSERT INTO stock_movements (variant_id, reason, delta, held_delta, stock_after, note)
+            SELECT id, 'INITIAL', stock, 0, stock, 'bench seed' FROM v
+        )
+        SELECT id, sku FROM v
         """,
         [p for p, _, _ in flat],
         [v[0] for _, _, v in flat],
@@ -160,16 +168,29 @@ async def carts(
 async def open_sessions(
     conn: asyncpg.Connection, owners: list[Customer], variants: list[VariantRow], qty: int
 ) -> list[uuid.UUID]:
-    """Checkout sessions as startCheckout freezes them (for the runs that bypass the API)."""
+    """Checkout sessions as startCheckout leaves them (for the runs that bypass the API): the quote
+    frozen, and each line's units held until the session expires, each hold a HOLD movement."""
     ids = [uuid.uuid4() for _ in owners]
-    lines = [json.dumps([_quote_line(v, qty)]) for v in variants]
+    lines = [json.dumps([quote_line(v, qty)]) for v in variants]
     await conn.execute(
         """
-        INSERT INTO checkout_sessions (id, user_id, razorpay_order_id, amount, currency, lines, price_adjustments,
-                                       shipping_address, status, expires_at)
-        SELECT id, u, 'order_bench' || replace(id::text, '-', ''), a, 'INR', l::jsonb, '[]'::jsonb, $5::jsonb,
-               'OPEN', now() + interval '6 hours'
-        FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::text[]) AS x(id, u, a, l)
+        WITH s AS (
+            INSERT INTO checkout_sessions (id, user_id, razorpay_order_id, amount, currency, lines,
+                                           price_adjustments, shipping_address, status, expires_at)
+            SELECT id, u, 'order_bench' || replace(id::text, '-', ''), a, 'INR', l::jsonb, '[]'::jsonb,
+                   $5::jsonb, 'OPEN', now() + interval '6 hours'
+            FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::text[]) AS x(id, u, a, l)
+            RETURNING id, user_id, lines, expires_at
+        ), h AS (
+            INSERT INTO stock_holds (session_id, variant_id, quantity, expires_at)
+            SELECT s.id, (l->>'variant_id')::bigint, (l->>'quantity')::int, s.expires_at
+            FROM s, jsonb_array_elements(s.lines) AS l
+            RETURNING session_id, variant_id, quantity
+        )
+        INSERT INTO stock_movements (variant_id, reason, delta, held_delta, stock_after, checkout_session_id,
+                                     actor_id)
+        SELECT h.variant_id, 'HOLD', 0, h.quantity, v.stock, h.session_id, s.user_id
+        FROM h JOIN s ON s.id = h.session_id JOIN variants v ON v.id = h.variant_id
         """,
         ids,
         [c.id for c in owners],
@@ -180,7 +201,7 @@ async def open_sessions(
     return ids
 
 
-def _quote_line(v: VariantRow, qty: int) -> dict[str, Any]:
+def quote_line(v: VariantRow, qty: int) -> dict[str, Any]:
     return {
         "variant_id": v.id,
         "product_id": v.product_id,
@@ -197,16 +218,47 @@ def _quote_line(v: VariantRow, qty: int) -> dict[str, Any]:
     }
 
 
-async def stock_check(conn: asyncpg.Connection, variant_ids: list[int]) -> tuple[int, int, int]:
-    """(units sold, units left, orders) over the variants: sold + left must be the units at the start."""
-    sold, orders = await conn.fetchrow(
-        "SELECT coalesce(sum(quantity), 0), count(DISTINCT order_id) FROM order_items WHERE variant_id = ANY($1::bigint[])",
+@dataclass(frozen=True)
+class StockCount:
+    """Units over a set of variants: ``stock`` (sellable now) + ``held`` + ``sold`` must be the
+    units at the start. ``variants.stock`` is on hand (held units included), so sellable is on hand
+    less the unexpired holds, and ``ledger`` is the on hand the stock ledger's movements add up to."""
+
+    sold: int
+    stock: int
+    held: int
+    orders: int
+    ledger: int
+
+    @property
+    def on_hand(self) -> int:
+        return self.stock + self.held
+
+    def holds(self, initial: int) -> bool:
+        return self.stock + self.held + self.sold == initial and self.ledger == self.on_hand
+
+    def text(self, initial: int) -> str:
+        sign = "=" if self.holds(initial) else "≠"
+        return f"{self.stock}+{self.held}+{self.sold}{sign}{initial}" + (
+            "" if self.ledger == self.on_hand else f" ledger {self.ledger}"
+        )
+
+
+async def stock_check(conn: asyncpg.Connection, variant_ids: list[int]) -> StockCount:
+    """Sold, sellable, held, orders and the ledger's on hand over the variants, in one snapshot."""
+    row = await conn.fetchrow(
+        """
+        SELECT (SELECT coalesce(sum(quantity), 0) FROM order_items WHERE variant_id = ANY($1::bigint[])),
+               (SELECT count(DISTINCT order_id) FROM order_items WHERE variant_id = ANY($1::bigint[])),
+               (SELECT coalesce(sum(stock), 0) FROM variants WHERE id = ANY($1::bigint[])),
+               (SELECT coalesce(sum(quantity), 0) FROM stock_holds
+                WHERE variant_id = ANY($1::bigint[]) AND expires_at > now()),
+               (SELECT coalesce(sum(delta), 0) FROM stock_movements WHERE variant_id = ANY($1::bigint[]))
+        """,
         variant_ids,
     )
-    left = await conn.fetchval(
-        "SELECT coalesce(sum(stock), 0) FROM variants WHERE id = ANY($1::bigint[])", variant_ids
-    )
-    return int(sold), int(left), int(orders)
+    sold, orders, on_hand, held, ledger = (int(x) for x in row)
+    return StockCount(sold, on_hand - held, held, orders, ledger)
 
 
 SIZES = ("XS", "S", "M", "L", "XL")
