@@ -15,11 +15,15 @@ the window (created now), as `--since` bounds it in production.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -60,7 +64,7 @@ ORDERS = """
 INSERT INTO orders (number, user_id, checkout_session_id, status, payment_status, subtotal, total, currency,
                     shipping_address, price_adjustments, created_at, updated_at)
 SELECT 'KC-YEAR-' || right(s.razorpay_order_id, 10), s.user_id, s.id,
-       CASE WHEN right(s.razorpay_order_id, 10)::bigint % $1 = 0 THEN 'CANCELLED' ELSE 'DELIVERED' END,
+       CASE WHEN right(s.razorpay_order_id, 10)::bigint % $1 = 0 THEN 'CANCELED' ELSE 'DELIVERED' END,
        CASE WHEN right(s.razorpay_order_id, 10)::bigint % $1 = 0 THEN 'REFUNDED' ELSE 'CAPTURED' END,
        s.amount, s.amount, 'INR', s.shipping_address, '[]'::jsonb, s.created_at, s.created_at
 FROM checkout_sessions s WHERE s.razorpay_order_id LIKE 'order_year%'
@@ -76,8 +80,9 @@ WITH items AS (
 )
 INSERT INTO commissions (order_item_id, order_id, designer_id, rate_bps, amount, status)
 SELECT items.id, items.order_id, items.designer_id, d.commission_rate_bps,
-       (items.line_total * d.commission_rate_bps + 5000) / 10000, 'PENDING'
-FROM items JOIN designers d ON d.id = items.designer_id
+       (items.line_total * d.commission_rate_bps + 5000) / 10000,
+       CASE o.status WHEN 'CANCELED' THEN 'REVERSED' ELSE 'EARNED' END
+FROM items JOIN designers d ON d.id = items.designer_id JOIN orders o ON o.id = items.order_id
 """
 PAYMENTS = """
 INSERT INTO payments (razorpay_payment_id, razorpay_order_id, checkout_session_id, order_id, amount, currency,
@@ -242,7 +247,7 @@ async def run(url: str, sandbox: Sandbox, orders: int, sample: int) -> Result:
         )
     result.steps.append(
         (
-            f"rows: {counts[0]:,} orders, {counts[1]:,} lines, {counts[2]:,} payments, movements",
+            f"in all: {counts[0]:,} orders, {counts[1]:,} lines, {counts[2]:,} payments, movements",
             counts[3],
             0.0,
             None,
@@ -251,10 +256,28 @@ async def run(url: str, sandbox: Sandbox, orders: int, sample: int) -> Result:
     for attempt in ("first", "second"):
         r = await checks.run(url)
         result.steps.append((f"reconcile --no-razorpay ({attempt} run)", 0, r.seconds, r.disagreements))
+    # The command itself, as an operator runs it: a new process, its imports, the table printed.
+    t0 = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("kapda-gql")),
+        "reconcile",
+        "--no-razorpay",
+        env={
+            **os.environ,
+            "KAPDA_DATABASE_URL": url,
+            "KAPDA_ENV": "development",
+            "KAPDA_JWT_SECRET": JWT_SECRET,
+        },
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    code = await proc.wait()
+    result.steps.append(
+        (f"`kapda-gql reconcile --no-razorpay` process (exit {code})", 0, time.perf_counter() - t0, None)
+    )
     t0 = time.perf_counter()
     await razorpay_sample(url, sandbox, sample)
     result.steps.append(
-        (f"{sample} payments made in the sandbox (untimed setup)", sample, time.perf_counter() - t0, None)
+        (f"setup: {sample} payments made in the sandbox", sample, time.perf_counter() - t0, None)
     )
     gateway = _gateway(url, sandbox)
     try:
