@@ -285,6 +285,28 @@ async def run(url: str, sandbox: Sandbox, orders: int, sample: int) -> Result:
     finally:
         gateway.close()
     result.steps.append((f"reconcile with Razorpay ({sample} payments asked)", 0, r.seconds, r.disagreements))
+    # The Razorpay part alone: one paged refunds request per payment of the window, as the check asks.
+    conn = await asyncpg.connect(url)
+    try:
+        window = [
+            x[0]
+            for x in await conn.fetch(
+                "SELECT razorpay_payment_id FROM payments WHERE created_at >= now() - interval '1 hour'"
+            )
+        ]
+    finally:
+        await conn.close()
+    gateway = _gateway(url, sandbox)
+    try:
+        t0 = time.perf_counter()
+        for payment in window:
+            await gateway.payment_refunds(payment)
+        asked = time.perf_counter() - t0
+    finally:
+        gateway.close()
+    result.steps.append(
+        (f"  of which Razorpay: {len(window)} refund lists asked one after another", len(window), asked, None)
+    )
     for name, rows in r.rows.items():
         if rows:
             result.steps.append((f"  {name} disagreement, e.g. {rows[0]}", len(rows), 0.0, None))
