@@ -188,13 +188,17 @@ class Bench:
     async def ensure_raw(self, kind: str, n: int) -> baseline.Run:
         if (kind, n) not in self.raw:
             await self.quiet()
-            self.raw[kind, n] = await baseline.run_raw(self.url, kind, n, self.duration, self.meter())
+            self.raw[kind, n] = await baseline.run_raw(
+                self.url, kind, n, self.duration, self.meter(), sessions=self.args.raw_sessions
+            )
         return self.raw[kind, n]
 
     async def ensure_hold(self, kind: str, n: int) -> baseline.Run:
         if (kind, n) not in self.holds:
             await self.quiet()
-            self.holds[kind, n] = await baseline.run_hold(self.url, kind, n, self.duration, self.meter())
+            self.holds[kind, n] = await baseline.run_hold(
+                self.url, kind, n, self.duration, self.meter(), sessions=self.args.raw_sessions
+            )
         return self.holds[kind, n]
 
     async def scenario_checkout(self, kind: str, workers: int = 1, clients: list[int] | None = None) -> None:
@@ -886,6 +890,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--micro-calls", type=int, default=100, help="calls per timing in the micro scenario")
     p.add_argument("--keep-db", action="store_true", help="keep the bench database afterwards")
+    p.add_argument(
+        "--raw-sessions",
+        type=int,
+        default=None,
+        help="sessions (and units) prepared per raw-asyncpg run (default 1,500 per timed second)",
+    )
     p.add_argument(
         "--reconcile-orders",
         type=int,

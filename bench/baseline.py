@@ -323,8 +323,11 @@ async def run_raw(
     one_statement: bool = False,
     connections: int = POOL,
     layer: str | None = None,
+    sessions: int | None = None,
 ) -> Run:
-    sessions = int(1500 * duration)
+    # Every prepared session holds its units, and each sale sums the other open holds of its
+    # variant: how many are prepared is how deep the hold queue is (`--raw-sessions`).
+    sessions = sessions or int(1500 * duration)
     ids, _, initial, variant_ids = await _prepared(url, kind, sessions, f"raw{clients}{kind}")
     size = min(clients, connections, MAX_CONNECTIONS)
     pool = FairPool([await asyncpg.connect(url) for _ in range(size)])
@@ -348,10 +351,16 @@ async def run_raw(
 
 
 async def run_hold(
-    url: str, kind: str, clients: int, duration: float, meter: CpuMeter | None, connections: int = POOL
+    url: str,
+    kind: str,
+    clients: int,
+    duration: float,
+    meter: CpuMeter | None,
+    connections: int = POOL,
+    sessions: int | None = None,
 ) -> Run:
     """startCheckout's transaction (raw_hold) by N clients over the pool, one session per customer."""
-    sessions = int(1500 * duration)
+    sessions = sessions or int(1500 * duration)
     conn = await asyncpg.connect(url)
     try:
         tag = f"hold{clients}{kind}"
