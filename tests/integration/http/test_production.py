@@ -183,6 +183,62 @@ async def test_development_names_an_outage_the_same_way_without_the_drivers_text
     assert "127.0.0.1" not in body["errors"][0]["message"]
 
 
+class _Unexpected(RuntimeError):
+    pass
+
+
+def _fail_unexpectedly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fault in our own code (not an outage, not a domain error), with details a client must not see."""
+    from kapda_gql.catalog import browse
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise _Unexpected("secret detail: postgresql://kapda:hunter2@10.0.0.5/shop")
+
+    monkeypatch.setattr(browse, "list_products", broken)
+
+
+async def test_unexpected_errors_are_masked_and_logged_with_the_request_id(
+    serve: Any, production_settings: Any, logs: LogCapture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fail_unexpectedly(monkeypatch)
+    served = serve(production_settings())
+    async with served.client() as client:
+        response = await client.post(
+            "/graphql", json={"query": "{ products { totalCount } }"}, headers={"X-Request-Id": "boom-2"}
+        )
+    body = response.json()
+    assert body["data"] is None
+    assert body["errors"] == [
+        {
+            "message": "Internal server error",
+            "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": "boom-2"},
+        }
+    ]
+    assert "Traceback" not in response.text
+    assert "hunter2" not in response.text
+    logged = [
+        r for r in logs.records if r.levelno >= logging.ERROR and getattr(r, "request_id", None) == "boom-2"
+    ]
+    assert logged, [r.getMessage() for r in logs.records]
+    assert logged[0].exc_info is not None
+    assert "Traceback" in logs.text()
+    access = [
+        r for r in logs.records if r.name == "kapda_gql.access" and getattr(r, "request_id", None) == "boom-2"
+    ]
+    assert access[0].errors == ["INTERNAL_SERVER_ERROR"]
+
+
+async def test_development_shows_the_message_but_the_same_code(
+    serve: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fail_unexpectedly(monkeypatch)
+    served = serve(settings)
+    async with served.client() as client:
+        body = (await client.post("/graphql", json={"query": "{ products { totalCount } }"})).json()
+    assert codes(body) == ["INTERNAL_SERVER_ERROR"]
+    assert body["errors"][0]["message"] != "Internal server error"
+
+
 async def test_sentry_is_optional(serve: Any, production_settings: Any, logs: LogCapture) -> None:
     settings = production_settings(KAPDA_SENTRY_DSN="https://key@o0.ingest.sentry.io/0")
     served = serve(settings)
