@@ -109,10 +109,3 @@ def format_error(error: GraphQLError, *, request_id: str, production: bool) -> d
         body["path"] = list(error.path)
     body["extensions"] = extensions
     return body
-
-
-def request_error(code: str, message: str, request_id: str, **extensions: Any) -> dict[str, Any]:
-    """A whole-request error body (bad JSON, wrong content type, too large) in the GraphQL shape."""
-    return {
-        "errors": [{"message": message, "extensions": {"code": code, "requestId": request_id, **extensions}}]
-    }

@@ -29,7 +29,7 @@ from kapda_gql.domain.errors import DomainError, ServiceUnavailable
 from kapda_gql.graphql import graphiql
 from kapda_gql.graphql.context import Context, bearer_token
 from kapda_gql.graphql.dataloaders import Loaders
-from kapda_gql.graphql.errors import format_error, request_error, unavailable
+from kapda_gql.graphql.errors import format_error, unavailable
 from kapda_gql.graphql.ratelimit import count_rejected, limiter_of
 from kapda_gql.graphql.schema import KapdaSchema
 from kapda_gql.graphql.transport import caching, media
@@ -42,6 +42,7 @@ from kapda_gql.graphql.transport.request import (
     require_document,
 )
 from kapda_gql.graphql.transport.response_cache import Key, ResponseCache, shares_cache
+from kapda_gql.http.errors import request_error
 from kapda_gql.http.request_id import request_id_of
 from kapda_gql.runtime import Runtime
 
