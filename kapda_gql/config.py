@@ -170,6 +170,13 @@ class Settings:
     # hot row every extra transaction in PostgreSQL's lock queue costs throughput (bench/README.md).
     db_pool_size: int = 5
     db_pool_overflow: int = 0
+    # How long a request waits on the database before it answers SERVICE_UNAVAILABLE (db/engine.py):
+    # to connect, for one statement (lock waits included), for a free pooled connection; and how
+    # long a session may sit idle inside a transaction (longer than a Razorpay call inside one).
+    db_connect_timeout_seconds: float = 5.0
+    db_statement_timeout_seconds: float = 10.0
+    db_idle_in_transaction_timeout_seconds: float = 30.0
+    db_pool_timeout_seconds: float = 5.0
     sentry_dsn: str | None = None
     log_json: bool = True
     # Rate limits as (requests, window seconds); shared by every worker through PostgreSQL or Redis.
@@ -260,6 +267,12 @@ class Settings:
             cart_price_ttl_seconds=_int(env, "KAPDA_CART_PRICE_TTL_SECONDS", 7 * 24 * 3600, minimum=0),
             db_pool_size=_int(env, "KAPDA_DB_POOL_SIZE", 5, minimum=1),
             db_pool_overflow=_int(env, "KAPDA_DB_POOL_OVERFLOW", 0, minimum=0),
+            db_connect_timeout_seconds=_seconds(env, "KAPDA_DB_CONNECT_TIMEOUT_SECONDS", 5.0),
+            db_statement_timeout_seconds=_seconds(env, "KAPDA_DB_STATEMENT_TIMEOUT_SECONDS", 10.0),
+            db_idle_in_transaction_timeout_seconds=_seconds(
+                env, "KAPDA_DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 30.0
+            ),
+            db_pool_timeout_seconds=_seconds(env, "KAPDA_DB_POOL_TIMEOUT_SECONDS", 5.0),
             sentry_dsn=env.get("KAPDA_SENTRY_DSN") or None,
             log_json=_env_flag(env, "KAPDA_LOG_JSON", True),
             rate_login_per_account=_rate(env, "KAPDA_RATE_LOGIN_ACCOUNT", (10, 300)),

@@ -39,16 +39,11 @@ async def checkout(
 ) -> Order:
     user_id = require_user(actor)
     proof = proof.validated()
-    key = idempotency.validate_key(idempotency_key)
-    claim = (
-        idempotency.Claim(user_id, key, "checkout", idempotency.request_hash(proof.request_hash_payload()))
-        if key
-        else None
+    claim, stored = await idempotency.begin(
+        uow, user_id, idempotency_key, "checkout", proof.request_hash_payload()
     )
-    if claim is not None:
-        stored = await idempotency.claim(uow, claim)
-        if stored is not None:
-            return await _answered_order(uow, stored)
+    if stored is not None:
+        return await _answered_order(uow, stored)
     async with answering(uow, claim):
         async with uow.lean(read=True) as tx:
             found = await store.session_and_order(tx, proof.checkout_id)

@@ -100,16 +100,9 @@ async def start_checkout(
 ) -> CheckoutSession:
     user_id = require_user(actor)
     address = address.validated()
-    key = idempotency.validate_key(idempotency_key)
-    claim = (
-        idempotency.Claim(user_id, key, "startCheckout", idempotency.request_hash(address.to_json()))
-        if key
-        else None
-    )
-    if claim is not None:
-        stored = await idempotency.claim(uow, claim)
-        if stored is not None:
-            return await own_session(uow, user_id, uuid.UUID(stored["checkoutId"]))
+    claim, stored = await idempotency.begin(uow, user_id, idempotency_key, "startCheckout", address.to_json())
+    if stored is not None:
+        return await own_session(uow, user_id, uuid.UUID(stored["checkoutId"]))
     async with answering(uow, claim):
         return await _start(
             uow, gateway, actor, user_id, address, claim, ttl_seconds, holds, cart_price_ttl_seconds

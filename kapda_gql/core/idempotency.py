@@ -93,6 +93,18 @@ _RELEASE = (
 )
 
 
+async def begin(
+    uow: UnitOfWork, user_id: int, key: str | None, operation: str, payload: dict[str, Any]
+) -> tuple[Claim | None, dict[str, Any] | None]:
+    """Validate and claim a request's key: its claim (None without a key) and the stored answer of
+    the earlier request with this key, if there was one (then the caller replays it)."""
+    valid = validate_key(key)
+    if not valid:
+        return None, None
+    claimed = Claim(user_id, valid, operation, request_hash(payload))
+    return claimed, await claim(uow, claimed)
+
+
 def _key(claim: Claim) -> tuple[int, str, str]:
     return (claim.user_id, claim.key, claim.operation)
 

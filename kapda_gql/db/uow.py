@@ -24,8 +24,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol, TypeVar
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
@@ -51,6 +53,37 @@ def sqlstate(error: BaseException) -> str | None:
             return state
         seen = getattr(seen, "orig", None) or seen.__cause__
     return None
+
+
+# The database is down, restarting, refusing connections or too slow to answer within the bounds
+# (config.py): 08xxx connection failures, 57014 statement_timeout or a cancel, 57P01-57P05 the
+# server ending sessions, 25P03 idle_in_transaction_session_timeout, 53300 too many connections.
+_OUTAGE_SQLSTATES = frozenset({"57014", "25P03", "53300"})
+_OUTAGE_PREFIXES = ("08", "57P")
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether ``error`` says the database is unavailable (nothing was done; retrying is safe),
+    rather than that the statement or its data was wrong. Looks through every wrapping."""
+    seen: BaseException | None = error
+    for _ in range(20):  # a cycle of causes must not hang the caller
+        if seen is None:
+            return False
+        state = getattr(seen, "sqlstate", None) or getattr(seen, "pgcode", None)
+        if isinstance(state, str):
+            return state in _OUTAGE_SQLSTATES or state.startswith(_OUTAGE_PREFIXES)
+        if isinstance(seen, OSError | PoolTimeout | SATimeoutError):  # refused, unreachable, timed out
+            return True
+        if isinstance(seen, asyncpg.InterfaceError) and "closed" in str(seen):  # not a misuse
+            return True
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
+    return False
+
+
+class PoolTimeout(TimeoutError):
+    """No connection was free within the checkout bound (``KAPDA_DB_POOL_TIMEOUT_SECONDS``)."""
 
 
 class Unit(Protocol):
@@ -124,8 +157,10 @@ class UnitOfWork:
         engine: AsyncEngine | None = None,
         listeners: list[Listener] | None = None,
         holder: Holder | None = None,
+        checkout_timeout: float | None = None,
     ):
         self._sessions = sessions
+        self._checkout_timeout = checkout_timeout
         self.holder = holder
         self._readers = readers or sessions
         self._gate = gate
@@ -182,7 +217,13 @@ class UnitOfWork:
             if self._gate is not None:
                 # First come, first served for connections: the pool itself hands a released
                 # connection straight back to whoever released it, starving waiters under load.
-                await self._gate.acquire()
+                try:
+                    async with asyncio.timeout(self._checkout_timeout):
+                        await self._gate.acquire()
+                except TimeoutError:
+                    raise PoolTimeout(
+                        f"no database connection was free within {self._checkout_timeout} s"
+                    ) from None
             try:
                 async with unit as tx:
                     yield tx
@@ -262,8 +303,9 @@ class UnitOfWork:
 class Database:
     """The engine plus the factory of units of work."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, checkout_timeout: float | None = None) -> None:
         self.engine = engine
+        self.checkout_timeout = checkout_timeout
         # Whoever wants to see every statement (tests, the bench) subscribes here: both the ORM
         # path and lean units report to this one list.
         self.listeners: list[Listener] = []
@@ -289,6 +331,7 @@ class Database:
             engine=self.engine,
             listeners=self.listeners,
             holder=self.holder,
+            checkout_timeout=self.checkout_timeout,
         )
 
     async def ping(self, seconds: float = 2.0) -> bool:

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kapda_gql import observability
 from kapda_gql.config import Settings
-from kapda_gql.graphql.errors import request_error
+from kapda_gql.http.errors import request_error
 from kapda_gql.http.request_id import request_id_of
 
 access_log = logging.getLogger("kapda_gql.access")

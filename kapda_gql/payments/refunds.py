@@ -9,6 +9,12 @@ a retry after a crash can never refund twice.
 
 A refund is settled only on Razorpay's own answer (``GatewayRefund``), whether the outbox asked
 for it or a webhook named it: ``settle`` is the one place a refund becomes PROCESSED or FAILED.
+
+Razorpay's refusals are retried, except the two that can never succeed: the payment is already
+refunded in full, or the amount exceeds what is left of it. That happens when someone refunded in
+Razorpay's dashboard. Such a refund is settled from Razorpay's record of the payment's refunds:
+PROCESSED as the outside refund when processed refunds no row of ours stands for cover it, FAILED
+with the refusal otherwise. Its audit entry says ``outside``, and ``kapda-gql reconcile`` lists it.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from kapda_gql.core import audit, locks
 from kapda_gql.db.uow import LeanUnit, Unit, UnitOfWork
 from kapda_gql.domain.enums import PaymentStatus, RefundStatus
-from kapda_gql.domain.errors import PaymentGatewayRejected, PaymentGatewayUnavailable
+from kapda_gql.domain.errors import DomainError, PaymentGatewayRejected, PaymentGatewayUnavailable
 from kapda_gql.domain.lifecycles import PAYMENT_WHILE_REFUNDING, REFUND
 from kapda_gql.domain.policy import Actor
 from kapda_gql.payments import store
@@ -67,12 +73,27 @@ async def request_refund(
 # --- settling: on Razorpay's answer only ---------------------------------------------------------
 
 
-async def settle(tx: Unit, refund: RefundRow, result: GatewayRefund, actor: Actor) -> str:
-    """Apply Razorpay's answer about this (locked, PENDING) refund; returns the refund's status."""
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Razorpay refused the refund for good, and nothing refunded outside covers it."""
+
+    reason: str
+
+
+async def settle(
+    tx: Unit, refund: RefundRow, result: GatewayRefund | Refused, actor: Actor, *, outside: bool = False
+) -> str:
+    """Apply Razorpay's answer about this (locked, PENDING) refund; returns the refund's status.
+
+    ``outside``: the answer is a refund made outside the service, which this row now stands for.
+    """
+    if isinstance(result, Refused):
+        await _failed(tx, refund, None, actor, error=result.reason, outside=True)
+        return RefundStatus.FAILED.value
     if refund.razorpay_refund_id != result.id:
         await store.name_refund(tx, refund.id, result.id)
     if result.status == "processed":
-        await _processed(tx, refund, result.id, actor)
+        await _processed(tx, refund, result.id, actor, outside=outside)
         return RefundStatus.PROCESSED.value
     if result.status == "failed":
         await _failed(tx, refund, result.id, actor)
@@ -82,7 +103,9 @@ async def settle(tx: Unit, refund: RefundRow, result: GatewayRefund, actor: Acto
     return RefundStatus.PENDING.value
 
 
-async def _processed(tx: Unit, refund: RefundRow, razorpay_refund_id: str, actor: Actor) -> None:
+async def _processed(
+    tx: Unit, refund: RefundRow, razorpay_refund_id: str, actor: Actor, *, outside: bool = False
+) -> None:
     """The refund is done: the payment and order follow (locks: refund, then order, then payment)."""
     REFUND.check(RefundStatus(refund.status), RefundStatus.PROCESSED)
     await store.settle_refund(tx, refund.id, RefundStatus.PROCESSED, at=datetime.now(UTC), error=None)
@@ -102,18 +125,34 @@ async def _processed(tx: Unit, refund: RefundRow, razorpay_refund_id: str, actor
         "refund.processed",
         "Refund",
         refund.id,
-        {"amount": refund.amount, "razorpayRefundId": razorpay_refund_id, "paymentStatus": status.value},
+        {
+            "amount": refund.amount,
+            "razorpayRefundId": razorpay_refund_id,
+            "paymentStatus": status.value,
+            **({"outside": True} if outside else {}),
+        },
     )
 
 
-async def _failed(tx: Unit, refund: RefundRow, razorpay_refund_id: str, actor: Actor) -> None:
+async def _failed(
+    tx: Unit,
+    refund: RefundRow,
+    razorpay_refund_id: str | None,
+    actor: Actor,
+    *,
+    error: str = "Razorpay reported the refund as failed",
+    outside: bool = False,
+) -> None:
     """Razorpay gave up on the refund: it stays visible (payment REFUND_PENDING) for staff to act on."""
     REFUND.check(RefundStatus(refund.status), RefundStatus.FAILED)
-    await store.settle_refund(
-        tx, refund.id, RefundStatus.FAILED, at=None, error="Razorpay reported the refund as failed"
-    )
+    await store.settle_refund(tx, refund.id, RefundStatus.FAILED, at=None, error=error)
     await audit.record(
-        tx, actor, "refund.failed", "Refund", refund.id, {"razorpayRefundId": razorpay_refund_id}
+        tx,
+        actor,
+        "refund.failed",
+        "Refund",
+        refund.id,
+        {"razorpayRefundId": razorpay_refund_id, **({"outside": True, "reason": error} if outside else {})},
     )
 
 
@@ -205,10 +244,52 @@ async def _settle_claimed(uow: UnitOfWork, claimed: _Claimed, result: GatewayRef
     return await uow.run_lean(work)
 
 
+# Razorpay's descriptions of refusals that no retry can change (matched in its gateway description).
+FINAL_REFUSALS = ("has been fully refunded already", "greater than the refund payment amount")
+
+
+def _final(error: PaymentGatewayRejected) -> bool:
+    description = str(error.extensions.get("gatewayDescription") or error.message)
+    return any(text in description for text in FINAL_REFUSALS)
+
+
+async def _settle_refused(
+    uow: UnitOfWork, gateway: PaymentGateway, claimed: _Claimed, error: PaymentGatewayRejected
+) -> str:
+    """Razorpay will never carry this refund out: settle it from what Razorpay says was refunded."""
+    theirs = await gateway.payment_refunds(claimed.razorpay_payment_id)
+
+    async def work(tx: LeanUnit) -> str:
+        refund = RefundRow.of(await locks.refund(tx, claimed.id))
+        assert refund is not None  # outbox rows are never deleted
+        if refund.status != RefundStatus.PENDING.value:
+            await tx.commit()
+            return refund.status
+        held = await store.held_razorpay_refunds(tx, refund.payment_id)
+        outside = [r for r in theirs if r.status == "processed" and r.id not in held]
+        if outside and sum(r.amount for r in outside) >= refund.amount:
+            # The largest stands for ours: one Razorpay id per row, and the money is accounted for.
+            chosen = max(outside, key=lambda r: r.amount)
+            status = await settle(tx, refund, chosen, OUTBOX, outside=True)
+        else:
+            status = await settle(tx, refund, Refused(error.message), OUTBOX)
+        await tx.commit()
+        return status
+
+    log.warning("refund %s refused for good (%s): settled from Razorpay's refunds", claimed.id, error.message)
+    return await uow.run_lean(work)
+
+
 async def _failed_attempt(uow: UnitOfWork, claimed: _Claimed, error: Exception) -> None:
     backoff = min(MAX_BACKOFF, timedelta(seconds=5 * 2 ** min(claimed.attempts, 12)))
     async with uow.lean(read=True) as tx:
         await store.failed_attempt(tx, claimed.id, str(error), datetime.now(UTC) + backoff)
+
+
+async def _retry_later(uow: UnitOfWork, claimed: _Claimed, error: DomainError) -> str:
+    log.warning("refund %s attempt %d failed: %s", claimed.id, claimed.attempts, error.message)
+    await _failed_attempt(uow, claimed, error)
+    return "RETRYING"
 
 
 async def _attempt(uow: UnitOfWork, gateway: PaymentGateway, claimed: _Claimed) -> str:
@@ -219,10 +300,15 @@ async def _attempt(uow: UnitOfWork, gateway: PaymentGateway, claimed: _Claimed) 
             result = await gateway.refund_payment(
                 claimed.razorpay_payment_id, amount=claimed.amount, idempotency_key=claimed.idempotency_key
             )
-    except (PaymentGatewayUnavailable, PaymentGatewayRejected) as error:
-        log.warning("refund %s attempt %d failed: %s", claimed.id, claimed.attempts, error.message)
-        await _failed_attempt(uow, claimed, error)
-        return "RETRYING"
+    except PaymentGatewayRejected as error:
+        if not _final(error):
+            return await _retry_later(uow, claimed, error)
+        try:
+            return await _settle_refused(uow, gateway, claimed, error)
+        except PaymentGatewayUnavailable as unavailable:
+            return await _retry_later(uow, claimed, unavailable)
+    except PaymentGatewayUnavailable as error:
+        return await _retry_later(uow, claimed, error)
     return await _settle_claimed(uow, claimed, result)
 
 

@@ -112,6 +112,16 @@ async def name_refund(tx: Unit, refund_id: int, razorpay_refund_id: str) -> None
     await tx.sql.execute(_NAME_REFUND, refund_id, razorpay_refund_id)
 
 
+_HELD_RAZORPAY_REFUNDS = (
+    "SELECT razorpay_refund_id FROM refunds WHERE payment_id = $1 AND razorpay_refund_id IS NOT NULL"
+)
+
+
+async def held_razorpay_refunds(tx: Unit, payment_id: int) -> set[str]:
+    """The Razorpay refund ids our rows of this payment already stand for."""
+    return {str(r[0]) for r in await tx.sql.fetch(_HELD_RAZORPAY_REFUNDS, payment_id)}
+
+
 _SETTLE_REFUND = "UPDATE refunds SET status = $2, processed_at = $3, last_error = $4 WHERE id = $1"
 
 

@@ -100,6 +100,21 @@ _OURS_REFUNDED = """SELECT p.razorpay_payment_id, p.amount,
                       AND ($1::timestamptz IS NULL OR p.created_at >= $1)
                     GROUP BY p.id"""
 
+# Informational, never a disagreement: refunds the outbox settled from a refund made outside the
+# service (Razorpay's dashboard), as their audit entries mark them (payments/refunds.py).
+OUTSIDE = Check(
+    "money.outside",
+    "note, not a disagreement: refunds settled from a refund made in Razorpay's dashboard",
+    """SELECT p.razorpay_payment_id, r.id AS refund, r.status, r.amount, r.razorpay_refund_id
+       FROM audit_entries a
+       JOIN refunds r ON a.target_id = r.id::text
+       JOIN payments p ON p.id = r.payment_id
+       WHERE a.target_type = 'Refund' AND a.action IN ('refund.processed', 'refund.failed')
+         AND (a.changes ->> 'outside')::boolean IS TRUE
+         AND ($1::timestamptz IS NULL OR r.created_at >= $1)
+       ORDER BY r.id""",
+)
+
 
 @dataclass
 class Result:
@@ -107,6 +122,7 @@ class Result:
 
     rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
     what: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)  # informational only
     seconds: float = 0.0
 
     @property
@@ -126,6 +142,8 @@ async def run(url: str, gateway: PaymentGateway | None = None, *, since: datetim
                 result.rows[check.name] = [tuple(r) for r in await conn.fetch(check.sql)]
             processed = [tuple(r) for r in await conn.fetch(_PROCESSED, since)]
             ours = [tuple(r) for r in await conn.fetch(_OURS_REFUNDED, since)]
+            result.what[OUTSIDE.name] = OUTSIDE.what
+            result.notes[OUTSIDE.name] = [tuple(r) for r in await conn.fetch(OUTSIDE.sql, since)]
     finally:
         await conn.close()
     if gateway is not None:

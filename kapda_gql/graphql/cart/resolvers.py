@@ -3,9 +3,9 @@ from __future__ import annotations
 import strawberry
 
 from kapda_gql.cart import services as cart
+from kapda_gql.graphql.cart.types import Cart
 from kapda_gql.graphql.common import parse_id
 from kapda_gql.graphql.context import Info
-from kapda_gql.graphql.orders.types import Cart
 
 
 def _ttl(info: Info) -> int:

@@ -6,14 +6,9 @@ import strawberry
 
 from kapda_gql.checkout import services as checkout
 from kapda_gql.domain.errors import DomainError
+from kapda_gql.graphql.checkout.types import CheckoutInput, CheckoutSession, StartCheckoutInput
 from kapda_gql.graphql.context import Info
-from kapda_gql.graphql.orders.types import (
-    CheckoutInput,
-    CheckoutSession,
-    Order,
-    StartCheckoutInput,
-    parse_uuid,
-)
+from kapda_gql.graphql.orders.types import Order, parse_uuid
 from kapda_gql.observability import record_checkout
 
 

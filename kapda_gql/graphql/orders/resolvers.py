@@ -5,11 +5,11 @@ import strawberry
 from kapda_gql.catalog.store import variant_row
 from kapda_gql.core.pagination import window
 from kapda_gql.domain import enums
+from kapda_gql.graphql.cart.types import Cart
 from kapda_gql.graphql.catalog.types import Variant
 from kapda_gql.graphql.common import Long, Money, OrderStatus, PageInfo, parse_id, parse_optional_id
 from kapda_gql.graphql.context import Info
 from kapda_gql.graphql.orders.types import (
-    Cart,
     DesignerOrder,
     DesignerOrderConnection,
     DesignerOrderEdge,

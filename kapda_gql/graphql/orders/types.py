@@ -1,4 +1,4 @@
-"""Cart, checkout and order types."""
+"""Order types (the cart's are in graphql/cart/types.py, checkout's in graphql/checkout/types.py)."""
 
 from __future__ import annotations
 
@@ -8,70 +8,12 @@ from typing import Any
 
 import strawberry
 
-from kapda_gql.cart import services as cart_service
-from kapda_gql.catalog.store import product_row, variant_row
 from kapda_gql.db import models
 from kapda_gql.domain import enums, policy
-from kapda_gql.graphql.catalog.types import Product, Variant, load_product
+from kapda_gql.graphql.catalog.types import Variant
 from kapda_gql.graphql.common import Money, OrderStatus, PageInfo, PaymentStatus, Role
 from kapda_gql.graphql.context import Info
 from kapda_gql.orders import services as orders_service
-
-
-@strawberry.type
-class CartItem:
-    view: strawberry.Private[cart_service.CartItemView]
-
-    @strawberry.field
-    def variant(self) -> Variant:
-        return Variant.of(variant_row(self.view.variant), product_price=self.view.product.price)
-
-    @strawberry.field
-    async def product(self, info: Info) -> Product:
-        return await load_product(info, product_row(self.view.product))
-
-    @strawberry.field
-    def quantity(self) -> int:
-        return self.view.quantity
-
-    @strawberry.field(
-        description="What will be charged: the lower of the price when added and the current price."
-    )
-    def unit_price(self) -> Money:
-        return Money.of(self.view.unit_price)
-
-    @strawberry.field(description="The price when the item was first added to the cart.")
-    def added_price(self) -> Money:
-        return Money.of(self.view.added_price)
-
-    @strawberry.field
-    def current_price(self) -> Money:
-        return Money.of(self.view.current_price)
-
-    @strawberry.field
-    def line_total(self) -> Money:
-        return Money.of(self.view.line_total)
-
-    @strawberry.field(description="False when the product was delisted or deleted since it was added.")
-    def available(self) -> bool:
-        return self.view.available
-
-
-@strawberry.type
-class Cart:
-    view: strawberry.Private[cart_service.CartView]
-
-    @strawberry.field
-    def items(self) -> list[CartItem]:
-        return [CartItem(view=i) for i in self.view.items]
-
-    @strawberry.field
-    def item_count(self) -> int:
-        return self.view.item_count
-
-    @strawberry.field
-    def subtotal(self) -> Money:
-        return Money.of(self.view.subtotal)
 
 
 @strawberry.type
@@ -99,18 +41,6 @@ class Address:
         )
 
 
-@strawberry.input
-class AddressInput:
-    name: str
-    line1: str
-    line2: str | None = None
-    city: str
-    state: str
-    postal_code: str
-    country: str = "IN"
-    phone: str
-
-
 @strawberry.type
 class PriceAdjustment:
     variant_id: strawberry.ID
@@ -126,68 +56,6 @@ class PriceAdjustment:
             current_price=Money.of(data["current_price"]),
             charged_price=Money.of(data["charged_price"]),
         )
-
-
-@strawberry.type
-class CheckoutLine:
-    variant_id: strawberry.ID
-    product_title: str
-    sku: str
-    size: str | None
-    color: str | None
-    quantity: int
-    unit_price: Money
-    line_total: Money
-
-
-@strawberry.type
-class CheckoutSession:
-    id: strawberry.ID
-    razorpay_order_id: str
-    razorpay_key_id: str
-    amount: Money
-    lines: list[CheckoutLine]
-    price_adjustments: list[PriceAdjustment]
-    expires_at: datetime
-
-    @classmethod
-    def of(cls, row: models.CheckoutSession, key_id: str) -> CheckoutSession:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            razorpay_order_id=row.razorpay_order_id or "",
-            razorpay_key_id=key_id,
-            amount=Money.of(row.amount, row.currency),
-            lines=[
-                CheckoutLine(
-                    variant_id=strawberry.ID(str(x["variant_id"])),
-                    product_title=x["title"],
-                    sku=x["sku"],
-                    size=x.get("size"),
-                    color=x.get("color"),
-                    quantity=x["quantity"],
-                    unit_price=Money.of(x["unit_price"]),
-                    line_total=Money.of(x["line_total"]),
-                )
-                for x in row.lines
-            ],
-            price_adjustments=[PriceAdjustment.of(a) for a in row.price_adjustments or []],
-            expires_at=row.expires_at,
-        )
-
-
-@strawberry.input
-class StartCheckoutInput:
-    shipping_address: AddressInput
-    idempotency_key: str | None = None
-
-
-@strawberry.input
-class CheckoutInput:
-    checkout_id: strawberry.ID
-    razorpay_order_id: str
-    razorpay_payment_id: str
-    razorpay_signature: str
-    idempotency_key: str | None = None
 
 
 @strawberry.type
