@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from kapda_gql.db.models import WebhookEvent
 from kapda_gql.db.sql import Record
 from kapda_gql.db.uow import Unit
@@ -36,17 +38,39 @@ class RefundRow:
         return RefundRow(*row) if row is not None else None
 
 
-_INSERT_REFUND = (
-    "INSERT INTO refunds (payment_id, order_id, amount, currency, reason, idempotency_key, status) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id"
-)
+# One statement records the refund and adds it to its payment's requested total, so the
+# ``refunds_within_capture`` CHECK sees every refund the moment it exists.
+_INSERT_REFUND = """
+    WITH counted AS (
+        UPDATE payments SET refunds_requested = refunds_requested + $3 WHERE id = $1 RETURNING id
+    )
+    INSERT INTO refunds (payment_id, order_id, amount, currency, reason, idempotency_key, status)
+    SELECT counted.id, $2, $3, $4, $5, $6, $7 FROM counted RETURNING id
+"""
+# The CHECK on payments that keeps a payment's refunds within what it captured.
+REFUNDS_WITHIN_CAPTURE = "ck_payments_refunds_within_capture"
+
+
+class RefundExceedsCapture(Exception):
+    """A refund would take a payment's refunds past its capture: the database refused it."""
+
+
+def violated_constraint(error: BaseException) -> str | None:
+    """The name of the constraint a database error reports, wherever in its chain it sits."""
+    seen: BaseException | None = error
+    while seen is not None:
+        name = getattr(seen, "constraint_name", None)
+        if name:
+            return str(name)
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return None
 
 
 async def insert_refund(
     tx: Unit, *, payment_id: int, order_id: int | None, amount: int, currency: str, reason: str
 ) -> int:
-    return int(
-        await tx.sql.fetchval(
+    try:
+        refund_id = await tx.sql.fetchval(
             _INSERT_REFUND,
             payment_id,
             order_id,
@@ -56,7 +80,13 @@ async def insert_refund(
             f"kapda-refund-{uuid.uuid4().hex}",
             RefundStatus.PENDING.value,
         )
-    )
+    except IntegrityError as error:
+        if violated_constraint(error) == REFUNDS_WITHIN_CAPTURE:
+            raise RefundExceedsCapture(
+                f"a refund of {amount} exceeds payment {payment_id}'s capture"
+            ) from error
+        raise
+    return int(refund_id)
 
 
 _PAYMENT_STATUS = "UPDATE payments SET status = $2 WHERE id = $1"
@@ -113,12 +143,30 @@ async def name_refund(tx: Unit, refund_id: int, razorpay_refund_id: str) -> None
 
 
 _SETTLE_REFUND = "UPDATE refunds SET status = $2, processed_at = $3, last_error = $4 WHERE id = $1"
+# A failed refund gave nothing back: its amount may be asked for again.
+_UNCOUNT_REFUND = "UPDATE payments SET refunds_requested = refunds_requested - $2 WHERE id = $1"
+_OTHERS_PENDING = "SELECT count(*) FROM refunds WHERE payment_id = $1 AND status = $2 AND id <> $3"
+_ORDER_REFUNDED = "UPDATE orders SET payment_status = $2, refunded_at = $3 WHERE id = $1"
 
 
 async def settle_refund(
     tx: Unit, refund_id: int, status: RefundStatus, *, at: datetime | None, error: str | None
 ) -> None:
     await tx.sql.execute(_SETTLE_REFUND, refund_id, status.value, at, error)
+
+
+async def uncount_refund(tx: Unit, payment_id: int, amount: int) -> None:
+    await tx.sql.execute(_UNCOUNT_REFUND, payment_id, amount)
+
+
+async def others_pending(tx: Unit, payment_id: int, refund_id: int) -> int:
+    """How many other refunds of this payment still wait for Razorpay."""
+    return int(await tx.sql.fetchval(_OTHERS_PENDING, payment_id, RefundStatus.PENDING.value, refund_id))
+
+
+async def set_order_refunded(tx: Unit, order_id: int, status: PaymentStatus, at: datetime) -> None:
+    """The order's payment status after a confirmed refund, and when that refund was confirmed."""
+    await tx.sql.execute(_ORDER_REFUNDED, order_id, status.value, at)
 
 
 _POLL_LATER = "UPDATE refunds SET next_attempt_at = $2 WHERE id = $1"
