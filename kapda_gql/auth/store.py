@@ -11,23 +11,12 @@ from sqlalchemy.exc import IntegrityError
 
 from kapda_gql.cart import store as cart_store
 from kapda_gql.db.models import Designer, RevokedToken, User
-from kapda_gql.db.sql import Record
+from kapda_gql.db.sql import Record, violated_constraint
 from kapda_gql.db.uow import LeanUnit, OrmUnit
 from kapda_gql.domain.enums import Role
 
 # The unique index on lower(email) (kapda_gql.db.models): a concurrent registration lost the race.
 EMAIL_UNIQUE = "uq_users_email_lower"
-
-
-def violated_constraint(error: IntegrityError) -> str | None:
-    """The name of the constraint PostgreSQL reports, however deeply the driver error is wrapped."""
-    seen: BaseException | None = error
-    while seen is not None:
-        name = getattr(seen, "constraint_name", None)
-        if isinstance(name, str):
-            return name
-        seen = getattr(seen, "orig", None) or seen.__cause__
-    return None
 
 
 async def email_taken(tx: OrmUnit, email: str) -> bool:

@@ -11,9 +11,8 @@ recognised by the constraint's name (kapda_gql.db.models.NAMING).
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,53 +31,10 @@ from kapda_gql.catalog.model import (
 )
 from kapda_gql.core.pagination import Page, Window, encode_cursor, page_of
 from kapda_gql.db import models
-from kapda_gql.db.sql import Record
+from kapda_gql.db.sql import Query, Record, violated_constraint
 from kapda_gql.db.uow import LeanUnit, Unit
 from kapda_gql.domain.policy import CatalogScope
 from kapda_gql.domain.stock import LIVE_VARIANT_SQL
-
-_NAME = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
-
-
-class Stmt:
-    """A statement written with ``:name`` placeholders, sent with the driver's ``$n`` ones."""
-
-    __slots__ = ("names", "text")
-
-    def __init__(self, text: str) -> None:
-        names: list[str] = []
-
-        def number(match: re.Match[str]) -> str:
-            if match[1] not in names:
-                names.append(match[1])
-            return f"${names.index(match[1]) + 1}"
-
-        self.text = _NAME.sub(number, text)
-        self.names = tuple(names)
-
-    def args(self, values: Mapping[str, Any]) -> list[Any]:
-        return [values[name] for name in self.names]
-
-    async def fetch(self, tx: Unit | LeanUnit, **values: Any) -> list[Record]:
-        return await tx.sql.fetch(self.text, *self.args(values))
-
-    async def fetchrow(self, tx: Unit | LeanUnit, **values: Any) -> Record | None:
-        return await tx.sql.fetchrow(self.text, *self.args(values))
-
-    async def fetchval(self, tx: Unit | LeanUnit, **values: Any) -> Any:
-        return await tx.sql.fetchval(self.text, *self.args(values))
-
-
-def constraint_of(error: IntegrityError) -> str | None:
-    """The name of the constraint a driver error reports (lean units keep asyncpg's error as orig)."""
-    seen: BaseException | None = error.orig
-    while seen is not None:
-        name = getattr(seen, "constraint_name", None)
-        if isinstance(name, str):
-            return name
-        seen = seen.__cause__
-    return None
-
 
 # --- rows -------------------------------------------------------------------------------------
 
@@ -296,18 +252,18 @@ async def categories(tx: LeanUnit, scope: CatalogScope) -> list[Category]:
 
 # --- single rows and DataLoader batches (one statement per batch) ----------------------------------
 
-_PRODUCT_BY_ID = Stmt(f"SELECT {_PRODUCT_COLUMNS} FROM products p WHERE p.id = :id AND p.deleted_at IS NULL")
-_PRODUCT_BY_SLUG = Stmt(
+_PRODUCT_BY_ID = Query(f"SELECT {_PRODUCT_COLUMNS} FROM products p WHERE p.id = :id AND p.deleted_at IS NULL")
+_PRODUCT_BY_SLUG = Query(
     f"SELECT {_PRODUCT_COLUMNS} FROM products p WHERE p.slug = :slug AND p.deleted_at IS NULL"
 )
-_PRODUCTS = Stmt(f"SELECT {_PRODUCT_COLUMNS} FROM products p WHERE p.id = ANY(:ids)")
-_DESIGNERS = Stmt("SELECT id, name FROM designers WHERE id = ANY(:ids)")
-_DESIGNER_EXISTS = Stmt("SELECT EXISTS (SELECT 1 FROM designers WHERE id = :id)")
-_VARIANTS_OF = Stmt(
+_PRODUCTS = Query(f"SELECT {_PRODUCT_COLUMNS} FROM products p WHERE p.id = ANY(:ids)")
+_DESIGNERS = Query("SELECT id, name FROM designers WHERE id = ANY(:ids)")
+_DESIGNER_EXISTS = Query("SELECT EXISTS (SELECT 1 FROM designers WHERE id = :id)")
+_VARIANTS_OF = Query(
     f"SELECT {_VARIANT_COLUMNS} FROM variants v"
     " WHERE v.product_id = ANY(:ids) AND v.deleted_at IS NULL ORDER BY v.product_id, v.id"
 )
-_VARIANTS = Stmt(f"SELECT {_VARIANT_COLUMNS} FROM variants v WHERE v.id = ANY(:ids)")
+_VARIANTS = Query(f"SELECT {_VARIANT_COLUMNS} FROM variants v WHERE v.id = ANY(:ids)")
 
 
 async def product(
@@ -349,33 +305,33 @@ async def designer_exists(tx: Unit | LeanUnit, designer_id: int) -> bool:
 
 # --- management ---------------------------------------------------------------------------------
 
-_SLUG_TAKEN = Stmt("SELECT EXISTS (SELECT 1 FROM products WHERE slug = :slug)")
-_INSERT_PRODUCT = Stmt(
+_SLUG_TAKEN = Query("SELECT EXISTS (SELECT 1 FROM products WHERE slug = :slug)")
+_INSERT_PRODUCT = Query(
     "INSERT INTO products (designer_id, slug, title, description, category, price, images, status)"
     " VALUES (:designer_id, :slug, :title, :description, :category, :price, :images, :status)"
     # Losing the race for a slug to a create committing right now is no error: the caller tries another.
     f" ON CONFLICT ON CONSTRAINT uq_products_slug DO NOTHING RETURNING {_PRODUCT_COLUMNS.replace('p.', '')}"
 )
-_INSERT_VARIANT = Stmt(
+_INSERT_VARIANT = Query(
     "INSERT INTO variants (product_id, sku, size, color, price, stock)"
     " VALUES (:product_id, :sku, :size, :color, :price, :stock)"
 )
-_LOCK_PRODUCT = Stmt(
+_LOCK_PRODUCT = Query(
     f"SELECT {_PRODUCT_COLUMNS} FROM products p WHERE p.id = :id AND p.deleted_at IS NULL FOR UPDATE"
 )
-_UPDATE_PRODUCT = Stmt(
+_UPDATE_PRODUCT = Query(
     "UPDATE products SET title = :title, description = :description, category = :category, price = :price,"
     " images = :images, status = :status, rejection_reason = :rejection_reason, updated_at = now()"
     f" WHERE id = :id RETURNING {_PRODUCT_COLUMNS.replace('p.', '')}"
 )
-_DELETE_PRODUCT = Stmt("UPDATE products SET deleted_at = now(), updated_at = now() WHERE id = :id")
-_LOCK_VARIANT = Stmt(
+_DELETE_PRODUCT = Query("UPDATE products SET deleted_at = now(), updated_at = now() WHERE id = :id")
+_LOCK_VARIANT = Query(
     f"SELECT {_VARIANT_COLUMNS}, p.designer_id, p.status FROM variants v JOIN products p ON p.id = v.product_id"
     " WHERE v.id = :id AND v.deleted_at IS NULL AND p.deleted_at IS NULL FOR UPDATE OF v"
 )
 # Stock set by hand moves the catalog version (core/catalog_version.py) in the same statement, so
 # shared cached answers drop it at COMMIT; stock moved by sales does not, and may show late.
-_SET_STOCK = Stmt(
+_SET_STOCK = Query(
     "UPDATE variants v SET stock = :stock FROM (SELECT kapda_bump_catalog()) AS bumped"
     f" WHERE v.id = :id RETURNING {_VARIANT_COLUMNS}"
 )
@@ -398,7 +354,7 @@ async def insert_product(tx: Unit | LeanUnit, **values: Any) -> ProductRow | Non
 async def insert_variant(tx: Unit | LeanUnit, product_id: int, spec: VariantSpec) -> None:
     try:
         await tx.sql.execute(
-            _INSERT_VARIANT.text,
+            _INSERT_VARIANT.sql,
             *_INSERT_VARIANT.args(
                 {
                     "product_id": product_id,
@@ -411,7 +367,7 @@ async def insert_variant(tx: Unit | LeanUnit, product_id: int, spec: VariantSpec
             ),
         )
     except IntegrityError as error:
-        if constraint_of(error) == "uq_variants_sku":
+        if violated_constraint(error) == "uq_variants_sku":
             raise SkuTaken(spec.sku) from None
         raise
 
@@ -439,7 +395,7 @@ async def write_product(tx: Unit | LeanUnit, product: ProductRow) -> ProductRow:
 
 
 async def delete_product(tx: Unit | LeanUnit, product_id: int) -> None:
-    await tx.sql.execute(_DELETE_PRODUCT.text, *_DELETE_PRODUCT.args({"id": product_id}))
+    await tx.sql.execute(_DELETE_PRODUCT.sql, *_DELETE_PRODUCT.args({"id": product_id}))
 
 
 async def lock_variant(tx: Unit | LeanUnit, variant_id: int) -> tuple[VariantRow, int, str] | None:

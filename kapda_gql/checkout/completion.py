@@ -18,11 +18,11 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from kapda_gql.checkout import compensation, store
-from kapda_gql.checkout.named import violated_constraint
 from kapda_gql.checkout.quote import QuoteLine, shortage
 from kapda_gql.checkout.results import Completion, OutOfStock, Placed, answer
 from kapda_gql.core import idempotency, locks
 from kapda_gql.db.models import Order, OrderItem, OrderStatusChange
+from kapda_gql.db.sql import violated_constraint
 from kapda_gql.db.uow import LeanUnit, UnitOfWork
 from kapda_gql.domain.enums import OrderStatus
 from kapda_gql.domain.errors import PaymentVerificationFailed

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kapda_gql.checkout.named import Query, attributes, model, select_list
+from kapda_gql.checkout.named import attributes, model, select_list
 from kapda_gql.checkout.quote import QuoteLine
 from kapda_gql.core import audit, idempotency
 from kapda_gql.db.models import CheckoutSession, Order
+from kapda_gql.db.sql import Query
 from kapda_gql.db.uow import Unit
 from kapda_gql.domain.enums import CheckoutStatus, CommissionStatus, OrderStatus, PaymentStatus
 from kapda_gql.domain.lifecycles import CHECKOUT
@@ -72,7 +73,7 @@ class CartRow:
     stock: int
 
 
-_CART = Query.of(
+_CART = Query(
     """
     SELECT v.id, p.id, p.designer_id, p.title, v.sku, v.size, v.color, l.quantity, l.unit_price,
            v.price, p.price, p.status, p.deleted_at, v.deleted_at, v.stock
@@ -90,7 +91,7 @@ async def cart_rows(tx: Unit, user_id: int) -> list[CartRow]:
     return [CartRow(*row) for row in await tx.sql.fetch(_CART.sql, *_CART.args({"user_id": user_id}))]
 
 
-_INSERT_SESSION = Query.of(
+_INSERT_SESSION = Query(
     f"""
     INSERT INTO checkout_sessions AS s (id, user_id, amount, currency, lines, price_adjustments,
                                         shipping_address, status, expires_at)
@@ -128,14 +129,14 @@ async def insert_session(
     return model(CheckoutSession, _SESSION_COLUMNS, list(row))
 
 
-_ATTACH = Query.of("UPDATE checkout_sessions SET razorpay_order_id = :order_id WHERE id = :id")
+_ATTACH = Query("UPDATE checkout_sessions SET razorpay_order_id = :order_id WHERE id = :id")
 
 
 async def attach_razorpay_order(tx: Unit, session_id: uuid.UUID, razorpay_order_id: str) -> None:
     await tx.sql.execute(_ATTACH.sql, *_ATTACH.args({"id": session_id, "order_id": razorpay_order_id}))
 
 
-_FAIL = Query.of(
+_FAIL = Query(
     """
     UPDATE checkout_sessions SET status = :failed, failure_code = :code, failure_detail = :detail::jsonb
     WHERE id = :id AND status = :open RETURNING id
@@ -162,7 +163,7 @@ async def fail_session(tx: Unit, session_id: uuid.UUID, code: str, detail: dict[
     return row is not None
 
 
-_SESSION = Query.of(f"SELECT {_SESSION_LIST} FROM checkout_sessions s WHERE s.id = :id")  # noqa: S608
+_SESSION = Query(f"SELECT {_SESSION_LIST} FROM checkout_sessions s WHERE s.id = :id")  # noqa: S608
 
 
 async def session_by_id(tx: Unit, session_id: uuid.UUID) -> CheckoutSession | None:
@@ -170,7 +171,7 @@ async def session_by_id(tx: Unit, session_id: uuid.UUID) -> CheckoutSession | No
     return model(CheckoutSession, _SESSION_COLUMNS, list(row)) if row is not None else None
 
 
-_SESSION_OF_RAZORPAY_ORDER = Query.of(
+_SESSION_OF_RAZORPAY_ORDER = Query(
     f"SELECT {_SESSION_LIST} FROM checkout_sessions s WHERE s.razorpay_order_id = :order_id"  # noqa: S608
 )
 
@@ -182,7 +183,7 @@ async def session_of_razorpay_order(tx: Unit, razorpay_order_id: str) -> Checkou
 
 # --- checkout ----------------------------------------------------------------------------------
 
-_SESSION_AND_ORDER = Query.of(
+_SESSION_AND_ORDER = Query(
     f"""
     SELECT {_SESSION_LIST}, {_ORDER_LIST}, p.razorpay_payment_id
     FROM checkout_sessions s
@@ -206,11 +207,11 @@ async def session_and_order(
     return session, _order_or_none(values[split : split + len(_ORDER_COLUMNS)]), values[-1]
 
 
-_ORDER_OF_SESSION = Query.of(
+_ORDER_OF_SESSION = Query(
     f"SELECT {_ORDER_LIST} FROM orders o WHERE o.checkout_session_id = :id"  # noqa: S608
 )
-_ORDER_BY_NUMBER = Query.of(f"SELECT {_ORDER_LIST} FROM orders o WHERE o.number = :number")  # noqa: S608
-_ORDER_BY_ID = Query.of(f"SELECT {_ORDER_LIST} FROM orders o WHERE o.id = :id")  # noqa: S608
+_ORDER_BY_NUMBER = Query(f"SELECT {_ORDER_LIST} FROM orders o WHERE o.number = :number")  # noqa: S608
+_ORDER_BY_ID = Query(f"SELECT {_ORDER_LIST} FROM orders o WHERE o.id = :id")  # noqa: S608
 
 
 async def order_of_session(tx: Unit, session_id: uuid.UUID) -> Order | None:
@@ -243,7 +244,7 @@ class ClosedSession:
     shipping_address: dict[str, Any]
 
 
-_CLOSE = Query.of(
+_CLOSE = Query(
     """
     UPDATE checkout_sessions SET status = :completed WHERE id = :id AND status = :open
     RETURNING user_id, amount, currency, lines, price_adjustments, shipping_address
@@ -312,7 +313,7 @@ class NewOrder:
 # first status-history row, the audit entry and the idempotency key's answer ride along, each the
 # named part of its own module. Commission = line total x designer rate in basis points, rounded
 # half up: the rule of Money.share.
-PLACE_ORDER = Query.of(
+PLACE_ORDER = Query(
     f"""
     WITH o AS (
         INSERT INTO orders (number, user_id, checkout_session_id, status, payment_status, subtotal, total,
@@ -379,12 +380,12 @@ async def place_order(
 
 
 # One line: lock, check and take in one statement (one row cannot deadlock with anything).
-_TAKE_ONE = Query.of(
+_TAKE_ONE = Query(
     "UPDATE variants SET stock = stock - :quantity WHERE id = :id AND stock >= :quantity RETURNING id"
 )
-_STOCK_OF = Query.of("SELECT stock FROM variants WHERE id = :id")
+_STOCK_OF = Query("SELECT stock FROM variants WHERE id = :id")
 # Several lines, after locks.variants has locked them in the lock order.
-_DECREMENT = Query.of(
+_DECREMENT = Query(
     "UPDATE variants v SET stock = v.stock - d.q "
     "FROM unnest(:ids::bigint[], :quantities::int[]) AS d(id, q) WHERE v.id = d.id"
 )
@@ -418,7 +419,7 @@ class EndedSession:
     payment_recorded: bool
 
 
-_ENDED = Query.of(
+_ENDED = Query(
     f"""
     SELECT s.status, s.failure_code, s.failure_detail,
            EXISTS (SELECT 1 FROM payments WHERE razorpay_payment_id = :payment_id), {_ORDER_LIST}
@@ -435,14 +436,14 @@ async def ended_session(tx: Unit, session_id: uuid.UUID, razorpay_payment_id: st
     return EndedSession(status, code, detail, _order_or_none(order), bool(recorded))
 
 
-_PAYMENT_RECORDED = Query.of("SELECT id FROM payments WHERE razorpay_payment_id = :payment_id")
+_PAYMENT_RECORDED = Query("SELECT id FROM payments WHERE razorpay_payment_id = :payment_id")
 
 
 async def payment_recorded(tx: Unit, razorpay_payment_id: str) -> bool:
     return await _fetchrow(tx, _PAYMENT_RECORDED, payment_id=razorpay_payment_id) is not None
 
 
-_RECORD_PAYMENT = Query.of(
+_RECORD_PAYMENT = Query(
     """
     INSERT INTO payments (razorpay_payment_id, razorpay_order_id, checkout_session_id, order_id, amount,
                           currency, status)

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import text
 
-from kapda_gql.db.uow import Database
+from kapda_gql.db.uow import Database, OrmUnit
 
 log = logging.getLogger("kapda_gql.ratelimit")
 
@@ -105,9 +105,9 @@ class PostgresRateLimiter:
             "hits": [tally[k][1] for k in keys],
         }
 
-        async def work(uow: Any) -> list[Any]:
-            rows = (await uow.session.execute(_UPSERT, params)).all()
-            await uow.commit()
+        async def work(tx: OrmUnit) -> list[Any]:
+            rows = (await tx.session.execute(_UPSERT, params)).all()
+            await tx.commit()
             return list(rows)
 
         rows = await self.db.uow().run(work)
@@ -119,11 +119,9 @@ class PostgresRateLimiter:
     async def purge(self) -> int:
         """Drop the windows that have ended (run periodically; `kapda-gql purge` may call it too)."""
 
-        async def work(uow: Any) -> int:
-            result = await uow.session.execute(
-                text("DELETE FROM rate_limit_buckets WHERE expires_at < now()")
-            )
-            await uow.commit()
+        async def work(tx: OrmUnit) -> int:
+            result = await tx.session.execute(text("DELETE FROM rate_limit_buckets WHERE expires_at < now()"))
+            await tx.commit()
             return int(getattr(result, "rowcount", 0) or 0)
 
         return await self.db.uow().run(work)

@@ -15,8 +15,9 @@ statement (an audit entry, an idempotency answer) serves both kinds of unit; rea
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -109,3 +110,57 @@ class SessionSql(Statements):
     async def execute(self, query: str, *args: Any) -> None:
         conn = await self._session.connection()
         await conn.exec_driver_sql(query, args)
+
+
+def violated_constraint(error: BaseException) -> str | None:
+    """The name of the constraint a database error violated, however deeply it is wrapped: stores
+    recognise a violation by the constraint's name, never by the text of a message."""
+    seen: BaseException | None = error
+    while seen is not None:
+        name = getattr(seen, "constraint_name", None)
+        if isinstance(name, str):
+            return name
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return None
+
+
+class _HasSql(Protocol):
+    @property
+    def sql(self) -> Statements: ...
+
+
+_MARK = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
+
+
+class Query:
+    """A statement written with ``:name`` markers, sent with the driver's ``$n`` placeholders (one per
+    distinct name, rendered once at import): values go by name, never as long positional lists."""
+
+    __slots__ = ("names", "sql")
+
+    def __init__(self, template: str) -> None:
+        names: list[str] = []
+
+        def number(match: re.Match[str]) -> str:
+            if match[1] not in names:
+                names.append(match[1])
+            return f"${names.index(match[1]) + 1}"
+
+        self.sql = _MARK.sub(number, template)
+        self.names = tuple(names)
+
+    def args(self, values: Mapping[str, Any]) -> list[Any]:
+        """The values in placeholder order; a name without a value is a KeyError, never a NULL."""
+        return [values[name] for name in self.names]
+
+    async def fetch(self, tx: _HasSql, **values: Any) -> list[Record]:
+        return await tx.sql.fetch(self.sql, *self.args(values))
+
+    async def fetchrow(self, tx: _HasSql, **values: Any) -> Record | None:
+        return await tx.sql.fetchrow(self.sql, *self.args(values))
+
+    async def fetchval(self, tx: _HasSql, **values: Any) -> Any:
+        return await tx.sql.fetchval(self.sql, *self.args(values))
+
+    async def execute(self, tx: _HasSql, **values: Any) -> None:
+        await tx.sql.execute(self.sql, *self.args(values))

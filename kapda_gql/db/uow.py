@@ -1,14 +1,18 @@
-"""The unit of work: one database transaction, committed only when a service says so.
+"""Units of work: one database transaction each, committed only when a service says so.
 
-Services receive a fresh ``UnitOfWork`` per call (sibling GraphQL fields
-resolve concurrently, so a request must never share one session between two
-services). ``run`` retries the whole unit when PostgreSQL reports a
-serialization failure or a deadlock, which are safe to retry by definition:
+Services receive a fresh ``UnitOfWork`` per call (sibling GraphQL fields resolve concurrently, so a
+request must never share one connection between two services) and open units from it. There are two
+kinds, and they are distinct types, so a helper's signature says which one it needs:
+
+- ``OrmUnit`` (``uow.orm()``, ``uow.run(work)``): an ORM session, with ``tx.session`` and ``tx.sql``;
+- ``LeanUnit`` (``uow.lean()``, ``uow.run_lean(work)``): a pooled driver connection for plain SQL
+  (the hot paths, see ``kapda_gql.db.sql``), with ``tx.sql`` only;
+- ``Unit`` is either, for helpers that write one statement (an audit entry).
+
+Both kinds follow the same rules: ``read=True`` runs outside any transaction (autocommit), a unit
+that ends without ``commit()`` is rolled back, and ``run``/``run_lean`` retry the whole unit when
+PostgreSQL reports a serialization failure or a deadlock, which are safe to retry by definition:
 the failed attempt was rolled back entirely.
-
-A unit is an ORM session by default; ``lean()`` makes the next one a pooled driver connection
-for plain SQL (the hot paths, see ``kapda_gql.db.sql``), with the same transaction, retry and
-error rules. ``uow.sql`` runs plain SQL in either kind.
 """
 
 from __future__ import annotations
@@ -16,9 +20,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
-from types import TracebackType
-from typing import Any, Generic, Protocol, Self, TypeVar, cast
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
@@ -31,7 +35,7 @@ from kapda_gql.db.sql import Listener, SessionSql, Sql, Statements, translate
 log = logging.getLogger("kapda_gql.uow")
 
 T = TypeVar("T")
-U = TypeVar("U", bound="Unit")
+U = TypeVar("U", "OrmUnit", "LeanUnit")
 
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 DEFAULT_ATTEMPTS = 5
@@ -57,47 +61,58 @@ class Unit(Protocol):
     async def commit(self) -> None: ...
 
 
-class OrmUnit(Unit, Protocol):
-    """An open unit with an ORM session (``uow.orm()``, ``uow.run``)."""
+class OrmUnit:
+    """An open unit with an ORM session."""
+
+    __slots__ = ("_session", "committed")
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self.committed = False
 
     @property
-    def session(self) -> AsyncSession: ...
-
-    async def rollback(self) -> None: ...
-
-
-class LeanUnit(Protocol):
-    """An open lean unit: plain SQL straight to the driver (``uow.lean()``, ``uow.run_lean``)."""
+    def session(self) -> AsyncSession:
+        return self._session
 
     @property
-    def sql(self) -> Sql: ...
+    def sql(self) -> SessionSql:
+        """Plain SQL on the session's own connection and transaction."""
+        return SessionSql(self._session)
 
-    async def commit(self) -> None: ...
+    async def commit(self) -> None:
+        await self._session.commit()
+        self.committed = True
+
+    async def rollback(self) -> None:
+        await self._session.rollback()
 
 
-class _Open(Generic[U]):
-    """``async with uow.orm() as tx`` / ``uow.lean()``: opens the unit and hands out its typed view."""
+class LeanUnit:
+    """An open lean unit: plain SQL straight to the driver, inside or outside a transaction."""
 
-    __slots__ = ("_uow",)
+    __slots__ = ("_sql", "_transaction", "committed")
 
-    def __init__(self, uow: UnitOfWork) -> None:
-        self._uow = uow
+    def __init__(self, sql: Sql, transaction: Any) -> None:
+        self._sql = sql
+        self._transaction = transaction
+        self.committed = False
 
-    def read(self) -> Self:
-        self._uow._reading = True
-        return self
+    @property
+    def sql(self) -> Sql:
+        return self._sql
 
-    async def __aenter__(self) -> U:
-        await self._uow.__aenter__()
-        return cast(U, self._uow)
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self._uow.__aexit__(exc_type, exc, tb)
+    async def commit(self) -> None:
+        if self._transaction is not None:
+            try:
+                await self._transaction.commit()
+            except Exception as error:  # a deferred check or a serialization failure at COMMIT
+                raise translate(error, "COMMIT", ()) from error
+        self.committed = True
 
 
 class UnitOfWork:
+    """Opens the units of one service call, one at a time."""
+
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -114,102 +129,114 @@ class UnitOfWork:
         self._attempts = attempts
         self._engine = engine
         self._listeners = listeners if listeners is not None else []
-        self._reading = False
-        self._leaning = False
-        self._session: AsyncSession | None = None
-        self._raw: PoolProxiedConnection | None = None
-        self._sql: Sql | None = None
-        self._transaction: Any = None
-        self._committed = False
+        self._open = False
 
-    def read(self) -> Self:
-        """The next ``async with`` reads outside any transaction (autocommit).
+    def orm(self, *, read: bool = False) -> AbstractAsyncContextManager[OrmUnit]:
+        """An ORM session in one transaction; with ``read``, in autocommit.
 
-        For reads whose statements need not see one snapshot: no BEGIN and no ROLLBACK, so a
-        one-statement read is one round trip instead of three.
+        Autocommit is for reads whose statements need not see one snapshot: no BEGIN and no
+        ROLLBACK, so a one-statement read is one round trip instead of three.
         """
-        self._reading = True
-        return self
+        return self._opened(self._open_orm(read))
 
-    def orm(self, *, read: bool = False) -> _Open[OrmUnit]:
-        """An ORM session: in one transaction, or with ``read`` in autocommit (see ``read``)."""
-        self._reading = read
-        return _Open(self)
-
-    def lean(self, *, read: bool = False) -> _Open[LeanUnit]:
-        """A pooled driver connection for plain SQL (``tx.sql``), not an ORM session.
-
-        For the hot paths, whose statements are plain SQL: see ``kapda_gql.db.sql``.
-        """
+    def lean(self, *, read: bool = False) -> AbstractAsyncContextManager[LeanUnit]:
+        """A pooled driver connection for plain SQL, in one transaction; with ``read``, in autocommit."""
         if self._engine is None:
             raise RuntimeError("this unit of work has no engine for lean units")
-        self._leaning = True
-        self._reading = read
-        return _Open(self)
+        return self._opened(self._open_lean(self._engine, read))
 
-    @property
-    def session(self) -> AsyncSession:
-        if self._session is None:
-            raise RuntimeError("the unit of work has no ORM session open: use `async with uow` or `uow.run`")
-        return self._session
+    async def run(self, work: Callable[[OrmUnit], Awaitable[T]]) -> T:
+        """Run ``work`` in a fresh ORM transaction, retrying it whole on 40001/40P01."""
+        return await self._retrying(self.orm, work)
 
-    @property
-    def sql(self) -> Statements:
-        """Plain SQL in whichever unit is open: the lean connection, or the ORM session's."""
-        if self._sql is not None:
-            return self._sql
-        return SessionSql(self.session)
+    async def run_lean(self, work: Callable[[LeanUnit], Awaitable[T]]) -> T:
+        """``run`` for a lean unit."""
+        return await self._retrying(self.lean, work)
 
-    async def __aenter__(self) -> Self:
-        if self._session is not None or self._sql is not None:
-            raise RuntimeError("a unit of work cannot be entered twice at once")
-        if self._gate is not None:
-            # First come, first served for connections: the pool itself hands a released
-            # connection straight back to whoever released it, starving waiters under load.
-            await self._gate.acquire()
-        self._committed = False
-        if self._leaning:
+    async def _retrying(
+        self, opener: Callable[[], AbstractAsyncContextManager[U]], work: Callable[[U], Awaitable[T]]
+    ) -> T:
+        attempt = 1
+        while True:
             try:
-                await self._open_lean()
-            except BaseException:
-                self._leaning = self._reading = False
+                async with opener() as tx:
+                    return await work(tx)
+            except DBAPIError as error:
+                if sqlstate(error) not in RETRYABLE_SQLSTATES or attempt >= self._attempts:
+                    raise
+                log.warning("retrying unit of work after SQLSTATE %s (attempt %d)", sqlstate(error), attempt)
+                # Jittered backoff so the transactions that collided do not collide again.
+                await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311
+                attempt += 1
+
+    @asynccontextmanager
+    async def _opened(self, unit: AbstractAsyncContextManager[U]) -> AsyncIterator[U]:
+        if self._open:
+            # Two units at once from one call would hold two connections, and could wait on itself.
+            raise RuntimeError("a unit of work cannot be entered twice at once")
+        self._open = True
+        try:
+            if self._gate is not None:
+                # First come, first served for connections: the pool itself hands a released
+                # connection straight back to whoever released it, starving waiters under load.
+                await self._gate.acquire()
+            try:
+                async with unit as tx:
+                    yield tx
+            finally:
                 if self._gate is not None:
                     self._gate.release()
-                raise
-            return self
-        self._session = (self._readers if self._reading else self._sessions)()
-        return self
+        finally:
+            self._open = False
 
-    async def _open_lean(self) -> None:
-        assert self._engine is not None
-        raw = await self._engine.raw_connection()
+    @asynccontextmanager
+    async def _open_orm(self, read: bool) -> AsyncIterator[OrmUnit]:
+        session = (self._readers if read else self._sessions)()
+        tx = OrmUnit(session)
+        try:
+            yield tx
+        finally:
+            try:
+                if not tx.committed:
+                    # Detach first: a rollback would expire every loaded row, and read-only
+                    # units hand their rows to the caller after the transaction ends.
+                    session.expunge_all()
+                    if not read:
+                        await session.rollback()
+            finally:
+                await session.close()
+
+    @asynccontextmanager
+    async def _open_lean(self, engine: AsyncEngine, read: bool) -> AsyncIterator[LeanUnit]:
+        raw = await engine.raw_connection()
         try:
             conn: Any = raw.driver_connection
-            if not self._reading:
+            transaction = None
+            if not read:
                 transaction = conn.transaction()
                 await transaction.start()
-                self._transaction = transaction
         except BaseException:
             await greenlet_spawn(raw.invalidate)
             raise
-        self._raw = raw
-        self._sql = Sql(conn, self._listeners)
+        tx = LeanUnit(Sql(conn, self._listeners), transaction)
+        failing = True
+        try:
+            yield tx
+            failing = False
+        finally:
+            await self._close_lean(engine, raw, tx, transaction, failing)
 
-    async def _close_lean(self, failing: bool) -> None:
-        lost = self._sql is not None and self._sql.lost
-        raw, self._raw, self._sql = self._raw, None, None
-        transaction, self._transaction = self._transaction, None
-        if raw is None:
-            return
-        if lost:
+    async def _close_lean(
+        self, engine: AsyncEngine, raw: PoolProxiedConnection, tx: LeanUnit, transaction: Any, failing: bool
+    ) -> None:
+        if tx.sql.lost:
             # As SQLAlchemy does on a disconnect: every connection made before this one is suspect
             # too (a restart or failover ends them all) and is replaced at its next checkout,
             # so one request per worker finds out instead of one per pooled connection.
-            assert self._engine is not None
-            await greenlet_spawn(self._engine.sync_engine.pool._invalidate, raw)
+            await greenlet_spawn(engine.sync_engine.pool._invalidate, raw)
             return
         try:
-            if transaction is not None and not self._committed:
+            if transaction is not None and not tx.committed:
                 await transaction.rollback()
         except Exception as error:
             # A connection whose transaction state is unknown never goes back to the pool.
@@ -227,78 +254,6 @@ class UnitOfWork:
             await greenlet_spawn(raw.invalidate)
         else:
             await greenlet_spawn(raw.close)
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        reading, self._reading = self._reading, False
-        leaning, self._leaning = self._leaning, False
-        if leaning:
-            try:
-                await self._close_lean(failing=exc is not None)
-            finally:
-                if self._gate is not None:
-                    self._gate.release()
-            return
-        session, self._session = self._session, None
-        if session is None:
-            return
-        try:
-            if not self._committed:
-                # Detach first: a rollback would expire every loaded row, and read-only
-                # units hand their rows to the caller after the transaction ends.
-                session.expunge_all()
-                if not reading:
-                    await session.rollback()
-        finally:
-            try:
-                await session.close()
-            finally:
-                if self._gate is not None:
-                    self._gate.release()
-
-    async def commit(self) -> None:
-        if self._transaction is not None:
-            try:
-                await self._transaction.commit()
-            except Exception as error:  # a deferred check or a serialization failure at COMMIT
-                raise translate(error, "COMMIT", ()) from error
-        elif self._sql is None:
-            await self.session.commit()
-        self._committed = True
-
-    async def rollback(self) -> None:
-        if self._sql is not None:
-            raise RuntimeError("a lean unit of work rolls back when it ends")
-        await self.session.rollback()
-
-    async def run(
-        self,
-        work: Callable[[OrmUnit], Awaitable[T]] | Callable[[UnitOfWork], Awaitable[T]],
-        *,
-        lean: bool = False,
-    ) -> T:
-        """Run ``work`` in a fresh ORM transaction, retrying it whole on 40001/40P01."""
-        return await self._retrying(lambda: work(self), lean=lean)
-
-    async def run_lean(self, work: Callable[[LeanUnit], Awaitable[T]]) -> T:
-        """``run`` for a lean unit."""
-        return await self._retrying(lambda: work(cast(LeanUnit, self)), lean=True)
-
-    async def _retrying(self, attempt_once: Callable[[], Awaitable[T]], *, lean: bool) -> T:
-        for attempt in range(1, self._attempts + 1):
-            try:
-                if lean:
-                    self.lean()
-                async with self:
-                    return await attempt_once()
-            except DBAPIError as error:
-                if sqlstate(error) not in RETRYABLE_SQLSTATES or attempt == self._attempts:
-                    raise
-                log.warning("retrying unit of work after SQLSTATE %s (attempt %d)", sqlstate(error), attempt)
-                # Jittered backoff so the transactions that collided do not collide again.
-                await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311
-        raise AssertionError("unreachable")
 
 
 class Database:

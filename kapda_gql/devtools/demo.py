@@ -426,9 +426,9 @@ async def _ensure_accounts(runtime: Runtime) -> dict[str, int]:
         if user.role != login.role.value:
             log.warning("demo user %s already exists as %s, not %s", login.email, user.role, login.role.value)
     user_ids = {key: results[LOGINS.index(login)][0].id for key, login in DESIGNERS.items()}
-    async with runtime.db.uow() as uow:
+    async with runtime.db.uow().orm(read=True) as tx:
         rows = (
-            await uow.session.execute(
+            await tx.session.execute(
                 select(Designer.user_id, Designer.id).where(Designer.user_id.in_(user_ids.values()))
             )
         ).all()
@@ -440,8 +440,8 @@ async def _ensure_accounts(runtime: Runtime) -> dict[str, int]:
 
 
 async def _existing_skus(runtime: Runtime, skus: Sequence[str]) -> set[str]:
-    async with runtime.db.uow() as uow:
-        return set((await uow.session.execute(select(Variant.sku).where(Variant.sku.in_(skus)))).scalars())
+    async with runtime.db.uow().orm(read=True) as tx:
+        return set((await tx.session.execute(select(Variant.sku).where(Variant.sku.in_(skus)))).scalars())
 
 
 async def _create(

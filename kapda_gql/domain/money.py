@@ -23,24 +23,9 @@ class Money:
         if isinstance(self.amount, bool) or not isinstance(self.amount, int):
             raise TypeError(f"Money amount must be int paise, got {type(self.amount).__name__}")
 
-    def __add__(self, other: Money) -> Money:
-        self._same(other)
-        return Money(self.amount + other.amount, self.currency)
-
-    def __sub__(self, other: Money) -> Money:
-        self._same(other)
-        return Money(self.amount - other.amount, self.currency)
-
-    def __mul__(self, quantity: int) -> Money:
-        return Money(self.amount * quantity, self.currency)
-
     def share(self, basis_points: int) -> Money:
         """``basis_points``/10000 of this amount, rounded half up to the paisa."""
         return Money((self.amount * basis_points + 5000) // 10000, self.currency)
-
-    def _same(self, other: Money) -> None:
-        if other.currency != self.currency:
-            raise ValueError(f"cannot mix {self.currency} and {other.currency}")
 
     @property
     def formatted(self) -> str:
@@ -61,10 +46,6 @@ class Money:
             digits = f"{major:,}"
         symbol = _SYMBOLS.get(self.currency, self.currency + " ")
         return f"{sign}{symbol}{digits}.{minor:02d}"
-
-    @classmethod
-    def zero(cls, currency: str = DEFAULT_CURRENCY) -> Money:
-        return cls(0, currency)
 
 
 def check_cart_total(total: int, field: str) -> None:

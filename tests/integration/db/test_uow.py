@@ -13,13 +13,13 @@ from sqlalchemy.exc import DBAPIError
 
 from kapda_gql.app import build_runtime, create_app
 from kapda_gql.config import Settings
-from kapda_gql.db.uow import UnitOfWork, sqlstate
+from kapda_gql.db.uow import OrmUnit, UnitOfWork, sqlstate
 from kapda_gql.runtime import Runtime
 
 RAISE = "DO $$ BEGIN RAISE EXCEPTION 'injected' USING ERRCODE = '{code}'; END $$"
 
 
-async def _insert_user(uow: UnitOfWork, email: str) -> None:
+async def _insert_user(uow: OrmUnit, email: str) -> None:
     await uow.session.execute(
         text("INSERT INTO users (email, password_hash, name) VALUES (:e, 'x', 'UoW')"), {"e": email}
     )
@@ -35,7 +35,7 @@ async def test_run_retries_the_whole_unit_on_a_retryable_failure(
 ) -> None:
     attempts = 0
 
-    async def work(uow: UnitOfWork) -> str:
+    async def work(uow: OrmUnit) -> str:
         nonlocal attempts
         attempts += 1
         # Written before the failure: it must vanish with the failed attempt, not be written twice.
@@ -55,7 +55,7 @@ async def test_run_retries_the_whole_unit_on_a_retryable_failure(
 async def test_run_gives_up_after_the_bounded_attempts(runtime: Runtime, db: Any) -> None:
     attempts = 0
 
-    async def work(uow: UnitOfWork) -> None:
+    async def work(uow: OrmUnit) -> None:
         nonlocal attempts
         attempts += 1
         await _insert_user(uow, f"try{attempts}@example.com")
@@ -72,7 +72,7 @@ async def test_run_gives_up_after_the_bounded_attempts(runtime: Runtime, db: Any
 async def test_other_errors_are_not_retried(runtime: Runtime, db: Any) -> None:
     attempts = 0
 
-    async def work(uow: UnitOfWork) -> None:
+    async def work(uow: OrmUnit) -> None:
         nonlocal attempts
         attempts += 1
         await uow.session.execute(text("SELECT 1 / 0"))
@@ -85,7 +85,7 @@ async def test_other_errors_are_not_retried(runtime: Runtime, db: Any) -> None:
     class Boom(Exception):
         pass
 
-    async def fails_in_python(uow: UnitOfWork) -> None:
+    async def fails_in_python(uow: OrmUnit) -> None:
         nonlocal attempts
         attempts += 1
         await _insert_user(uow, "python@example.com")
@@ -105,7 +105,7 @@ async def test_a_real_deadlock_is_retried(runtime: Runtime, db: Any) -> None:
     attempts = {"a": 0, "b": 0}
 
     def unit(first: str, second: str) -> Any:
-        async def work(uow: UnitOfWork) -> None:
+        async def work(uow: OrmUnit) -> None:
             attempts[first] += 1
             lock = text("UPDATE users SET name = name || :tag WHERE email = :e")
             await uow.session.execute(lock, {"tag": first, "e": f"{first}@example.com"})
@@ -126,15 +126,15 @@ async def test_a_real_deadlock_is_retried(runtime: Runtime, db: Any) -> None:
 
 
 async def test_nothing_is_kept_without_commit(runtime: Runtime, db: Any) -> None:
-    async with runtime.db.uow() as uow:
+    async with runtime.db.uow().orm() as uow:
         await _insert_user(uow, "forgotten@example.com")
     with pytest.raises(RuntimeError):
-        async with runtime.db.uow() as uow:
+        async with runtime.db.uow().orm() as uow:
             await _insert_user(uow, "raised@example.com")
             raise RuntimeError("halfway")
     assert await _emails(db) == []
 
-    async with runtime.db.uow() as uow:
+    async with runtime.db.uow().orm() as uow:
         await _insert_user(uow, "kept@example.com")
         await uow.commit()
     assert await _emails(db) == ["kept@example.com"]
@@ -142,19 +142,22 @@ async def test_nothing_is_kept_without_commit(runtime: Runtime, db: Any) -> None
 
 async def test_misuse_is_refused(runtime: Runtime) -> None:
     uow = runtime.db.uow()
-    with pytest.raises(RuntimeError):
-        _ = uow.session
-    async with uow:
+    # The factory has no session of its own: only an open unit does (mypy holds the rest).
+    assert not hasattr(uow, "session") and not hasattr(uow, "sql")
+    async with uow.orm():
         with pytest.raises(RuntimeError):
-            async with uow:
+            async with uow.orm():
                 pass
-    with pytest.raises(RuntimeError):
-        _ = uow.session
+        with pytest.raises(RuntimeError):
+            async with uow.lean():
+                pass
+    async with uow.orm() as tx:  # the factory is free again once its unit ended
+        assert tx.session is not None
 
 
 async def test_sqlstate_reads_through_wrappers(runtime: Runtime) -> None:
     with pytest.raises(DBAPIError) as caught:
-        async with runtime.db.uow() as uow:
+        async with runtime.db.uow().orm() as uow:
             await uow.session.execute(text(RAISE.format(code="40P01")))
     assert sqlstate(caught.value) == "40P01"
     assert sqlstate(ValueError("no state")) is None

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from kapda_gql.db.uow import UnitOfWork, sqlstate
+from kapda_gql.db.uow import LeanUnit, sqlstate
 from kapda_gql.runtime import Runtime
 from tests.support.statements import counting
 
@@ -24,28 +24,28 @@ def _pool_idle(runtime: Runtime) -> bool:
 
 
 async def test_commit_writes_and_leaving_without_commit_rolls_back(runtime: Runtime, db: Any) -> None:
-    uow = runtime.db.uow()
-    async with uow.lean():
+    units = runtime.db.uow()
+    async with units.lean() as uow:
         assert isinstance(await uow.sql.fetchval(INSERT, "kept@example.com"), int)
         await uow.commit()
-    async with uow.lean():
+    async with units.lean() as uow:
         await uow.sql.fetchval(INSERT, "dropped@example.com")
     with pytest.raises(RuntimeError):
-        async with uow.lean():
+        async with units.lean() as uow:
             await uow.sql.fetchval(INSERT, "raised@example.com")
             raise RuntimeError("the service changed its mind")
     assert await _emails(db) == ["kept@example.com"]
     assert _pool_idle(runtime)
     # The connections went back to the pool outside any transaction: a read unit's write (autocommit)
     # stands on its own, where a leftover transaction would have swallowed it.
-    async with uow.lean().read():
+    async with units.lean(read=True) as uow:
         await uow.sql.fetchval(INSERT, "autocommit@example.com")
     assert await _emails(db) == ["kept@example.com", "autocommit@example.com"]
 
 
 async def test_a_read_unit_runs_outside_a_transaction(runtime: Runtime) -> None:
-    uow = runtime.db.uow()
-    async with uow.lean().read():
+    units = runtime.db.uow()
+    async with units.lean(read=True) as uow:
         # Outside a transaction each statement has its own snapshot: now() moves between them.
         first = await uow.sql.fetchval("SELECT now()")
         await asyncio.sleep(0.01)
@@ -54,16 +54,16 @@ async def test_a_read_unit_runs_outside_a_transaction(runtime: Runtime) -> None:
 
 
 async def test_driver_errors_arrive_as_the_orm_paths_errors(runtime: Runtime, db: Any) -> None:
-    uow = runtime.db.uow()
-    async with uow.lean():
+    units = runtime.db.uow()
+    async with units.lean() as uow:
         await uow.sql.fetchval(INSERT, "same@example.com")
         await uow.commit()
     with pytest.raises(IntegrityError) as unique:
-        async with uow.lean():
+        async with units.lean() as uow:
             await uow.sql.fetchval(INSERT, "same@example.com")
     assert sqlstate(unique.value) == "23505"
     with pytest.raises(DBAPIError) as division:
-        async with uow.lean().read():
+        async with units.lean(read=True) as uow:
             await uow.sql.fetchval("SELECT 1 / $1::int", 0)
     assert sqlstate(division.value) == "22012"
     assert _pool_idle(runtime)
@@ -72,7 +72,7 @@ async def test_driver_errors_arrive_as_the_orm_paths_errors(runtime: Runtime, db
 async def test_run_retries_a_lean_unit_whole(runtime: Runtime, db: Any) -> None:
     attempts = 0
 
-    async def work(uow: UnitOfWork) -> int:
+    async def work(uow: LeanUnit) -> int:
         nonlocal attempts
         attempts += 1
         await uow.sql.fetchval(INSERT, f"attempt{attempts}@example.com")
@@ -81,7 +81,7 @@ async def test_run_retries_a_lean_unit_whole(runtime: Runtime, db: Any) -> None:
         await uow.commit()
         return attempts
 
-    assert await runtime.db.uow().run(work, lean=True) == 2
+    assert await runtime.db.uow().run_lean(work) == 2
     assert await _emails(db) == ["attempt2@example.com"]
 
 
@@ -91,8 +91,8 @@ async def test_row_locks_in_lean_units_serialise_concurrent_writers(runtime: Run
     holding = asyncio.Event()
 
     async def bump(hold: bool) -> str:
-        uow = runtime.db.uow()
-        async with uow.lean():
+        units = runtime.db.uow()
+        async with units.lean() as uow:
             name = await uow.sql.fetchval("SELECT name FROM users WHERE id = $1 FOR NO KEY UPDATE", user_id)
             if hold:
                 holding.set()
@@ -110,9 +110,9 @@ async def test_row_locks_in_lean_units_serialise_concurrent_writers(runtime: Run
 
 
 async def test_statements_are_reported_to_the_listeners(runtime: Runtime) -> None:
-    uow = runtime.db.uow()
+    units = runtime.db.uow()
     with counting(runtime) as statements:
-        async with uow.lean().read():
+        async with units.lean(read=True) as uow:
             await uow.sql.fetch("SELECT 1")
             await uow.sql.execute("SELECT 2")
     assert statements == ["SELECT 1", "SELECT 2"]
@@ -121,15 +121,15 @@ async def test_statements_are_reported_to_the_listeners(runtime: Runtime) -> Non
 async def test_sql_inside_an_orm_unit_shares_the_sessions_transaction(runtime: Runtime, db: Any) -> None:
     from kapda_gql.db.models import User
 
-    uow = runtime.db.uow()
-    async with uow:
+    units = runtime.db.uow()
+    async with units.orm() as uow:
         uow.session.add(User(email="orm@example.com", password_hash="x", name="ORM"))
         await uow.session.flush()
         # The plain statement sees the session's uncommitted row: one connection, one transaction.
         assert await uow.sql.fetchval("SELECT count(*) FROM users WHERE email = $1", "orm@example.com") == 1
         await uow.sql.fetchval(INSERT, "sql-in-orm@example.com")
     assert await _emails(db) == []  # left without commit: both writes rolled back together
-    async with uow:
+    async with units.orm() as uow:
         await uow.sql.fetchval(INSERT, "committed@example.com")
         await uow.commit()
     assert await _emails(db) == ["committed@example.com"]
@@ -141,17 +141,17 @@ async def test_a_connection_lost_mid_unit_is_never_pooled_again(
 ) -> None:
     from sqlalchemy.exc import OperationalError
 
-    uow = runtime.db.uow()
+    units = runtime.db.uow()
     # The error that reaches the caller is the lost connection, not a failed rollback after it.
     with pytest.raises(OperationalError):
-        async with uow.lean() if transaction else uow.lean().read():
+        async with units.lean(read=not transaction) as uow:
             pid = await uow.sql.fetchval("SELECT pg_backend_pid()")
             assert await db.fetchval("SELECT pg_terminate_backend($1)", pid) is True
             await asyncio.sleep(0.05)  # let the driver see the connection close
             await uow.sql.fetchval("SELECT 1")
     # Every pooled connection is handed out in turn: none of them may be the dead one.
     for _ in range(25):
-        async with uow.lean().read():
+        async with units.lean(read=True) as uow:
             assert await uow.sql.fetchval("SELECT pg_backend_pid() <> $1", pid) is True
     assert _pool_idle(runtime)
 
@@ -164,8 +164,8 @@ async def test_after_a_restart_one_request_finds_out_not_one_per_pooled_connecti
     from sqlalchemy.exc import OperationalError
 
     async def hold(release: asyncio.Event) -> None:
-        uow = runtime.db.uow()
-        async with uow.lean().read():
+        units = runtime.db.uow()
+        async with units.lean(read=True) as uow:
             await uow.sql.fetchval("SELECT 1")
             await release.wait()
 
@@ -183,8 +183,8 @@ async def test_after_a_restart_one_request_finds_out_not_one_per_pooled_connecti
     failures = 0
     for _ in range(8):
         try:
-            uow = runtime.db.uow()
-            async with uow.lean().read():
+            units = runtime.db.uow()
+            async with units.lean(read=True) as uow:
                 assert await uow.sql.fetchval("SELECT 1") == 1
         except OperationalError:
             failures += 1

@@ -59,7 +59,7 @@ async def test_data_postgres_cannot_store_is_bad_user_input_even_when_unchecked(
     from kapda_gql.graphql.errors import error_code, format_error
 
     try:
-        async with runtime.db.uow() as uow:
+        async with runtime.db.uow().orm() as uow:
             await uow.session.execute(text("SELECT CAST(:v AS text)"), {"v": "a\x00b"})
     except Exception as exc:
         wrapped = GraphQLError("boom", original_error=exc, path=["x"])

@@ -263,7 +263,7 @@ async def test_refund_intent_recorded_but_never_sent_is_carried_out_by_the_proce
 
     order = await place_order(shop["alice"], [(shop["product"]["variant_ids"][0], 1)])
     payment = await db.fetchrow("SELECT id, amount FROM payments")
-    async with runtime.db.uow() as uow:
+    async with runtime.db.uow().orm() as uow:
         await refunds.request_refund(
             uow,
             Actor.system_actor("test"),

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from kapda_gql.checkout import store
-from kapda_gql.checkout.named import Query, violated_constraint
 from kapda_gql.checkout.quote import QuoteLine
 from kapda_gql.checkout.results import ClosedElsewhere, OutOfStock, Placed, answer, order_or_raise
 from kapda_gql.core import audit, idempotency
 from kapda_gql.db.models import Order
+from kapda_gql.db.sql import Query, violated_constraint
 from kapda_gql.domain.errors import CheckoutExpired, InsufficientStock
 from kapda_gql.domain.policy import Actor
 from kapda_gql.payments.gateway import GatewayPayment
@@ -42,7 +42,7 @@ def test_the_answer_of_a_checkout_key_is_the_order_number() -> None:
 
 
 def test_named_markers_become_numbered_placeholders_once_per_name() -> None:
-    query = Query.of("SELECT :a, :b::jsonb, CAST(:a AS int), x::text FROM t WHERE y = :c_1")
+    query = Query("SELECT :a, :b::jsonb, CAST(:a AS int), x::text FROM t WHERE y = :c_1")
     assert query.sql == "SELECT $1, $2::jsonb, CAST($1 AS int), x::text FROM t WHERE y = $3"
     assert query.names == ("a", "b", "c_1")
     assert query.args({"c_1": 3, "a": 1, "b": "{}", "unused": 0}) == [1, "{}", 3]
