@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from kapda_gql.db.models import WebhookEvent
-from kapda_gql.db.sql import Record
+from kapda_gql.db.sql import Record, violated_constraint
 from kapda_gql.db.uow import Unit
 from kapda_gql.domain.enums import PaymentStatus, RefundStatus, WebhookStatus
 
@@ -53,17 +53,6 @@ REFUNDS_WITHIN_CAPTURE = "ck_payments_refunds_within_capture"
 
 class RefundExceedsCapture(Exception):
     """A refund would take a payment's refunds past its capture: the database refused it."""
-
-
-def violated_constraint(error: BaseException) -> str | None:
-    """The name of the constraint a database error reports, wherever in its chain it sits."""
-    seen: BaseException | None = error
-    while seen is not None:
-        name = getattr(seen, "constraint_name", None)
-        if name:
-            return str(name)
-        seen = getattr(seen, "orig", None) or seen.__cause__
-    return None
 
 
 async def insert_refund(
