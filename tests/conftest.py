@@ -205,7 +205,11 @@ def make_product(database_url: str) -> Any:
             ]:
                 vids.append(
                     await conn.fetchval(
-                        "INSERT INTO variants (product_id, sku, size, color, stock, price) VALUES ($1,$2,$3,$4,$5,$6) RETURNING id",
+                        # With its INITIAL movement, as createProduct writes it (kapda_gql.stock).
+                        "WITH made AS (INSERT INTO variants (product_id, sku, size, color, stock, price)"
+                        " VALUES ($1,$2,$3,$4,$5,$6) RETURNING id, stock),"
+                        " moved AS (INSERT INTO stock_movements (variant_id, reason, delta, stock_after)"
+                        " SELECT id, 'INITIAL', stock, stock FROM made) SELECT id FROM made",
                         pid,
                         sku,
                         size,

@@ -39,10 +39,12 @@ def slugify(title: str) -> str:
     return slug[:200] or "product"
 
 
-async def _insert_variants(tx: LeanUnit, product_id: int, variants: list[VariantSpec], prefix: str) -> None:
+async def _insert_variants(
+    tx: LeanUnit, actor: Actor, product_id: int, variants: list[VariantSpec], prefix: str
+) -> None:
     for spec in variants:
         try:
-            await store.insert_variant(tx, product_id, spec)
+            await store.insert_variant(tx, product_id, spec, actor_id=actor.user_id)
         except store.SkuTaken:
             raise BadUserInput(f"{prefix}.sku", "a variant with this SKU already exists") from None
 
@@ -89,7 +91,7 @@ async def create_product(
             images=list(spec.images),
             status=ProductStatus.DRAFT.value,
         )
-        await _insert_variants(tx, product.id, list(spec.variants), "variants")
+        await _insert_variants(tx, actor, product.id, list(spec.variants), "variants")
         await audit.record(
             tx,
             actor,
@@ -148,7 +150,7 @@ async def update_product(
     async def work(tx: LeanUnit) -> ProductRow:
         before = await _locked_product(tx, actor, product_id)
         product = await store.write_product(tx, dataclasses.replace(before, **values))
-        await _insert_variants(tx, product.id, list(changes.add_variants), "addVariants")
+        await _insert_variants(tx, actor, product.id, list(changes.add_variants), "addVariants")
         delta: dict[str, Any] = audit.diff(_snapshot(before), _snapshot(product))
         if changes.add_variants:
             delta["addedVariants"] = [v.sku for v in changes.add_variants]
@@ -223,9 +225,13 @@ async def delete_product(uow: UnitOfWork, actor: Actor, product_id: int) -> bool
     return await uow.run_lean(work)
 
 
-async def set_stock(uow: UnitOfWork, actor: Actor, variant_id: int, stock: int) -> VariantRow:
+async def set_stock(
+    uow: UnitOfWork, actor: Actor, variant_id: int, stock: int, note: str | None = None
+) -> VariantRow:
+    """The sellable stock set to ``stock``; the difference is a SET movement carrying ``note``."""
     require_catalog_manager(actor)
-    if problems := validation.stock_problems(stock):
+    note = (note.strip() or None) if note is not None else None
+    if problems := validation.stock_problems(stock) + validation.note_problems(note):
         raise BadUserInput(problems)
 
     async def work(tx: LeanUnit) -> VariantRow:
@@ -239,15 +245,13 @@ async def set_stock(uow: UnitOfWork, actor: Actor, variant_id: int, stock: int) 
             # A variant the caller cannot see answers exactly as a missing one: nothing is revealed.
             # (Another designer's approved, public variant stays FORBIDDEN, as API.md says.)
             raise NotFound("Variant not found") from None
-        variant = await store.set_stock(tx, variant_id, stock)
-        await audit.record(
-            tx,
-            actor,
-            "stock.set",
-            "Variant",
-            variant_id,
-            {"stock": {"from": before.stock, "to": stock}, "sku": variant.sku},
+        variant = await store.set_stock(
+            tx, variant_id, stock, delta=stock - before.stock, actor_id=actor.user_id, note=note
         )
+        changes: dict[str, Any] = {"stock": {"from": before.stock, "to": stock}, "sku": variant.sku}
+        if note is not None:
+            changes["note"] = note
+        await audit.record(tx, actor, "stock.set", "Variant", variant_id, changes)
         await tx.commit()
         return variant
 

@@ -33,8 +33,10 @@ from kapda_gql.core.pagination import Page, Window, encode_cursor, page_of
 from kapda_gql.db import models
 from kapda_gql.db.sql import Query, Record, violated_constraint
 from kapda_gql.db.uow import LeanUnit, Unit
+from kapda_gql.domain.ledger import StockReason
 from kapda_gql.domain.policy import CatalogScope
 from kapda_gql.domain.stock import LIVE_VARIANT_SQL
+from kapda_gql.stock import movements
 
 # --- rows -------------------------------------------------------------------------------------
 
@@ -312,9 +314,13 @@ _INSERT_PRODUCT = Query(
     # Losing the race for a slug to a create committing right now is no error: the caller tries another.
     f" ON CONFLICT ON CONSTRAINT uq_products_slug DO NOTHING RETURNING {_PRODUCT_COLUMNS.replace('p.', '')}"
 )
+# A new variant's first stock is its INITIAL movement, written by the same statement.
 _INSERT_VARIANT = Query(
-    "INSERT INTO variants (product_id, sku, size, color, price, stock)"
-    " VALUES (:product_id, :sku, :size, :color, :price, :stock)"
+    "WITH made AS (INSERT INTO variants (product_id, sku, size, color, price, stock)"
+    " VALUES (:product_id, :sku, :size, :color, :price, :stock) RETURNING id, stock) "
+    + movements.insert_from(
+        "made", reason=StockReason.INITIAL, delta="made.stock", stock_after="made.stock", actor_id=":actor_id"
+    )
 )
 _LOCK_PRODUCT = Query(
     f"SELECT {_PRODUCT_COLUMNS} FROM products p WHERE p.id = :id AND p.deleted_at IS NULL FOR UPDATE"
@@ -331,9 +337,20 @@ _LOCK_VARIANT = Query(
 )
 # Stock set by hand moves the catalog version (core/catalog_version.py) in the same statement, so
 # shared cached answers drop it at COMMIT; stock moved by sales does not, and may show late.
+# Its SET movement (the difference, with the note) is written by the same statement.
 _SET_STOCK = Query(
-    "UPDATE variants v SET stock = :stock FROM (SELECT kapda_bump_catalog()) AS bumped"
-    f" WHERE v.id = :id RETURNING {_VARIANT_COLUMNS}"
+    "WITH changed AS (UPDATE variants v SET stock = :stock FROM (SELECT kapda_bump_catalog()) AS bumped"
+    f" WHERE v.id = :id RETURNING {_VARIANT_COLUMNS}), "
+    + movements.cte(
+        "moved",
+        "changed",
+        reason=StockReason.SET,
+        delta=":delta",
+        stock_after="changed.stock",
+        actor_id=":actor_id",
+        note=":note",
+    )
+    + f" SELECT {_VARIANT_COLUMNS} FROM changed v"
 )
 
 
@@ -351,7 +368,9 @@ async def insert_product(tx: Unit | LeanUnit, **values: Any) -> ProductRow | Non
     return _product(row) if row is not None else None
 
 
-async def insert_variant(tx: Unit | LeanUnit, product_id: int, spec: VariantSpec) -> None:
+async def insert_variant(
+    tx: Unit | LeanUnit, product_id: int, spec: VariantSpec, *, actor_id: int | None = None
+) -> None:
     try:
         await tx.sql.execute(
             _INSERT_VARIANT.sql,
@@ -363,6 +382,7 @@ async def insert_variant(tx: Unit | LeanUnit, product_id: int, spec: VariantSpec
                     "color": spec.color.strip() if spec.color else None,
                     "price": spec.price,
                     "stock": spec.stock,
+                    "actor_id": actor_id,
                 }
             ),
         )
@@ -404,8 +424,11 @@ async def lock_variant(tx: Unit | LeanUnit, variant_id: int) -> tuple[VariantRow
     return (_variant(row), row["designer_id"], row["status"]) if row is not None else None
 
 
-async def set_stock(tx: Unit | LeanUnit, variant_id: int, stock: int) -> VariantRow:
-    row = await _SET_STOCK.fetchrow(tx, id=variant_id, stock=stock)
+async def set_stock(
+    tx: Unit | LeanUnit, variant_id: int, stock: int, *, delta: int, actor_id: int | None, note: str | None
+) -> VariantRow:
+    """Sets the sellable stock; ``delta`` (new less old) is its SET movement."""
+    row = await _SET_STOCK.fetchrow(tx, id=variant_id, stock=stock, delta=delta, actor_id=actor_id, note=note)
     assert row is not None  # the caller holds the row's lock
     return _variant(row)
 

@@ -70,18 +70,19 @@ def first_change(order_id: int, actor: Actor, at: datetime) -> OrderStatusChange
     )
 
 
-async def _take_stock(tx: LeanUnit, lines: Sequence[QuoteLine]) -> list[dict[str, Any]]:
-    """Take every line's units; returns the lines the stock cannot cover (then nothing is taken)."""
+async def _take_stock(tx: LeanUnit, lines: Sequence[QuoteLine], sale: store.Sale) -> list[dict[str, Any]]:
+    """Take every line's units (each a SALE movement); returns the lines the stock cannot cover
+    (then nothing is taken)."""
     if len(lines) == 1:
         line = lines[0]
-        if await store.take_one(tx, line.variant_id, line.quantity):
+        if await store.take_one(tx, line.variant_id, line.quantity, sale):
             return []
         return shortage(lines, {line.variant_id: await store.stock_of(tx, line.variant_id)})
     # Several lines: locked in the lock order first, so two carts never deadlock.
     stock = await locks.variants(tx, [x.variant_id for x in lines])
     short = shortage(lines, stock)
     if not short:
-        await store.decrement(tx, lines)
+        await store.decrement(tx, lines, sale)
     return short
 
 
@@ -111,7 +112,7 @@ async def complete(
         new = store.NewOrder(number, session_id, closed, payment, now, actor, PLACED_NOTE)
         order = await store.place_order(tx, new, claim, answer(number))
         # The contended rows last, then commit at once, so the hot-SKU lock is held as briefly as can be.
-        short = await _take_stock(tx, closed.lines)
+        short = await _take_stock(tx, closed.lines, store.Sale(order.id, session_id, actor.user_id))
         if short:
             return OutOfStock(short)  # never committed: the unit rolls the order back as it ends
         await tx.commit()

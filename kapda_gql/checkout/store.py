@@ -25,9 +25,11 @@ from kapda_gql.db.models import CheckoutSession, Order
 from kapda_gql.db.sql import Query
 from kapda_gql.db.uow import Unit
 from kapda_gql.domain.enums import CheckoutStatus, CommissionStatus, OrderStatus, PaymentStatus
+from kapda_gql.domain.ledger import StockReason
 from kapda_gql.domain.lifecycles import CHECKOUT
 from kapda_gql.domain.policy import Actor
 from kapda_gql.payments.gateway import GatewayPayment
+from kapda_gql.stock import movements
 
 # The constraint that makes one Razorpay payment pay for at most one thing (models.NAMING: uq_<table>_<col>).
 PAYMENT_REUSED = "uq_payments_razorpay_payment_id"
@@ -379,20 +381,50 @@ async def place_order(
     return model(Order, _ORDER_COLUMNS, list(row))
 
 
-# One line: lock, check and take in one statement (one row cannot deadlock with anything).
+# One line: lock, check and take in one statement (one row cannot deadlock with anything); the
+# statement also writes the SALE movement (kapda_gql.stock), so checkout keeps its statement count.
+_SALE = {
+    "delta": "-changed.q",
+    "stock_after": "changed.stock",
+    "order_id": ":order_id",
+    "checkout_session_id": ":session_id",
+    "actor_id": ":actor_id",
+}
 _TAKE_ONE = Query(
-    "UPDATE variants SET stock = stock - :quantity WHERE id = :id AND stock >= :quantity RETURNING id"
+    "WITH changed AS (UPDATE variants SET stock = stock - :quantity WHERE id = :id AND stock >= :quantity"  # noqa: S608
+    " RETURNING id, stock, :quantity::int AS q), "
+    + movements.cte("moved", "changed", reason=StockReason.SALE, **_SALE)
+    + " SELECT id FROM changed"
 )
 _STOCK_OF = Query("SELECT stock FROM variants WHERE id = :id")
 # Several lines, after locks.variants has locked them in the lock order.
 _DECREMENT = Query(
-    "UPDATE variants v SET stock = v.stock - d.q "
+    "WITH changed AS (UPDATE variants v SET stock = v.stock - d.q "  # noqa: S608
     "FROM unnest(:ids::bigint[], :quantities::int[]) AS d(id, q) WHERE v.id = d.id"
+    " RETURNING v.id, v.stock, d.q) " + movements.insert_from("changed", reason=StockReason.SALE, **_SALE)
 )
 
 
-async def take_one(tx: Unit, variant_id: int, quantity: int) -> bool:
-    return await _fetchrow(tx, _TAKE_ONE, id=variant_id, quantity=quantity) is not None
+@dataclass(frozen=True, slots=True)
+class Sale:
+    """What a sale's movements belong to."""
+
+    order_id: int
+    session_id: uuid.UUID
+    actor_id: int | None
+
+
+async def take_one(tx: Unit, variant_id: int, quantity: int, sale: Sale) -> bool:
+    row = await _fetchrow(
+        tx,
+        _TAKE_ONE,
+        id=variant_id,
+        quantity=quantity,
+        order_id=sale.order_id,
+        session_id=sale.session_id,
+        actor_id=sale.actor_id,
+    )
+    return row is not None
 
 
 async def stock_of(tx: Unit, variant_id: int) -> int:
@@ -400,8 +432,14 @@ async def stock_of(tx: Unit, variant_id: int) -> int:
     return int(row[0]) if row is not None and row[0] is not None else 0
 
 
-async def decrement(tx: Unit, lines: Sequence[QuoteLine]) -> None:
-    values = {"ids": [x.variant_id for x in lines], "quantities": [x.quantity for x in lines]}
+async def decrement(tx: Unit, lines: Sequence[QuoteLine], sale: Sale) -> None:
+    values = {
+        "ids": [x.variant_id for x in lines],
+        "quantities": [x.quantity for x in lines],
+        "order_id": sale.order_id,
+        "session_id": sale.session_id,
+        "actor_id": sale.actor_id,
+    }
     await tx.sql.execute(_DECREMENT.sql, *_DECREMENT.args(values))
 
 

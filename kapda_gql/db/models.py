@@ -40,6 +40,8 @@ from kapda_gql.domain.enums import (
     UserStatus,
     WebhookStatus,
 )
+from kapda_gql.domain.ledger import StockReason
+from kapda_gql.domain.ledger import check_sql as ledger_check_sql
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -331,9 +333,6 @@ class Payment(Base):
     __table_args__ = (
         CheckConstraint("amount >= 0 AND refunded_amount >= 0", name="money_non_negative"),
         CheckConstraint("refunded_amount <= amount", name="refund_within_amount"),
-        # The payment's refunds that are not FAILED (kept by the statement recording each one)
-        # never add up to more than was captured.
-        CheckConstraint("refunds_requested BETWEEN 0 AND amount", name="refunds_within_capture"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -348,7 +347,6 @@ class Payment(Base):
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(24))
     refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
-    refunds_requested: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 
@@ -446,3 +444,32 @@ class RateLimitBucket(Base):
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class StockMovement(Base):
+    """The stock ledger, append-only (a trigger refuses UPDATE and DELETE): kapda_gql.domain.ledger."""
+
+    __tablename__ = "stock_movements"
+    __table_args__ = (
+        _one_of("reason", StockReason),
+        CheckConstraint(ledger_check_sql(), name="delta_fits_reason"),
+        CheckConstraint("stock_after >= 0", name="stock_after_non_negative"),
+        Index("ix_stock_movements_variant", "variant_id", "id"),
+        Index("ix_stock_movements_order", "order_id"),
+        Index("ix_stock_movements_session", "checkout_session_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    variant_id: Mapped[int] = mapped_column(ForeignKey("variants.id", ondelete="RESTRICT"))
+    reason: Mapped[str] = mapped_column(String(16))
+    # Change of on-hand units (stock + held), and of held units: see kapda_gql.domain.ledger.
+    delta: Mapped[int] = mapped_column(Integer)
+    held_delta: Mapped[int] = mapped_column(Integer, server_default="0")
+    stock_after: Mapped[int] = mapped_column(Integer)  # on hand after this movement
+    # Plain references, no foreign keys: the ledger outlives purged sessions and erased users, and a
+    # foreign key's ON DELETE SET NULL would be an UPDATE, which the ledger refuses.
+    order_id: Mapped[int | None] = mapped_column(BigInteger)
+    checkout_session_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = _now()

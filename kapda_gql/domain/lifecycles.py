@@ -21,6 +21,7 @@ from kapda_gql.domain.enums import (
     RefundStatus,
 )
 from kapda_gql.domain.errors import InvalidTransition
+from kapda_gql.domain.ledger import StockReason
 
 S = TypeVar("S", bound=StrEnum)
 
@@ -217,7 +218,7 @@ class LineChangeRule:
     from_: frozenset[OrderStatus]
     verb: str  # how a message says it ("canceled")
     closes_to: OrderStatus  # the order's status once no unit of it is open
-    restock_reason: str  # the stock movement of restocked units
+    restock_reason: StockReason  # the stock movement of restocked units
     refund_reason: str  # the refund's reason
     audit_action: str
 
@@ -227,7 +228,7 @@ LINE_CHANGES: Mapping[LineChange, LineChangeRule] = {
         from_=RESTOCK_FROM,
         verb="canceled",
         closes_to=OrderStatus.CANCELED,
-        restock_reason="CANCEL_RESTOCK",
+        restock_reason=StockReason.CANCEL_RESTOCK,
         refund_reason="items_canceled",
         audit_action="order.items_canceled",
     ),
@@ -235,7 +236,7 @@ LINE_CHANGES: Mapping[LineChange, LineChangeRule] = {
         from_=frozenset({OrderStatus.DELIVERED}),
         verb="returned",
         closes_to=OrderStatus.REFUNDED,
-        restock_reason="RETURN_RESTOCK",
+        restock_reason=StockReason.RETURN_RESTOCK,
         refund_reason="items_returned",
         audit_action="order.items_returned",
     ),

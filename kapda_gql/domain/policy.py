@@ -252,3 +252,19 @@ def catalog_scope(actor: Actor) -> CatalogScope:
     if actor.is_designer:
         return CatalogScope(own_designer_id=actor.designer_id)
     return CatalogScope()
+
+
+# --- stock ledger ----------------------------------------------------------------------------
+
+
+def check_read_stock_movements(actor: Actor, *, designer_id: int, status: str, deleted: bool) -> None:
+    """A variant's stock movements are for its product's designer and admins (history survives a
+    soft delete for them); anyone who can see the product otherwise is FORBIDDEN, the rest NOT_FOUND."""
+    if actor.system or actor.is_admin:
+        return
+    require_user(actor)
+    if owns_product(actor, designer_id):
+        return
+    if can_see_product(actor, status=status, designer_id=designer_id, deleted=deleted):
+        raise Forbidden("Only the product's designer or an admin may read its stock movements")
+    raise NotFound("Variant not found")

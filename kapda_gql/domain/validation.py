@@ -127,6 +127,16 @@ def stock_problems(stock: int, field: str = "stock") -> Problems:
     return [] if 0 <= stock <= MAX_STOCK else [(field, f"must be between 0 and {MAX_STOCK}")]
 
 
+MAX_NOTE = 500
+
+
+def note_problems(note: str | None, field: str = "note") -> Problems:
+    """A stock movement's note: optional, at most ``MAX_NOTE`` characters."""
+    if note is None or len(note) <= MAX_NOTE:
+        return []
+    return [(field, f"must be at most {MAX_NOTE} characters")]
+
+
 def price_problems(price: int | None, field: str = "price") -> Problems:
     if price is None or 0 <= price <= MAX_PRICE:
         return []

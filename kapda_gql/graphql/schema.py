@@ -22,12 +22,13 @@ from kapda_gql.graphql.checkout.resolvers import CheckoutMutation
 from kapda_gql.graphql.common import SCALARS
 from kapda_gql.graphql.errors import is_unexpected
 from kapda_gql.graphql.orders.resolvers import OrdersMutation, OrdersQuery
+from kapda_gql.graphql.stock.resolvers import StockQuery
 from kapda_gql.graphql.transport.caches import BoundedParserCache, BoundedValidationCache
 from kapda_gql.graphql.transport.caching import DocumentRecorder
 
 log = logging.getLogger("kapda_gql.graphql")
 
-QUERY_PARTS = (AuthQuery, CatalogQuery, CartQuery, OrdersQuery, AuditQuery)
+QUERY_PARTS = (AuthQuery, CatalogQuery, CartQuery, OrdersQuery, AuditQuery, StockQuery)
 MUTATION_PARTS = (AuthMutation, CatalogMutation, CartMutation, CheckoutMutation, OrdersMutation)
 
 Query = merge_types("Query", QUERY_PARTS)

@@ -31,6 +31,7 @@ from kapda_gql.domain.policy import Actor, check_line_change, require_user
 from kapda_gql.domain.validation import line_change_problems, optional_note
 from kapda_gql.orders import store
 from kapda_gql.payments import refunds
+from kapda_gql.payments import store as payment_store
 from kapda_gql.payments.gateway import PaymentGateway
 
 
@@ -182,7 +183,9 @@ async def _request_refund(
     payment = await locks.payment_model_of_order(tx, order.id)
     if payment is None:
         return None
-    amount = min(amount, lifecycles.refundable(payment.amount, payment.refunds_requested))
+    amount = min(
+        amount, lifecycles.refundable(payment.amount, await payment_store.requested_total(tx, payment.id))
+    )
     if amount <= 0:
         return None
     refund_id = await refunds.request_refund(

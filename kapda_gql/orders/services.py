@@ -41,6 +41,7 @@ from kapda_gql.orders.reorder import (
 )
 from kapda_gql.orders.stats import DesignerStats, designer_stats
 from kapda_gql.payments import refunds
+from kapda_gql.payments import store as payment_store
 from kapda_gql.payments.gateway import PaymentGateway
 
 __all__ = [
@@ -144,7 +145,7 @@ async def _request_refund(
     payment = await store.locked_payment(tx, order.id)
     if payment is None:
         return None
-    amount = lifecycles.refundable(payment.amount, payment.refunds_requested)
+    amount = lifecycles.refundable(payment.amount, await payment_store.requested_total(tx, payment.id))
     if amount <= 0:
         return None
     changes["refund"] = {"amount": amount}
@@ -209,7 +210,9 @@ async def transition_order(
         changes: dict[str, Any] = {"status": {"from": current.value, "to": to.value}}
         refund_ids: list[int] = []
         if step.restock:
-            changes["restocked"] = {str(vid): q for vid, q in (await store.restock(tx, order_id)).items()}
+            changes["restocked"] = {
+                str(vid): q for vid, q in (await store.restock(tx, order_id, actor.user_id)).items()
+            }
         if step.commission is not None:
             count = await store.move_commissions(
                 tx, order_id, to=step.commission.to, from_=step.commission.from_, at=now

@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, insert, select, update
+from sqlalchemy import BigInteger, exists, func, insert, literal, select, update
 
 from kapda_gql.core.pagination import Keyset, Page, Window, encode_cursor, page_of
 from kapda_gql.db.models import (
@@ -18,11 +18,13 @@ from kapda_gql.db.models import (
     Payment,
     Product,
     Refund,
+    StockMovement,
     User,
     Variant,
 )
 from kapda_gql.db.uow import OrmUnit
 from kapda_gql.domain.enums import CommissionStatus, OrderStatus
+from kapda_gql.domain.ledger import StockReason
 
 # --- batch loads -----------------------------------------------------------------------------
 
@@ -112,8 +114,9 @@ async def page(
 _OPEN_UNITS = OrderItem.quantity - OrderItem.canceled_quantity - OrderItem.returned_quantity
 
 
-async def restock(tx: OrmUnit, order_id: int) -> dict[int, int]:
-    """Every open unit of the order back on its variant's shelf (variants locked by ascending id);
+async def restock(tx: OrmUnit, order_id: int, actor_id: int | None) -> dict[int, int]:
+    """Every open unit of the order back on its variant's shelf (variants locked by ascending id),
+    each variant's units a CANCEL_RESTOCK movement written by the same statement (kapda_gql.stock);
     units already cancelled or returned on their own are not counted again."""
     wanted = (
         select(OrderItem.variant_id.label("id"), func.sum(_OPEN_UNITS).label("q"))
@@ -129,13 +132,31 @@ async def restock(tx: OrmUnit, order_id: int) -> dict[int, int]:
         .with_for_update(of=Variant, key_share=True)
         .cte("locked")
     )
-    stmt = (
+    changed = (
         update(Variant)
         .values(stock=Variant.stock + wanted.c.q)
         .where(Variant.id == wanted.c.id, locked.c.id == wanted.c.id)
-        .returning(Variant.id, wanted.c.q)
+        .returning(Variant.id, wanted.c.q, Variant.stock)
+        .cte("changed")
     )
-    rows = await tx.session.execute(stmt, execution_options={"synchronize_session": False})
+    moved = (
+        insert(StockMovement)
+        .from_select(
+            ["variant_id", "reason", "delta", "held_delta", "stock_after", "order_id", "actor_id"],
+            select(
+                changed.c.id,
+                literal(StockReason.CANCEL_RESTOCK.value),
+                changed.c.q,
+                literal(0),
+                changed.c.stock,
+                literal(order_id, BigInteger),
+                literal(actor_id, BigInteger),
+            ),
+        )
+        .cte("moved")
+    )
+    stmt = select(changed.c.id, changed.c.q).add_cte(moved)
+    rows = await tx.session.execute(stmt)
     return {int(vid): int(q) for vid, q in rows.all()}
 
 

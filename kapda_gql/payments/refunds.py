@@ -114,16 +114,13 @@ async def _processed(tx: Unit, refund: RefundRow, razorpay_refund_id: str, actor
 async def _failed(tx: Unit, refund: RefundRow, razorpay_refund_id: str, actor: Actor) -> None:
     """Razorpay gave up on the refund: it stays visible (payment REFUND_PENDING) for staff to act on.
 
-    Its amount no longer counts against the capture: nothing went back, so it may be asked again.
+    A FAILED refund no longer counts against the capture: nothing went back, so a later refund of
+    the order (a whole-order cancel) may ask for its amount again.
     """
     REFUND.check(RefundStatus(refund.status), RefundStatus.FAILED)
     await store.settle_refund(
         tx, refund.id, RefundStatus.FAILED, at=None, error="Razorpay reported the refund as failed"
     )
-    if refund.order_id is not None:
-        await locks.order(tx, refund.order_id)
-    await locks.payment(tx, refund.payment_id)
-    await store.uncount_refund(tx, refund.payment_id, refund.amount)
     await audit.record(
         tx, actor, "refund.failed", "Refund", refund.id, {"razorpayRefundId": razorpay_refund_id}
     )

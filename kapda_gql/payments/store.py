@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from kapda_gql.db.models import WebhookEvent
-from kapda_gql.db.sql import Record, violated_constraint
+from kapda_gql.db.sql import Record
 from kapda_gql.db.uow import Unit
 from kapda_gql.domain.enums import PaymentStatus, RefundStatus, WebhookStatus
 
@@ -38,28 +36,20 @@ class RefundRow:
         return RefundRow(*row) if row is not None else None
 
 
-# One statement records the refund and adds it to its payment's requested total, so the
-# ``refunds_within_capture`` CHECK sees every refund the moment it exists.
-_INSERT_REFUND = """
-    WITH counted AS (
-        UPDATE payments SET refunds_requested = refunds_requested + $3 WHERE id = $1 RETURNING id
-    )
-    INSERT INTO refunds (payment_id, order_id, amount, currency, reason, idempotency_key, status)
-    SELECT counted.id, $2, $3, $4, $5, $6, $7 FROM counted RETURNING id
-"""
-# The CHECK on payments that keeps a payment's refunds within what it captured.
-REFUNDS_WITHIN_CAPTURE = "ck_payments_refunds_within_capture"
-
-
-class RefundExceedsCapture(Exception):
-    """A refund would take a payment's refunds past its capture: the database refused it."""
+_INSERT_REFUND = (
+    "INSERT INTO refunds (payment_id, order_id, amount, currency, reason, idempotency_key, status) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id"
+)
+# The deferred constraint trigger (migration 0005) that refuses, at COMMIT, refunds of a payment
+# that add up to more than it captured.
+REFUNDS_WITHIN_CAPTURE = "ck_refunds_within_capture"
 
 
 async def insert_refund(
     tx: Unit, *, payment_id: int, order_id: int | None, amount: int, currency: str, reason: str
 ) -> int:
-    try:
-        refund_id = await tx.sql.fetchval(
+    return int(
+        await tx.sql.fetchval(
             _INSERT_REFUND,
             payment_id,
             order_id,
@@ -69,13 +59,17 @@ async def insert_refund(
             f"kapda-refund-{uuid.uuid4().hex}",
             RefundStatus.PENDING.value,
         )
-    except IntegrityError as error:
-        if violated_constraint(error) == REFUNDS_WITHIN_CAPTURE:
-            raise RefundExceedsCapture(
-                f"a refund of {amount} exceeds payment {payment_id}'s capture"
-            ) from error
-        raise
-    return int(refund_id)
+    )
+
+
+# What the payment's refunds ask for, except those Razorpay gave up on (they gave nothing back):
+# the same sum ck_refunds_within_capture holds within the capture.
+_REQUESTED = "SELECT coalesce(sum(amount), 0) FROM refunds WHERE payment_id = $1 AND status <> $2"
+
+
+async def requested_total(tx: Unit, payment_id: int) -> int:
+    """The sum of the payment's refunds that are not FAILED (read it under the payment's lock)."""
+    return int(await tx.sql.fetchval(_REQUESTED, payment_id, RefundStatus.FAILED.value))
 
 
 _PAYMENT_STATUS = "UPDATE payments SET status = $2 WHERE id = $1"
@@ -132,8 +126,6 @@ async def name_refund(tx: Unit, refund_id: int, razorpay_refund_id: str) -> None
 
 
 _SETTLE_REFUND = "UPDATE refunds SET status = $2, processed_at = $3, last_error = $4 WHERE id = $1"
-# A failed refund gave nothing back: its amount may be asked for again.
-_UNCOUNT_REFUND = "UPDATE payments SET refunds_requested = refunds_requested - $2 WHERE id = $1"
 _OTHERS_PENDING = "SELECT count(*) FROM refunds WHERE payment_id = $1 AND status = $2 AND id <> $3"
 _ORDER_REFUNDED = "UPDATE orders SET payment_status = $2, refunded_at = $3 WHERE id = $1"
 
@@ -142,10 +134,6 @@ async def settle_refund(
     tx: Unit, refund_id: int, status: RefundStatus, *, at: datetime | None, error: str | None
 ) -> None:
     await tx.sql.execute(_SETTLE_REFUND, refund_id, status.value, at, error)
-
-
-async def uncount_refund(tx: Unit, payment_id: int, amount: int) -> None:
-    await tx.sql.execute(_UNCOUNT_REFUND, payment_id, amount)
 
 
 async def others_pending(tx: Unit, payment_id: int, refund_id: int) -> int:

@@ -91,6 +91,10 @@ class CatalogMutation:
     @strawberry.mutation(description="Set a variant's stock to an absolute number (audited).")
     async def set_stock(self, info: Info, input: SetStockInput) -> Variant:
         row = await manage.set_stock(
-            info.context.uow(), info.context.actor, parse_id(input.variant_id, "variantId"), input.stock
+            info.context.uow(),
+            info.context.actor,
+            parse_id(input.variant_id, "variantId"),
+            input.stock,
+            input.note,
         )
         return await Variant.load(info, row)

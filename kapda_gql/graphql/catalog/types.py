@@ -241,3 +241,6 @@ class ReviewProductInput:
 class SetStockInput:
     variant_id: strawberry.ID
     stock: int
+    note: str | None = strawberry.field(
+        default=None, description="Why the stock changed; kept on the SET stock movement."
+    )

@@ -12,7 +12,6 @@ import pytest
 
 from kapda_gql.domain.enums import OrderStatus
 from kapda_gql.payments import refunds
-from kapda_gql.payments.store import RefundExceedsCapture, insert_refund
 from tests.support.documents import PARCEL, TRANSITION
 
 ORDER_FIELDS = """
@@ -180,8 +179,9 @@ async def test_a_whole_order_cancel_after_a_line_cancel_refunds_and_restocks_onl
         (2, 2 * M_PRICE),
     ]
     assert order["refundedTotal"] == {"amount": 3 * S_PRICE + 2 * M_PRICE}
-    payment = await db.fetchrow("SELECT amount, refunded_amount, refunds_requested FROM payments")
-    assert payment["amount"] == payment["refunded_amount"] == payment["refunds_requested"]
+    payment = await db.fetchrow("SELECT amount, refunded_amount FROM payments")
+    refunded = await db.fetchval("SELECT sum(amount) FROM refunds WHERE status = 'PROCESSED'")
+    assert payment["amount"] == payment["refunded_amount"] == refunded
 
 
 async def test_quantities_beyond_what_is_open_name_the_line_and_change_nothing(
@@ -338,33 +338,34 @@ async def test_ten_concurrent_cancels_of_one_unit_refund_it_once(
     assert await db.fetchval("SELECT canceled_quantity FROM order_items WHERE id = $1", int(s_line)) == 1
 
 
-async def test_the_database_keeps_a_payments_refunds_within_its_capture(
-    api: Any, db: Any, shop: dict[str, Any], place_order: Any, runtime: Any
+async def test_the_database_keeps_an_orders_refunds_within_its_capture(
+    api: Any, db: Any, shop: dict[str, Any], place_order: Any, sandbox: Any
 ) -> None:
-    placed = await place_order(shop["alice"], [(shop["product"]["variant_ids"][0], 1)])
+    s_id = shop["product"]["variant_ids"][0]
+    placed, _, (s_line,) = await _placed(api, shop, place_order, [(s_id, 2)])
+    await api.ok(
+        CANCEL,
+        {"id": placed["id"], "lines": [{"orderItemId": s_line, "quantity": 1}]},
+        token=shop["alice"].token,
+    )
     payment = await db.fetchrow("SELECT id, order_id, amount FROM payments")
-    async with runtime.db.uow().lean() as tx:
-        await insert_refund(
-            tx,
-            payment_id=payment["id"],
-            order_id=payment["order_id"],
-            amount=60000,
-            currency="INR",
-            reason="test",
-        )
-        with pytest.raises(RefundExceedsCapture):
-            await insert_refund(
-                tx,
-                payment_id=payment["id"],
-                order_id=payment["order_id"],
-                amount=payment["amount"] - 60000 + 1,
-                currency="INR",
-                reason="test",
-            )
+    # One unit is refunded; a refund of the other unit and a paisa more is refused at COMMIT.
     with pytest.raises(asyncpg.CheckViolationError) as raised:
-        await db.execute("UPDATE payments SET refunds_requested = amount + 1")
-    assert raised.value.constraint_name == "ck_payments_refunds_within_capture"
-    assert placed["total"]["amount"] == payment["amount"]
+        async with db.transaction():
+            await db.execute(
+                "INSERT INTO refunds (payment_id, order_id, amount, currency, reason, idempotency_key)"
+                " VALUES ($1, $2, $3, 'INR', 'test', 'kapda-refund-too-much')",
+                payment["id"],
+                payment["order_id"],
+                payment["amount"] - S_PRICE + 1,
+            )
+    assert raised.value.constraint_name == "ck_refunds_within_capture"
+    assert await db.fetchval("SELECT count(*) FROM refunds") == 1
+    # Exactly what is left goes through: the whole-order cancel asks for that, and Razorpay agrees.
+    await api.ok(TRANSITION, {"id": placed["id"], "to": "CANCELED"}, token=shop["alice"].token)
+    assert (
+        sum(r["amount"] for r in sandbox.state.refunds_for_payment(placed["payment_id"])) == payment["amount"]
+    )
 
 
 async def test_payment_status_waits_for_every_pending_refund(
@@ -408,7 +409,7 @@ async def test_a_failed_refund_no_longer_counts_against_the_capture(
     )["cancelOrderItems"]
     sandbox.state.settle_refund(order["refunds"][0]["razorpayRefundId"], "failed")
     await refunds.process_due(runtime.db.uow, runtime.gateway, include_not_due=True)
-    assert await db.fetchval("SELECT refunds_requested FROM payments") == 0
+    assert await db.fetchval("SELECT status FROM refunds") == "FAILED"
     sandbox.state.refund_status = "processed"
     # The whole-order cancel gives back everything, the unit whose refund failed included.
     await api.ok(TRANSITION, {"id": placed["id"], "to": "CANCELED"}, token=shop["alice"].token)

@@ -5,14 +5,13 @@ reversal, refunds held within the capture by the database, the parcel's tracking
   never closes more units than it has, nor refunds more than its total;
 - commissions.reversed_amount: the part of a line's commission taken back (all of it once the
   row is REVERSED), so commissions move unit by unit;
-- payments.refunds_requested: the sum of the payment's refunds that are not FAILED, kept by the
-  statement that records each refund; ``ck_payments_refunds_within_capture`` refuses a refund
-  that would take it past what was captured;
+- (a payment's refunds stay within its capture by 0005's ``ck_refunds_within_capture``, the one
+  constraint for it: line refunds are refunds like any other);
 - orders.tracking_carrier / tracking_number / tracking_url, set when the order ships.
 
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-12-06 09:00:00.000000
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-11 09:00:00.000000
 """
 
 from collections.abc import Sequence
@@ -21,8 +20,8 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0005"
-down_revision: str | None = "0004"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -56,21 +55,6 @@ def upgrade() -> None:
         "reversed_amount BETWEEN 0 AND amount AND (status <> 'REVERSED' OR reversed_amount = amount)",
     )
 
-    op.add_column(
-        "payments", sa.Column("refunds_requested", sa.BigInteger(), server_default="0", nullable=False)
-    )
-    op.execute(
-        """
-        UPDATE payments p SET refunds_requested = r.total
-        FROM (SELECT payment_id, sum(amount) AS total FROM refunds WHERE status <> 'FAILED'
-              GROUP BY payment_id) r
-        WHERE r.payment_id = p.id
-        """
-    )
-    op.create_check_constraint(
-        op.f("ck_payments_refunds_within_capture"), "payments", "refunds_requested BETWEEN 0 AND amount"
-    )
-
     op.add_column("orders", sa.Column("tracking_carrier", sa.String(80), nullable=True))
     op.add_column("orders", sa.Column("tracking_number", sa.String(64), nullable=True))
     op.add_column("orders", sa.Column("tracking_url", sa.Text(), nullable=True))
@@ -87,8 +71,6 @@ def downgrade() -> None:
     op.drop_column("orders", "tracking_url")
     op.drop_column("orders", "tracking_number")
     op.drop_column("orders", "tracking_carrier")
-    op.drop_constraint("ck_payments_refunds_within_capture", "payments", type_="check")
-    op.drop_column("payments", "refunds_requested")
     op.drop_constraint("ck_commissions_reversed_within_amount", "commissions", type_="check")
     op.drop_column("commissions", "reversed_amount")
     op.drop_constraint("ck_order_items_refund_within_line", "order_items", type_="check")

@@ -1,0 +1,1 @@
+"""The stock ledger in GraphQL: ``stockMovements``."""
