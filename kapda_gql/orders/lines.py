@@ -33,6 +33,8 @@ from kapda_gql.orders import store
 from kapda_gql.payments import refunds
 from kapda_gql.payments import store as payment_store
 from kapda_gql.payments.gateway import PaymentGateway
+from kapda_gql.stock import movements
+from kapda_gql.stock.movements import Movement
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +138,23 @@ async def _change(
         if units:
             await locks.variants(tx, sorted(units))
             stock_after = await store.add_stock(tx, units)
+            await movements.record(
+                tx,
+                [
+                    Movement(
+                        variant_id=v,
+                        reason=rule.restock_reason,
+                        delta=q,
+                        stock_after=stock_after[v],
+                        order_id=order_id,
+                        actor_id=actor.user_id,
+                        note=note,
+                    )
+                    for v, q in sorted(units.items())
+                ],
+            )
             changes["restocked"] = {
-                "reason": rule.restock_reason,
+                "reason": rule.restock_reason.value,
                 "variants": {str(v): q for v, q in units.items()},
             }
             changes["stockAfter"] = {str(v): s for v, s in stock_after.items()}

@@ -317,6 +317,14 @@ async def test_returns_refund_reverse_earned_commission_and_restock_only_when_as
         )
     )
     assert changes["restocked"]["reason"] == "RETURN_RESTOCK"
+    restocks = await db.fetch(
+        "SELECT variant_id, reason, delta, stock_after, note FROM stock_movements WHERE reason LIKE '%RESTOCK' ORDER BY id"
+    )
+    # The first return was left off the shelf: only the second one's units are movements.
+    assert [tuple(r) for r in restocks] == [
+        (s_id, "RETURN_RESTOCK", 1, 9, None),
+        (m_id, "RETURN_RESTOCK", 1, 10, None),
+    ]
     assert changes["status"] == {"from": "DELIVERED", "to": "REFUNDED"}
 
 
@@ -418,3 +426,142 @@ async def test_a_failed_refund_no_longer_counts_against_the_capture(
         (2 * S_PRICE, "processed"),
     ]
     assert await db.fetchval("SELECT payment_status FROM orders") == "REFUNDED"
+
+
+async def test_an_order_of_three_lines_through_a_cancel_shipping_delivery_and_a_return(
+    api: Any, db: Any, shop: dict[str, Any], place_order: Any, sandbox: Any
+) -> None:
+    """The issue's walk: the order, Razorpay's refunds, the stock ledger and both designers agree."""
+    s_id, m_id = shop["product"]["variant_ids"]
+    o_id = shop["other"]["variant_ids"][0]
+    placed, _, (s_line, _m_line, o_line) = await _placed(
+        api, shop, place_order, [(s_id, 2), (m_id, 1), (o_id, 1)]
+    )
+    admin = shop["admin"].token
+    await api.ok(CANCEL, {"id": placed["id"], "lines": [{"orderItemId": s_line, "quantity": 1}]}, token=admin)
+    await api.ok(TRANSITION, {"id": placed["id"], "to": "PROCESSING"}, token=admin)
+    shipped = await api.ok(TRANSITION, {"id": placed["id"], "to": "SHIPPED", "tracking": PARCEL}, token=admin)
+    assert shipped["transitionOrder"]["shippedAt"] is not None
+    await api.ok(TRANSITION, {"id": placed["id"], "to": "DELIVERED"}, token=admin)
+    await api.ok(
+        RETURN,
+        {
+            "id": placed["id"],
+            "lines": [{"orderItemId": o_line, "quantity": 1}],
+            "restock": False,
+            "note": "torn",
+        },
+        token=admin,
+    )
+
+    # The customer's own view of its order.
+    order = (await api.ok(ORDER, {"id": placed["id"]}, token=shop["alice"].token))["order"]
+    assert (order["status"], order["paymentStatus"]) == ("DELIVERED", "PARTIALLY_REFUNDED")
+    assert order["tracking"] == PARCEL
+    assert order["refundedTotal"] == {"amount": S_PRICE + OTHER_PRICE}
+    assert [
+        (i["canceledQuantity"], i["returnedQuantity"], i["refundedAmount"]["amount"]) for i in order["items"]
+    ] == [
+        (1, 0, S_PRICE),
+        (0, 0, 0),
+        (0, 1, OTHER_PRICE),
+    ]
+    assert [(r["amount"]["amount"], r["status"], r["reason"]) for r in order["refunds"]] == [
+        (S_PRICE, "PROCESSED", "items_canceled"),
+        (OTHER_PRICE, "PROCESSED", "items_returned"),
+    ]
+    # Razorpay holds the same two refunds.
+    at_razorpay = sandbox.state.refunds_for_payment(placed["payment_id"])
+    assert [(r["id"], r["amount"], r["status"]) for r in at_razorpay] == [
+        (r["razorpayRefundId"], r["amount"]["amount"], "processed") for r in order["refunds"]
+    ]
+
+    # The ledger: two units sold and one back for S, the M sale, the torn return left off the shelf.
+    async def ledger(variant_id: int) -> list[tuple[str, int]]:
+        rows = await db.fetch(
+            "SELECT reason, delta FROM stock_movements WHERE variant_id = $1 AND order_id IS NOT NULL"
+            " OR variant_id = $1 AND reason = 'SALE' ORDER BY id",
+            variant_id,
+        )
+        return [(r["reason"], r["delta"]) for r in rows]
+
+    assert await ledger(s_id) == [("SALE", -2), ("CANCEL_RESTOCK", 1)]
+    assert await ledger(m_id) == [("SALE", -1)]
+    assert await ledger(o_id) == [("SALE", -1)]
+    for variant_id, expected in ((s_id, 9), (m_id, 9), (o_id, 9)):
+        stock = await _stock(db, variant_id)
+        assert stock == expected
+        assert (
+            await db.fetchval("SELECT sum(delta) FROM stock_movements WHERE variant_id = $1", variant_id)
+            == stock
+        )
+    # The designers: what still counts, what was earned, what was taken back.
+    mine = (await api.ok(STATS, {"d": None}, token=shop["designer"].token))["designerStats"]
+    assert mine == {
+        "ordersCount": 1,
+        "unitsSold": 2,
+        "grossSales": {"amount": S_PRICE + M_PRICE},
+        "commissionPending": {"amount": 0},
+        "commissionEarned": {"amount": (S_PRICE + M_PRICE) * RATE // 10000},
+        "commissionReversed": {"amount": S_PRICE * RATE // 10000},
+    }
+    theirs = (await api.ok(STATS, {"d": None}, token=shop["other_designer"].token))["designerStats"]
+    assert (
+        theirs["unitsSold"],
+        theirs["grossSales"],
+        theirs["commissionEarned"],
+        theirs["commissionReversed"],
+    ) == (
+        0,
+        {"amount": 0},
+        {"amount": 0},
+        {"amount": OTHER_PRICE * RATE // 10000},
+    )
+    actions = [
+        r["action"]
+        for r in await db.fetch(
+            "SELECT action FROM audit_entries WHERE target_type = 'Order' AND target_id = $1 ORDER BY id",
+            placed["id"],
+        )
+    ]
+    assert actions == [
+        "order.created",
+        "order.items_canceled",
+        "order.transitioned",
+        "order.transitioned",
+        "order.transitioned",
+        "order.items_returned",
+    ]
+
+
+async def test_shipping_takes_the_parcels_tracking(
+    api: Any, db: Any, shop: dict[str, Any], place_order: Any
+) -> None:
+    placed = await place_order(shop["alice"], [(shop["product"]["variant_ids"][0], 1)])
+    admin = shop["admin"].token
+    error = await api.error(
+        TRANSITION, {"id": placed["id"], "to": "PROCESSING", "tracking": PARCEL}, token=admin
+    )
+    assert error["extensions"]["fields"] == [{"field": "tracking", "message": "goes only with SHIPPED"}]
+    await api.ok(TRANSITION, {"id": placed["id"], "to": "PROCESSING"}, token=admin)
+    error = await api.error(TRANSITION, {"id": placed["id"], "to": "SHIPPED"}, token=admin)
+    assert (error["extensions"]["code"], error["extensions"]["fields"][0]["field"]) == (
+        "BAD_USER_INPUT",
+        "tracking",
+    )
+    bad = {"carrier": " ", "number": "AB\n12", "url": "javascript:alert(1)"}
+    error = await api.error(TRANSITION, {"id": placed["id"], "to": "SHIPPED", "tracking": bad}, token=admin)
+    assert [f["field"] for f in error["extensions"]["fields"]] == [
+        "tracking.carrier",
+        "tracking.number",
+        "tracking.url",
+    ]
+    assert await db.fetchval("SELECT status FROM orders") == "PROCESSING"
+    parcel = {"carrier": " Blue Dart ", "number": "BD-998877", "url": None}
+    await api.ok(TRANSITION, {"id": placed["id"], "to": "SHIPPED", "tracking": parcel}, token=admin)
+    order = (await api.ok(ORDER, {"id": placed["id"]}, token=shop["alice"].token))["order"]
+    assert order["tracking"] == {"carrier": "Blue Dart", "number": "BD-998877", "url": None}
+    changes = json.loads(
+        await db.fetchval("SELECT changes FROM audit_entries WHERE changes->'status'->>'to' = 'SHIPPED'")
+    )
+    assert changes["tracking"] == {"carrier": "Blue Dart", "number": "BD-998877", "url": None}
