@@ -300,6 +300,9 @@ def parser() -> argparse.ArgumentParser:
     hooks_sub.add_parser("retry", help="handle failed webhook events again").set_defaults(
         fn=cmd_webhooks_retry, gateway=True
     )
+    from kapda_gql.reconcile import command as reconcile
+
+    reconcile.add_parser(sub)
     refunds = sub.add_parser("refunds", help="refund outbox maintenance")
     refunds_sub = refunds.add_subparsers(dest="action", required=True)
     refunds_sub.add_parser("process", help="carry out pending refunds now").set_defaults(

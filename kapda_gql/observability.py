@@ -70,6 +70,11 @@ DB_POOL = Gauge(
     ["state"],
     multiprocess_mode="livesum",
 )
+RECONCILE_DISAGREEMENTS = Gauge(
+    "kapda_reconcile_disagreements",
+    "Disagreements the last `kapda-gql reconcile` found (0: stock, money and commissions agree)",
+    multiprocess_mode="mostrecent",
+)
 
 _LABEL_RE = re.compile(r"^[A-Za-z0-9_.:,/-]{1,80}$")
 MAX_LABEL_VALUES = 200

@@ -109,10 +109,13 @@ TABLES = ", ".join(f'"{t.name}"' for t in reversed(Base.metadata.sorted_tables))
 
 
 @pytest.fixture(autouse=True)
-async def clean_database(request: pytest.FixtureRequest) -> None:
+async def clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     """Every test that touches the database starts from empty tables and a fresh sandbox; unit tests
-    start neither."""
-    if "database_url" in request.fixturenames or "runtime" in request.fixturenames:
+    start neither. And every such test ends reconciled: the suite reconciles itself at each test's
+    teardown (the tables are emptied before the next one, so a run-end reconcile would see only the
+    last test). A test that corrupts the ledger on purpose says so: ``@pytest.mark.corrupts``."""
+    touches = "database_url" in request.fixturenames or "runtime" in request.fixturenames
+    if touches:
         sandbox: SandboxServer = request.getfixturevalue("sandbox")
         url = request.getfixturevalue("database_url")
         conn = await asyncpg.connect(url)
@@ -121,6 +124,12 @@ async def clean_database(request: pytest.FixtureRequest) -> None:
         finally:
             await conn.close()
         sandbox.state.reset()
+    yield
+    if touches and request.node.get_closest_marker("corrupts") is None:
+        from kapda_gql.reconcile import checks, report
+
+        result = await checks.run(request.getfixturevalue("database_url"))
+        assert result.disagreements == 0, "the test left the database unreconciled:\n" + report.render(result)
 
 
 @pytest.fixture

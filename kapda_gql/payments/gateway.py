@@ -267,6 +267,29 @@ class PaymentGateway:
         )
         return _parse(raw, _refund)
 
+    async def payment_refunds(self, payment_id: str, *, page: int = 100) -> list[GatewayRefund]:
+        """Every refund Razorpay holds for a payment, asked for ``page`` at a time."""
+        _check_id(payment_id, "pay")
+        found: list[GatewayRefund] = []
+        while True:
+            query = {"count": page, "skip": len(found)}
+
+            def invoke(sdk: Any, query: dict[str, int] = query) -> Any:
+                return sdk.payment.fetch_multiple_refund(payment_id, query)
+
+            raw = await self._call(
+                _Call("payment_refunds", "GET", f"/v1/payments/{payment_id}/refunds"), invoke
+            )
+            items = raw.get("items")
+            if not isinstance(items, list):
+                raise _unexpected_response()
+            fresh = [
+                r for r in (_parse(item, _refund) for item in items) if r.id not in {f.id for f in found}
+            ]
+            found += fresh
+            if len(items) < page or not fresh:  # the last page (or a server that ignores skip)
+                return found
+
     # -- signatures -----------------------------------------------------------
 
     def verify_payment_signature(self, *, order_id: str, payment_id: str, signature: str) -> bool:
