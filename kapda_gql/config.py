@@ -156,6 +156,8 @@ class Settings:
     max_page_size: int = 100
     batching: bool = False
     checkout_ttl_seconds: int = 30 * 60
+    # How long a cart line's remembered price holds; after that the current price applies.
+    cart_price_ttl_seconds: int = 7 * 24 * 3600
     # Per worker process. Sized to what the database can run at once, not to how many requests
     # arrive: requests queue first come first served in front of the pool (db/uow.py), and on one
     # hot row every extra transaction in PostgreSQL's lock queue costs throughput (bench/README.md).
@@ -243,6 +245,7 @@ class Settings:
             max_page_size=_int(env, "KAPDA_MAX_PAGE_SIZE", 100),
             batching=_env_flag(env, "KAPDA_BATCHING", False),
             checkout_ttl_seconds=_int(env, "KAPDA_CHECKOUT_TTL_SECONDS", 30 * 60),
+            cart_price_ttl_seconds=_int(env, "KAPDA_CART_PRICE_TTL_SECONDS", 7 * 24 * 3600, minimum=0),
             db_pool_size=_int(env, "KAPDA_DB_POOL_SIZE", 5, minimum=1),
             db_pool_overflow=_int(env, "KAPDA_DB_POOL_OVERFLOW", 0, minimum=0),
             sentry_dsn=env.get("KAPDA_SENTRY_DSN") or None,

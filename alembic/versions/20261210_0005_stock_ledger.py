@@ -1,7 +1,7 @@
 """stock_movements, the append-only stock ledger; refunds never exceed their payment's capture
 
 Revision ID: 0005
-Revises: 0004
+Revises: 0005_privacy
 Create Date: 2026-12-10 10:00:00.000000
 """
 
@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005_privacy"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,14 +1,17 @@
-"""The cart: one per user; each line remembers the unit price when it was first added.
+"""The cart: one per user; each line remembers the unit price when its units were put in.
 
-What a line costs is ``pricing.charged_price``; whether it can be bought is ``stock.is_sellable``.
+A new or raised line is priced afresh (``pricing.reprices_line``); a remembered price lapses after
+the configured time (``pricing.remembered_price``); what a line costs is ``pricing.charged_price``;
+whether it can be bought is ``stock.is_sellable``. The checkout quote applies the same rules.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from kapda_gql.cart import store
-from kapda_gql.db.models import Product, Variant
+from kapda_gql.db.models import CartLine, Product, Variant
 from kapda_gql.db.uow import OrmUnit, UnitOfWork
 from kapda_gql.domain import pricing, stock
 from kapda_gql.domain.errors import InsufficientStock, ProductUnavailable
@@ -63,26 +66,34 @@ def current_price(product: Product, variant: Variant) -> int:
     return pricing.effective_price(variant.price, product.price)
 
 
-async def load_cart(tx: OrmUnit, user_id: int) -> CartView:
+def _item(line: CartLine, v: Variant, p: Product, *, now: datetime, price_ttl_seconds: int) -> CartItemView:
+    current = current_price(p, v)
+    return CartItemView(
+        variant=v,
+        product=p,
+        quantity=line.quantity,
+        added_price=pricing.remembered_price(
+            line.unit_price, current, remembered_at=line.priced_at, now=now, ttl_seconds=price_ttl_seconds
+        ),
+        current_price=current,
+        available=is_available(p, v),
+    )
+
+
+async def load_cart(tx: OrmUnit, user_id: int, *, price_ttl_seconds: int) -> CartView:
+    now = datetime.now(UTC)
     return CartView(
         [
-            CartItemView(
-                variant=v,
-                product=p,
-                quantity=line.quantity,
-                added_price=line.unit_price,
-                current_price=current_price(p, v),
-                available=is_available(p, v),
-            )
+            _item(line, v, p, now=now, price_ttl_seconds=price_ttl_seconds)
             for line, v, p in await store.lines_with_variants(tx, user_id)
         ]
     )
 
 
-async def get_cart(uow: UnitOfWork, actor: Actor) -> CartView:
+async def get_cart(uow: UnitOfWork, actor: Actor, *, price_ttl_seconds: int) -> CartView:
     user_id = require_user(actor)
     async with uow.orm(read=True) as tx:
-        return await load_cart(tx, user_id)
+        return await load_cart(tx, user_id, price_ttl_seconds=price_ttl_seconds)
 
 
 async def _sellable(tx: OrmUnit, variant_id: int) -> tuple[Variant, Product]:
@@ -92,7 +103,9 @@ async def _sellable(tx: OrmUnit, variant_id: int) -> tuple[Variant, Product]:
     return found
 
 
-async def _set_line(uow: UnitOfWork, actor: Actor, variant_id: int, quantity: int, *, add: bool) -> CartView:
+async def _set_line(
+    uow: UnitOfWork, actor: Actor, variant_id: int, quantity: int, *, add: bool, price_ttl_seconds: int
+) -> CartView:
     user_id = require_user(actor)
 
     async def work(tx: OrmUnit) -> CartView:
@@ -120,9 +133,16 @@ async def _set_line(uow: UnitOfWork, actor: Actor, variant_id: int, quantity: in
                     unit_price=current_price(product, variant),
                 )
             else:
-                await store.set_line(tx, cart_id=cart_id, variant_id=variant_id, quantity=target)
+                fresh = pricing.reprices_line(existing, target)
+                await store.set_line(
+                    tx,
+                    cart_id=cart_id,
+                    variant_id=variant_id,
+                    quantity=target,
+                    unit_price=current_price(product, variant) if fresh else None,
+                )
         await store.flush(tx)
-        view = await load_cart(tx, user_id)
+        view = await load_cart(tx, user_id, price_ttl_seconds=price_ttl_seconds)
         if target > (existing or 0):
             check_cart_total(view.subtotal, "quantity")  # lowering a line is always allowed
         await tx.commit()
@@ -131,15 +151,21 @@ async def _set_line(uow: UnitOfWork, actor: Actor, variant_id: int, quantity: in
     return await uow.run(work)
 
 
-async def add_to_cart(uow: UnitOfWork, actor: Actor, variant_id: int, quantity: int) -> CartView:
+async def add_to_cart(
+    uow: UnitOfWork, actor: Actor, variant_id: int, quantity: int, *, price_ttl_seconds: int
+) -> CartView:
     check_quantity(quantity, allow_zero=False)
-    return await _set_line(uow, actor, variant_id, quantity, add=True)
+    return await _set_line(uow, actor, variant_id, quantity, add=True, price_ttl_seconds=price_ttl_seconds)
 
 
-async def update_cart_item(uow: UnitOfWork, actor: Actor, variant_id: int, quantity: int) -> CartView:
+async def update_cart_item(
+    uow: UnitOfWork, actor: Actor, variant_id: int, quantity: int, *, price_ttl_seconds: int
+) -> CartView:
     check_quantity(quantity, allow_zero=True)
-    return await _set_line(uow, actor, variant_id, quantity, add=False)
+    return await _set_line(uow, actor, variant_id, quantity, add=False, price_ttl_seconds=price_ttl_seconds)
 
 
-async def remove_from_cart(uow: UnitOfWork, actor: Actor, variant_id: int) -> CartView:
-    return await _set_line(uow, actor, variant_id, 0, add=False)
+async def remove_from_cart(
+    uow: UnitOfWork, actor: Actor, variant_id: int, *, price_ttl_seconds: int
+) -> CartView:
+    return await _set_line(uow, actor, variant_id, 0, add=False, price_ttl_seconds=price_ttl_seconds)

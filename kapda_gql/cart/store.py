@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from kapda_gql.db.models import Cart, CartLine, Product, Variant
@@ -66,10 +68,11 @@ def add_line(tx: OrmUnit, *, cart_id: int, variant_id: int, quantity: int, unit_
 async def set_line(
     tx: OrmUnit, *, cart_id: int, variant_id: int, quantity: int, unit_price: int | None = None
 ) -> None:
-    """A line's new quantity, and its remembered price when it is priced afresh."""
-    values: dict[str, int] = {"quantity": quantity}
+    """A line's new quantity, and its remembered price (remembered now) when it is priced afresh."""
+    values: dict[str, Any] = {"quantity": quantity}
     if unit_price is not None:
         values["unit_price"] = unit_price
+        values["priced_at"] = func.now()
     await tx.session.execute(
         update(CartLine)
         .where(CartLine.cart_id == cart_id, CartLine.variant_id == variant_id)

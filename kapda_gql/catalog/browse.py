@@ -14,6 +14,7 @@ from kapda_gql.catalog.model import (
     CatalogEntry,
     Category,
     DesignerRow,
+    PendingChanges,
     ProductFilter,
     ProductRow,
     ProductSort,
@@ -114,3 +115,9 @@ async def products_by_ids(uow: UnitOfWork, ids: Sequence[int]) -> list[ProductRo
     """Deleted ones too: an order line still shows what was bought."""
     async with uow.lean(read=True) as tx:
         return await store.products_by_ids(tx, ids)
+
+
+async def pending_changes_by_ids(uow: UnitOfWork, ids: Sequence[int]) -> list[PendingChanges | None]:
+    """The products' edits awaiting review; who may see them is the caller's to ask the policy."""
+    async with uow.lean(read=True) as tx:
+        return await store.pending_changes_by_ids(tx, ids)

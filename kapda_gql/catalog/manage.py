@@ -6,10 +6,12 @@ from __future__ import annotations
 import dataclasses
 import re
 import secrets
+from datetime import UTC, datetime
 from typing import Any
 
 from kapda_gql.catalog import store
 from kapda_gql.catalog.model import (
+    PendingChanges,
     ProductChanges,
     ProductRow,
     ProductSpec,
@@ -25,10 +27,12 @@ from kapda_gql.domain.errors import BadUserInput, NotFound
 from kapda_gql.domain.policy import (
     Actor,
     check_manage_product,
+    edits_wait_for_review,
     product_owner,
     require_admin,
     require_catalog_manager,
 )
+from kapda_gql.domain.pricing import is_price_alert
 
 SLUG_ATTEMPTS = 4
 
@@ -125,9 +129,47 @@ def _snapshot(product: ProductRow) -> dict[str, Any]:
     }
 
 
+_CONTENT = ("title", "description", "category", "images")
+
+
+def _pending_after(
+    before: PendingChanges | None, content: dict[str, Any], add: list[VariantSpec], now: datetime
+) -> PendingChanges:
+    """The edits awaiting review once these are added: a field given again replaces its pending
+    value, new variants join those already waiting."""
+    base = before or PendingChanges(submitted_at=now)
+    return dataclasses.replace(base, submitted_at=now, add_variants=(*base.add_variants, *add), **content)
+
+
+async def _check_new_skus(
+    tx: LeanUnit, add: list[VariantSpec], waiting: PendingChanges | None, prefix: str
+) -> None:
+    """New variants' SKUs must be free now (and not already waiting for review), so an approval
+    does not fail on them later."""
+    taken = set(await store.skus_taken(tx, [v.sku for v in add])) if add else set()
+    queued = {v.sku.lower() for v in waiting.add_variants} if waiting is not None else set()
+    errors = [
+        (f"{prefix}[{i}].sku", "a variant with this SKU already exists")
+        if v.sku in taken
+        else (f"{prefix}[{i}].sku", "a variant with this SKU is already awaiting review")
+        for i, v in enumerate(add)
+        if v.sku in taken or v.sku.lower() in queued
+    ]
+    if errors:
+        raise BadUserInput(errors)
+
+
+def _flag_price_alert(delta: dict[str, Any], before: ProductRow, after: ProductRow) -> None:
+    """A price move of more than 10 % (either way) is flagged in its audit entry."""
+    if after.price != before.price and is_price_alert(before.price, after.price):
+        delta["priceAlert"] = True
+
+
 async def update_product(
     uow: UnitOfWork, actor: Actor, product_id: int, changes: ProductChanges
 ) -> ProductRow:
+    """Edits a product. On an approved product the price changes at once and the content edits
+    wait for review (``policy.edits_wait_for_review``); the live content stays as approved."""
     require_catalog_manager(actor)
     errors = validation.product_field_problems(
         changes.title, changes.description, changes.category, changes.price, changes.images
@@ -146,14 +188,33 @@ async def update_product(
         }.items()
         if v is not None
     }
+    add = list(changes.add_variants)
 
     async def work(tx: LeanUnit) -> ProductRow:
         before = await _locked_product(tx, actor, product_id)
-        product = await store.write_product(tx, dataclasses.replace(before, **values))
-        await _insert_variants(tx, actor, product.id, list(changes.add_variants), "addVariants")
-        delta: dict[str, Any] = audit.diff(_snapshot(before), _snapshot(product))
-        if changes.add_variants:
-            delta["addedVariants"] = [v.sku for v in changes.add_variants]
+        if not edits_wait_for_review(before.status):
+            product = await store.write_product(tx, dataclasses.replace(before, **values))
+            await _insert_variants(tx, actor, product.id, add, "addVariants")
+            delta: dict[str, Any] = audit.diff(_snapshot(before), _snapshot(product))
+            if add:
+                delta["addedVariants"] = [v.sku for v in add]
+            _flag_price_alert(delta, before, product)
+            await audit.record(tx, actor, "product.updated", "Product", product.id, delta)
+            await tx.commit()
+            return product
+
+        content = {k: v for k, v in values.items() if k in _CONTENT}
+        product = before
+        if "price" in values:
+            product = await store.write_product(tx, dataclasses.replace(before, price=values["price"]))
+        delta = audit.diff(_snapshot(before), _snapshot(product))
+        _flag_price_alert(delta, before, product)
+        if content or add:
+            (waiting,) = await store.pending_changes_by_ids(tx, [product.id])
+            await _check_new_skus(tx, add, waiting, "addVariants")
+            pending = _pending_after(waiting, content, add, datetime.now(UTC))
+            await store.set_pending_changes(tx, product.id, pending)
+            delta["pendingChanges"] = {**content, **({"addVariants": [v.sku for v in add]} if add else {})}
         await audit.record(tx, actor, "product.updated", "Product", product.id, delta)
         await tx.commit()
         return product
@@ -192,9 +253,38 @@ async def submit_product(uow: UnitOfWork, actor: Actor, product_id: int) -> Prod
     return await uow.run_lean(work)
 
 
+async def _review_changes(
+    tx: LeanUnit,
+    actor: Actor,
+    product: ProductRow,
+    pending: PendingChanges,
+    decision: ReviewDecision,
+    reason: str | None,
+) -> ProductRow:
+    """An approved product's pending edits: applied (APPROVE) or discarded with the reason
+    (REJECT, which the designer reads as the product's rejectionReason); it stays APPROVED."""
+    await store.set_pending_changes(tx, product.id, None)
+    if decision is ReviewDecision.REJECT:
+        changed = await store.write_product(tx, dataclasses.replace(product, rejection_reason=reason))
+        await audit.record(tx, actor, "product.changes_rejected", "Product", product.id, {"reason": reason})
+        return changed
+    content = {name: getattr(pending, name) for name in _CONTENT if getattr(pending, name) is not None}
+    if "images" in content:
+        content["images"] = list(content["images"])
+    changed = await store.write_product(tx, dataclasses.replace(product, rejection_reason=None, **content))
+    await _insert_variants(tx, actor, product.id, list(pending.add_variants), "pendingChanges.addVariants")
+    delta: dict[str, Any] = audit.diff(_snapshot(product), _snapshot(changed))
+    if pending.add_variants:
+        delta["addedVariants"] = [v.sku for v in pending.add_variants]
+    await audit.record(tx, actor, "product.changes_approved", "Product", product.id, delta)
+    return changed
+
+
 async def review_product(
     uow: UnitOfWork, actor: Actor, product_id: int, decision: ReviewDecision, reason: str | None
 ) -> ProductRow:
+    """A product awaiting review approved or rejected; an approved one with pending edits has those
+    applied or discarded; an approved one with none is delisted by REJECT."""
     require_admin(actor)
     reason = validation.optional_note(reason, "reason")
     if decision is ReviewDecision.REJECT and not reason:
@@ -203,6 +293,12 @@ async def review_product(
 
     async def work(tx: LeanUnit) -> ProductRow:
         product = await _locked_product(tx, actor, product_id)
+        if edits_wait_for_review(product.status):
+            (pending,) = await store.pending_changes_by_ids(tx, [product.id])
+            if pending is not None:
+                changed = await _review_changes(tx, actor, product, pending, decision, reason)
+                await tx.commit()
+                return changed
         lifecycles.check_review(ProductStatus(product.status), target)
         action = "product.approved" if target is ProductStatus.APPROVED else "product.rejected"
         changed = await _set_status(tx, actor, product, target, action, reason)

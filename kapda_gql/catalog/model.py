@@ -7,10 +7,11 @@ skips the cost of building and tracking ORM objects, which was the largest cost 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from kapda_gql.domain.enums import ProductStatus
 
@@ -120,3 +121,40 @@ class ProductChanges:
     price: int | None = None
     images: Sequence[str] | None = None
     add_variants: Sequence[VariantSpec] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingChanges:
+    """An approved product's content edits awaiting review (None: not changed); the live product
+    keeps its approved content until an admin approves these."""
+
+    submitted_at: datetime
+    title: str | None = None
+    description: str | None = None
+    category: str | None = None
+    images: Sequence[str] | None = None
+    add_variants: Sequence[VariantSpec] = ()
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "submittedAt": self.submitted_at.isoformat(),
+            "title": self.title,
+            "description": self.description,
+            "category": self.category,
+            "images": list(self.images) if self.images is not None else None,
+            "addVariants": [
+                {"sku": v.sku, "size": v.size, "color": v.color, "price": v.price, "stock": v.stock}
+                for v in self.add_variants
+            ],
+        }
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> PendingChanges:
+        return PendingChanges(
+            submitted_at=datetime.fromisoformat(data["submittedAt"]),
+            title=data.get("title"),
+            description=data.get("description"),
+            category=data.get("category"),
+            images=data.get("images"),
+            add_variants=tuple(VariantSpec(**v) for v in data.get("addVariants") or ()),
+        )

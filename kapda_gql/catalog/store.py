@@ -2,15 +2,19 @@
 """All of the catalog's SQL, plain SQL on the unit's connection (lean units: see kapda_gql.db.sql).
 
 One style throughout: statements are written with ``:name`` placeholders and their values passed
-by name (``Stmt``); the browse page, whose conditions depend on the filter, binds each value as
+by name (``kapda_gql.db.sql.Query``); the browse page, whose conditions depend on the filter, binds each value as
 it adds the condition that uses it (``_Where.bind``). Either way the text holds only fixed
 fragments of this module and every value travels as a parameter. Constraint violations are
 recognised by the constraint's name (kapda_gql.db.models.NAMING).
+
+Longer than ~400 lines for a stated reason: the rule is one store per capability, and the browse
+page's builder (filters, sorts, keysets both ways, categories) is most of it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +27,7 @@ from kapda_gql.catalog.model import (
     CatalogEntry,
     Category,
     DesignerRow,
+    PendingChanges,
     ProductFilter,
     ProductRow,
     ProductSort,
@@ -352,6 +357,32 @@ _SET_STOCK = Query(
     )
     + f" SELECT {_VARIANT_COLUMNS} FROM changed v"
 )
+
+
+_PENDING_OF = Query("SELECT id, pending_changes FROM products WHERE id = ANY(:ids)")
+_SET_PENDING = Query("UPDATE products SET pending_changes = CAST(:changes AS jsonb) WHERE id = :id")
+_SKUS_TAKEN = Query("SELECT sku FROM variants WHERE sku = ANY(:skus) ORDER BY sku")
+
+
+async def pending_changes_by_ids(tx: Unit | LeanUnit, ids: Sequence[int]) -> list[PendingChanges | None]:
+    """The products' content edits awaiting review (None for a product with none)."""
+    by_id = {
+        r["id"]: PendingChanges.from_json(r["pending_changes"])
+        for r in await _PENDING_OF.fetch(tx, ids=list(ids))
+        if r["pending_changes"] is not None
+    }
+    return [by_id.get(i) for i in ids]
+
+
+async def set_pending_changes(tx: Unit | LeanUnit, product_id: int, changes: PendingChanges | None) -> None:
+    await _SET_PENDING.execute(
+        tx, id=product_id, changes=json.dumps(changes.to_json()) if changes is not None else None
+    )
+
+
+async def skus_taken(tx: Unit | LeanUnit, skus: Sequence[str]) -> list[str]:
+    """Those of these SKUs that a variant has already."""
+    return [r["sku"] for r in await _SKUS_TAKEN.fetch(tx, skus=list(skus))]
 
 
 class SkuTaken(Exception):

@@ -42,11 +42,12 @@ from kapda_gql.payments.gateway import PaymentGateway
 log = logging.getLogger("kapda_gql.checkout")
 
 
-def quote_lines(rows: list[store.CartRow]) -> list[QuoteLine]:
+def quote_lines(rows: list[store.CartRow], *, cart_price_ttl_seconds: int) -> list[QuoteLine]:
     """The quote of a cart: every line sellable and in stock, priced now; else the error saying why."""
     if not rows:
         raise CartEmpty()
     lines = []
+    now = datetime.now(UTC)
     for row in rows:
         if not stock.is_sellable(
             product_status=row.product_status,
@@ -66,7 +67,14 @@ def quote_lines(rows: list[store.CartRow]) -> list[QuoteLine]:
                 size=row.size,
                 color=row.color,
                 quantity=row.quantity,
-                cart_price=row.cart_price,
+                # The cart's own rule: a remembered price lapses, and then today's is the cart's.
+                cart_price=pricing.remembered_price(
+                    row.cart_price,
+                    pricing.effective_price(row.variant_price, row.product_price),
+                    remembered_at=row.priced_at,
+                    now=now,
+                    ttl_seconds=cart_price_ttl_seconds,
+                ),
                 current_price=pricing.effective_price(row.variant_price, row.product_price),
             )
         )
@@ -84,6 +92,7 @@ async def start_checkout(
     address: Address,
     idempotency_key: str | None,
     ttl_seconds: int,
+    cart_price_ttl_seconds: int = pricing.CART_PRICE_TTL_SECONDS,
 ) -> CheckoutSession:
     user_id = require_user(actor)
     address = address.validated()
@@ -98,7 +107,7 @@ async def start_checkout(
         if stored is not None:
             return await own_session(uow, user_id, uuid.UUID(stored["checkoutId"]))
     async with answering(uow, claim):
-        return await _start(uow, gateway, actor, user_id, address, claim, ttl_seconds)
+        return await _start(uow, gateway, actor, user_id, address, claim, ttl_seconds, cart_price_ttl_seconds)
 
 
 @contextlib.asynccontextmanager
@@ -126,9 +135,10 @@ async def _start(
     address: Address,
     claim: idempotency.Claim | None,
     ttl_seconds: int,
+    cart_price_ttl_seconds: int,
 ) -> CheckoutSession:
     async def quote(tx: LeanUnit) -> CheckoutSession:
-        lines = quote_lines(await store.cart_rows(tx, user_id))
+        lines = quote_lines(await store.cart_rows(tx, user_id), cart_price_ttl_seconds=cart_price_ttl_seconds)
         amount = sum(line.line_total for line in lines)
         if amount <= 0:
             raise BadUserInput("cart", "the cart total must be above zero")

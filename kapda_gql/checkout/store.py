@@ -73,12 +73,14 @@ class CartRow:
     product_deleted_at: datetime | None
     variant_deleted_at: datetime | None
     stock: int
+    # When the line's price was remembered (it lapses: pricing.remembered_price).
+    priced_at: datetime
 
 
 _CART = Query(
     """
     SELECT v.id, p.id, p.designer_id, p.title, v.sku, v.size, v.color, l.quantity, l.unit_price,
-           v.price, p.price, p.status, p.deleted_at, v.deleted_at, v.stock
+           v.price, p.price, p.status, p.deleted_at, v.deleted_at, v.stock, l.priced_at
     FROM cart_lines l
     JOIN carts c ON c.id = l.cart_id
     JOIN variants v ON v.id = l.variant_id

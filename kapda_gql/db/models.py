@@ -2,6 +2,9 @@
 
 Enumerations are stored as text guarded by CHECK constraints rather than
 PostgreSQL ENUM types, so adding a value is a one-line migration.
+
+Longer than ~400 lines for a stated reason: it is every table, with the constraints that make the
+database refuse impossible states, in one place that Alembic and the tests read.
 """
 
 from __future__ import annotations
@@ -121,6 +124,9 @@ class Product(Base):
     status: Mapped[str] = mapped_column(String(16), default=ProductStatus.DRAFT.value, server_default="DRAFT")
     rejection_reason: Mapped[str | None] = mapped_column(Text)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # An approved product's content edits awaiting review (catalog.manage); the live content stays.
+    # Deferred: only its designer and admins ever read it, never the catalog's pages.
+    pending_changes: Mapped[dict[str, Any] | None] = mapped_column(JSONB, deferred=True)
     search_vector: Mapped[Any] = mapped_column(
         TSVECTOR,
         Computed(
@@ -172,9 +178,12 @@ class CartLine(Base):
     cart_id: Mapped[int] = mapped_column(ForeignKey("carts.id", ondelete="CASCADE"), primary_key=True)
     variant_id: Mapped[int] = mapped_column(ForeignKey("variants.id", ondelete="CASCADE"), primary_key=True)
     quantity: Mapped[int] = mapped_column(Integer)
-    # The price when the line was first added: the price-protection rule compares against it.
+    # The price remembered when the line's units were put in (pricing.reprices_line): the
+    # price-protection rule compares against it until it lapses (pricing.remembered_price).
     unit_price: Mapped[int] = mapped_column(BigInteger)
     added_at: Mapped[datetime] = _now()
+    # When unit_price was remembered (a raised quantity prices the line afresh).
+    priced_at: Mapped[datetime] = _now()
 
 
 class CheckoutSession(Base):

@@ -4,6 +4,9 @@ Everything goes through the real services (accounts, catalog, review), so the de
 same validation and leaves the same audit trail as real use. Loading is idempotent per
 product: each demo product is recognised by its first SKU, so a second run creates nothing
 and an interrupted run is completed by the next one.
+
+Longer than ~400 lines for a stated reason: most of it is the demo catalog itself (its products as
+data), not logic.
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ change it.
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 
 from kapda_gql.domain.enums import OrderStatus, ProductStatus, Role, UserStatus
@@ -98,6 +97,18 @@ def can_see_rejection_reason(actor: Actor, *, designer_id: int) -> bool:
     return actor.is_admin or owns_product(actor, designer_id)
 
 
+def can_see_pending_changes(actor: Actor, *, designer_id: int) -> bool:
+    """A product's edits awaiting review are between its designer and the admins."""
+    return actor.is_admin or owns_product(actor, designer_id)
+
+
+def edits_wait_for_review(status: str) -> bool:
+    """Whether a product's content edits (title, description, category, images, new variants)
+    wait for an admin's review instead of going live: an approved product is public as an admin
+    approved it. Its price changes apply at once (audited, big moves flagged)."""
+    return status == ProductStatus.APPROVED
+
+
 def check_manage_product(actor: Actor, *, designer_id: int, status: str) -> None:
     """A designer changes only its own products.
 
@@ -130,23 +141,55 @@ def product_owner(actor: Actor, named: int | None) -> tuple[int | None, list[tup
 # --- orders ----------------------------------------------------------------------------------
 
 
-def can_see_order(actor: Actor, *, owner_id: int, designer_ids: Collection[int]) -> bool:
+def can_see_order(actor: Actor, *, owner_id: int) -> bool:
+    """An order is its customer's and the admins'. A designer with a line in it does not see it:
+    the order names the customer, the address and the other designers' lines and prices. Its view
+    of a sale is ``designer_orders_of``."""
     if actor.is_admin:
         return True
-    if actor.user_id is not None and actor.user_id == owner_id:
-        return True
-    return actor.is_designer and actor.designer_id in designer_ids
+    return actor.user_id is not None and actor.user_id == owner_id
 
 
-def needs_order_designers(actor: Actor, *, owner_id: int) -> bool:
-    """Whether ``can_see_order`` needs the order's designers to decide (saves a query otherwise)."""
-    return not actor.is_admin and actor.user_id != owner_id and actor.is_designer
+# How staff appear to anyone but an admin in an order's history: by role, under the shop's name.
+SHOP_NAME = "Kapda Co."
 
 
-def sees_order_only_as_designer(actor: Actor, *, owner_id: int) -> int | None:
-    """The designer id when the caller sees an order only as one of its designers (its own lines)."""
-    if actor.is_admin or actor.user_id == owner_id:
+@dataclass(frozen=True, slots=True)
+class ChangeActor:
+    """Who made a change to an order, as the viewer may see it (never an account's e-mail or id)."""
+
+    role: Role
+    name: str
+
+
+def order_change_actor(
+    viewer: Actor, *, owner_id: int, actor_id: int | None, actor_role: Role | None, actor_name: str | None
+) -> ChangeActor | None:
+    """The order's customer appears by its own name (to itself and to admins); staff appear by
+    role with the shop's name, except to admins, who see which staff member it was. A change made
+    by the system (or by an account since removed) has no actor."""
+    if actor_id is None or actor_role is None or actor_name is None:
         return None
+    if actor_id == owner_id:
+        return ChangeActor(Role.CUSTOMER, actor_name)
+    if viewer.is_admin:
+        return ChangeActor(actor_role, actor_name)
+    return ChangeActor(actor_role, SHOP_NAME)
+
+
+def sales_designer(actor: Actor, named: int | None) -> int:
+    """Whose sales ``designerOrders`` lists: a designer its own (naming another is FORBIDDEN),
+    an admin the designer it names (it must name one)."""
+    require_user(actor)
+    if actor.is_admin:
+        if named is None:
+            raise BadUserInput("designerId", "admins must name a designer")
+        return named
+    if not actor.is_designer:
+        raise Forbidden("Only designers and admins see designers' sales")
+    assert actor.designer_id is not None
+    if named is not None and named != actor.designer_id:
+        raise Forbidden("Designers see only their own sales")
     return actor.designer_id
 
 

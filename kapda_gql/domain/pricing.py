@@ -6,6 +6,8 @@ the cart, the checkout quote and the order statement all ask here.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from kapda_gql.domain.money import Money
 
 # A price that moved by more than this (in basis points of the remembered price) between the
@@ -16,6 +18,33 @@ PRICE_ALERT_BPS = 1000
 def effective_price(variant_price: int | None, product_price: int) -> int:
     """A variant's own price overrides its product's."""
     return variant_price if variant_price is not None else product_price
+
+
+# How long a cart line's remembered price holds (KAPDA_CART_PRICE_TTL_SECONDS overrides it).
+CART_PRICE_TTL_SECONDS = 7 * 24 * 3600
+
+
+def remembered_price(
+    remembered: int, current: int, *, remembered_at: datetime, now: datetime, ttl_seconds: int
+) -> int:
+    """The price a cart line still remembers: its own until it lapses, today's after that.
+
+    A remembered price protects a customer from a rise between putting units in the cart and
+    paying for them; it is not a coupon to keep for ever.
+    """
+    if now - remembered_at >= timedelta(seconds=ttl_seconds):
+        return current
+    return remembered
+
+
+def reprices_line(old_quantity: int | None, new_quantity: int) -> bool:
+    """Whether a change of a line's quantity prices it afresh at today's price.
+
+    A new line, or one whose quantity goes up: the whole line is priced again (a line has one
+    unit price), so a price remembered during a sale never covers units added after it. Lowering
+    the quantity keeps the remembered price: those units were put in at it.
+    """
+    return old_quantity is None or new_quantity > old_quantity
 
 
 def charged_price(remembered: int, current: int) -> int:

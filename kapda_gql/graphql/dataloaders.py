@@ -9,7 +9,7 @@ from typing import TypeVar
 from strawberry.dataloader import DataLoader
 
 from kapda_gql.catalog import browse as catalog
-from kapda_gql.catalog.model import DesignerRow, ProductRow, VariantRow
+from kapda_gql.catalog.model import DesignerRow, PendingChanges, ProductRow, VariantRow
 from kapda_gql.db.models import User
 from kapda_gql.db.uow import Database, UnitOfWork
 from kapda_gql.orders import services as orders
@@ -46,6 +46,10 @@ class Loaders:
     @cached_property
     def variants_by_product(self) -> DataLoader[int, list[VariantRow]]:
         return _loader(self._db, catalog.variants_by_product_ids)
+
+    @cached_property
+    def pending_changes(self) -> DataLoader[int, PendingChanges | None]:
+        return _loader(self._db, catalog.pending_changes_by_ids)
 
     @cached_property
     def user(self) -> DataLoader[int, User | None]:

@@ -40,7 +40,9 @@ class ReorderResult:
     cart: cart.CartView
 
 
-async def reorder(uow: UnitOfWork, actor: Actor, order_id: int, *, add_to_cart: bool) -> ReorderResult:
+async def reorder(
+    uow: UnitOfWork, actor: Actor, order_id: int, *, add_to_cart: bool, price_ttl_seconds: int
+) -> ReorderResult:
     user_id = require_user(actor)
     async with uow.orm(read=True) as tx:
         order = await store.order(tx, order_id)
@@ -73,9 +75,11 @@ async def reorder(uow: UnitOfWork, actor: Actor, order_id: int, *, add_to_cart: 
             if room <= 0:
                 continue
             try:
-                view = await cart.add_to_cart(uow, actor, line.variant.id, min(line.quantity, room))
+                view = await cart.add_to_cart(
+                    uow, actor, line.variant.id, min(line.quantity, room), price_ttl_seconds=price_ttl_seconds
+                )
             except InsufficientStock:
                 continue  # stock moved since we looked: the line stays out of the cart, nothing half-done
     if view is None:
-        view = await cart.get_cart(uow, actor)
+        view = await cart.get_cart(uow, actor, price_ttl_seconds=price_ttl_seconds)
     return ReorderResult(available, unavailable, view)

@@ -25,10 +25,9 @@ from kapda_gql.domain.policy import (
     Actor,
     can_see_order,
     check_transition,
-    needs_order_designers,
     order_list_owner,
     require_user,
-    sees_order_only_as_designer,
+    sales_designer,
 )
 from kapda_gql.domain.validation import optional_note, tracking_problems
 from kapda_gql.orders import store
@@ -45,6 +44,7 @@ from kapda_gql.payments import store as payment_store
 from kapda_gql.payments.gateway import PaymentGateway
 
 __all__ = [
+    "DesignerSale",
     "DesignerStats",
     "OrderItem",
     "OrderStatusChange",
@@ -95,30 +95,17 @@ async def history_by_order_ids(uow: UnitOfWork, ids: Sequence[int]) -> list[list
 # --- reading -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class VisibleOrder:
-    order: Order
-    # Set when the caller sees the order only as one of its designers: it sees its own lines only.
-    only_designer: int | None = None
-
-
-async def _visible(tx: OrmUnit, actor: Actor, order: Order | None) -> Order:
+def _visible(actor: Actor, order: Order | None) -> Order:
     """The order if the caller may see it; NOT_FOUND exactly like a missing one otherwise."""
-    if order is None:
-        raise NotFound("Order not found")
-    designers: frozenset[int] = frozenset()
-    if needs_order_designers(actor, owner_id=order.user_id):
-        designers = await store.designers_of(tx, order.id)
-    if not can_see_order(actor, owner_id=order.user_id, designer_ids=designers):
+    if order is None or not can_see_order(actor, owner_id=order.user_id):
         raise NotFound("Order not found")
     return order
 
 
-async def get_order(uow: UnitOfWork, actor: Actor, order_id: int) -> VisibleOrder:
+async def get_order(uow: UnitOfWork, actor: Actor, order_id: int) -> Order:
     require_user(actor)
     async with uow.orm(read=True) as tx:
-        order = await _visible(tx, actor, await store.order(tx, order_id))
-    return VisibleOrder(order, sees_order_only_as_designer(actor, owner_id=order.user_id))
+        return _visible(actor, await store.order(tx, order_id))
 
 
 async def list_orders(
@@ -128,6 +115,55 @@ async def list_orders(
     owner_id = order_list_owner(actor)
     async with uow.orm(read=True) as tx:
         return await store.page(tx, owner_id=owner_id, status=status, win=win)
+
+
+@dataclass(frozen=True, slots=True)
+class DesignerSale:
+    """A designer's view of an order: its own lines and figures, nothing of the customer."""
+
+    order_id: int
+    number: str
+    status: OrderStatus
+    created_at: datetime
+    shipped_at: datetime | None
+    delivered_at: datetime | None
+    items: list[OrderItem]
+    commission: int
+    commission_reversed: int
+    currency: str
+
+    @property
+    def items_total(self) -> int:
+        return sum(item.line_total for item in self.items)
+
+
+async def designer_orders(
+    uow: UnitOfWork, actor: Actor, designer_id: int | None, *, status: OrderStatus | None, win: Window
+) -> tuple[Page[DesignerSale], int]:
+    """The orders holding the designer's items, newest first: each with the designer's own lines,
+    their total and its commission on them (reversed commissions left out)."""
+    target = sales_designer(actor, designer_id)
+    async with uow.orm(read=True) as tx:
+        page, total = await store.designer_page(tx, designer_id=target, status=status, win=win)
+        ids = [o.id for o in page.items]
+        lines = await store.designer_lines(tx, ids, target) if ids else {}
+        commissions = await store.designer_commissions(tx, ids, target) if ids else {}
+    sales = [
+        DesignerSale(
+            order_id=o.id,
+            number=o.number,
+            status=OrderStatus(o.status),
+            created_at=o.created_at,
+            shipped_at=o.shipped_at,
+            delivered_at=o.delivered_at,
+            items=lines.get(o.id, []),
+            commission=commissions.get(o.id, (0, 0))[0],
+            commission_reversed=commissions.get(o.id, (0, 0))[1],
+            currency=o.currency,
+        )
+        for o in page.items
+    ]
+    return Page(sales, page.cursors, page.has_next_page, page.has_previous_page), total
 
 
 # --- lifecycle -----------------------------------------------------------------------------------
@@ -202,7 +238,7 @@ async def transition_order(
 
     async def work(tx: OrmUnit) -> list[int]:
         # The order row lock serializes racing transitions: the loser sees the winner's state.
-        order = await _visible(tx, actor, await store.order(tx, order_id, lock=True))
+        order = _visible(actor, await store.order(tx, order_id, lock=True))
         current = OrderStatus(order.status)
         check_transition(actor, owner_id=order.user_id, current=current, target=to)
         step = lifecycles.order_step(current, to)

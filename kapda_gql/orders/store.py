@@ -77,12 +77,6 @@ async def order(tx: OrmUnit, order_id: int, *, lock: bool = False) -> Order | No
     return await tx.session.scalar(stmt.with_for_update() if lock else stmt)
 
 
-async def designers_of(tx: OrmUnit, order_id: int) -> frozenset[int]:
-    """The designers with a line in the order."""
-    rows = await tx.session.execute(select(OrderItem.designer_id).where(OrderItem.order_id == order_id))
-    return frozenset(rows.scalars().all())
-
-
 async def page(
     tx: OrmUnit, *, owner_id: int | None, status: OrderStatus | None, win: Window
 ) -> tuple[Page[Order], int]:
@@ -90,15 +84,33 @@ async def page(
     conditions: list[Any] = []
     if owner_id is not None:
         conditions.append(Order.user_id == owner_id)
+    return await _page(tx, conditions, status, win)
+
+
+async def designer_page(
+    tx: OrmUnit, *, designer_id: int, status: OrderStatus | None, win: Window
+) -> tuple[Page[Order], int]:
+    """A page of the orders holding a line of the designer's, newest first, and their count."""
+    holds = exists().where(OrderItem.order_id == Order.id, OrderItem.designer_id == designer_id)
+    return await _page(tx, [holds], status, win)
+
+
+async def _page(
+    tx: OrmUnit, conditions: list[Any], status: OrderStatus | None, win: Window
+) -> tuple[Page[Order], int]:
     if status is not None:
-        conditions.append(Order.status == status.value)
+        conditions = [*conditions, Order.status == status.value]
     keys = Keyset((Order.created_at, Order.id), descending=True)
     stmt = select(Order).where(*conditions)
     cursor = win.decode([datetime, int])
     beyond = False
     if cursor is not None:
         stmt = stmt.where(keys.ahead(win, cursor))
-        beyond = bool(await tx.session.scalar(select(exists().where(*conditions, keys.behind(win, cursor)))))
+        beyond = bool(
+            await tx.session.scalar(
+                select(exists().where(*conditions, keys.behind(win, cursor)).select_from(Order))
+            )
+        )
     rows = (await tx.session.execute(stmt.order_by(*keys.order_by(win)).limit(win.size + 1))).scalars()
     found = list(rows.all())
     total = int(await tx.session.scalar(select(func.count(Order.id)).where(*conditions)) or 0)
@@ -106,6 +118,38 @@ async def page(
         found, win, item=lambda o: o, cursor=lambda o: encode_cursor(o.created_at, o.id), beyond_cursor=beyond
     )
     return page, total
+
+
+async def designer_lines(
+    tx: OrmUnit, order_ids: Sequence[int], designer_id: int
+) -> dict[int, list[OrderItem]]:
+    """The designer's own lines of these orders, by order (nobody else's)."""
+    stmt = (
+        select(OrderItem)
+        .where(OrderItem.order_id.in_(order_ids), OrderItem.designer_id == designer_id)
+        .order_by(OrderItem.order_id, OrderItem.id)
+    )
+    grouped: dict[int, list[OrderItem]] = defaultdict(list)
+    for item in (await tx.session.execute(stmt)).scalars().all():
+        grouped[item.order_id].append(item)
+    return grouped
+
+
+async def designer_commissions(
+    tx: OrmUnit, order_ids: Sequence[int], designer_id: int
+) -> dict[int, tuple[int, int]]:
+    """The designer's commission on each of these orders: (what stands, what was reversed), whole
+    reversed rows and the reversed parts of rows whose units were cancelled or returned alike."""
+    rows = await tx.session.execute(
+        select(
+            Commission.order_id,
+            func.coalesce(func.sum(Commission.amount - Commission.reversed_amount), 0),
+            func.coalesce(func.sum(Commission.reversed_amount), 0),
+        )
+        .where(Commission.order_id.in_(order_ids), Commission.designer_id == designer_id)
+        .group_by(Commission.order_id)
+    )
+    return {int(order_id): (int(standing), int(taken)) for order_id, standing, taken in rows.all()}
 
 
 # --- transitions -----------------------------------------------------------------------------

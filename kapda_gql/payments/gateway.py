@@ -5,6 +5,10 @@ and built on ``requests``, so calls run in worker threads with a hard
 deadline, and its exceptions are turned into the service's own
 ``PaymentGatewayUnavailable`` (worth retrying) or ``PaymentGatewayRejected``
 (not worth retrying).
+
+Longer than ~400 lines for a stated reason: it is the one adapter of the money path's outside party
+(orders, payments, captures, refunds, their answers and their failures), kept whole so that no
+other module ever touches the SDK.
 """
 
 from __future__ import annotations

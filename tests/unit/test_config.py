@@ -229,6 +229,14 @@ def test_an_empty_secret_file_is_refused_not_used(tmp_path: Path) -> None:
     assert "jwt-secret" in refusal({"KAPDA_DATA_DIR": str(tmp_path)})
 
 
+def test_the_cart_price_ttl_is_seven_days_unless_set(tmp_path: Path) -> None:
+    base = {"KAPDA_DATA_DIR": str(tmp_path)}
+    assert Settings.from_env(base).cart_price_ttl_seconds == 7 * 24 * 3600
+    assert Settings.from_env({**base, "KAPDA_CART_PRICE_TTL_SECONDS": "3600"}).cart_price_ttl_seconds == 3600
+    assert "KAPDA_CART_PRICE_TTL_SECONDS" in refusal({**base, "KAPDA_CART_PRICE_TTL_SECONDS": "a week"})
+    assert "KAPDA_CART_PRICE_TTL_SECONDS" in refusal({**base, "KAPDA_CART_PRICE_TTL_SECONDS": "-1"})
+
+
 def test_catalog_cache_settings(tmp_path: Path) -> None:
     base = {"KAPDA_DATA_DIR": str(tmp_path)}
     defaults = Settings.from_env(base)

@@ -87,6 +87,45 @@ class Variant:
 ProductRow = catalog.ProductRow
 
 
+@strawberry.type(description="A new variant awaiting review.")
+class VariantDraft:
+    sku: str
+    size: str | None
+    color: str | None
+    price: Money | None = strawberry.field(description="Its own price; null: the product's.")
+    stock: int
+
+
+@strawberry.type(name="ProductChanges", description="An approved product's edits awaiting review.")
+class PendingProductChanges:
+    title: str | None
+    description: str | None
+    category: str | None
+    images: list[str] | None
+    add_variants: list[VariantDraft]
+    submitted_at: datetime
+
+    @classmethod
+    def of(cls, pending: catalog.PendingChanges) -> PendingProductChanges:
+        return cls(
+            title=pending.title,
+            description=pending.description,
+            category=pending.category,
+            images=list(pending.images) if pending.images is not None else None,
+            add_variants=[
+                VariantDraft(
+                    sku=v.sku,
+                    size=v.size,
+                    color=v.color,
+                    price=Money.of(v.price) if v.price is not None else None,
+                    stock=v.stock,
+                )
+                for v in pending.add_variants
+            ],
+            submitted_at=pending.submitted_at,
+        )
+
+
 @strawberry.type
 class Product:
     id: strawberry.ID
@@ -122,6 +161,16 @@ class Product:
             in_stock=any(v.stock > 0 for v in variants),
             row=row,
         )
+
+    @strawberry.field(
+        description="Edits awaiting review (title, description, category, images, new variants): "
+        "its designer and admins only, null for others and when there are none."
+    )
+    async def pending_changes(self, info: Info) -> PendingProductChanges | None:
+        if not policy.can_see_pending_changes(info.context.actor, designer_id=self.row.designer_id):
+            return None
+        pending = await info.context.loaders.pending_changes.load(self.row.id)
+        return PendingProductChanges.of(pending) if pending is not None else None
 
     @strawberry.field(description="Why an admin rejected the product (visible to its designer and admins).")
     def rejection_reason(self, info: Info) -> str | None:

@@ -51,6 +51,7 @@ class CheckoutMutation:
             ),
             idempotency_key=input.idempotency_key,
             ttl_seconds=runtime.settings.checkout_ttl_seconds,
+            cart_price_ttl_seconds=runtime.settings.cart_price_ttl_seconds,
         )
         return CheckoutSession.of(session, runtime.gateway.key_id)
 

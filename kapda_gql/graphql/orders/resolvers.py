@@ -8,7 +8,15 @@ from kapda_gql.domain import enums
 from kapda_gql.graphql.catalog.types import Variant
 from kapda_gql.graphql.common import Long, Money, OrderStatus, PageInfo, parse_id, parse_optional_id
 from kapda_gql.graphql.context import Info
-from kapda_gql.graphql.orders.types import Cart, Order, OrderConnection, OrderEdge
+from kapda_gql.graphql.orders.types import (
+    Cart,
+    DesignerOrder,
+    DesignerOrderConnection,
+    DesignerOrderEdge,
+    Order,
+    OrderConnection,
+    OrderEdge,
+)
 from kapda_gql.orders import lines as order_lines
 from kapda_gql.orders import services as orders
 
@@ -129,12 +137,39 @@ class OrdersQuery:
             total_count=total,
         )
 
-    @strawberry.field(
-        description="Owner or admin; a designer sees an order holding its items (its own lines only)."
-    )
+    @strawberry.field(description="Its customer or an admin; anyone else (a designer too): NOT_FOUND.")
     async def order(self, info: Info, id: strawberry.ID) -> Order | None:
-        seen = await orders.get_order(info.context.uow(), info.context.actor, parse_id(id, "id"))
-        return Order.of(seen.order, only_designer=seen.only_designer)
+        return Order.of(await orders.get_order(info.context.uow(), info.context.actor, parse_id(id, "id")))
+
+    @strawberry.field(
+        description="Designers: the orders holding their items (own lines and figures only); "
+        "admins: the named designer's. Newest first, pages both ways."
+    )
+    async def designer_orders(
+        self,
+        info: Info,
+        designer_id: strawberry.ID | None = None,
+        status: OrderStatus | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> DesignerOrderConnection:
+        page, total = await orders.designer_orders(
+            info.context.uow(),
+            info.context.actor,
+            parse_optional_id(designer_id, "designerId"),
+            status=enums.OrderStatus(status) if status is not None else None,
+            win=window(first=first, after=after, last=last, before=before),
+        )
+        return DesignerOrderConnection(
+            edges=[
+                DesignerOrderEdge(cursor=c, node=DesignerOrder.of(sale))
+                for sale, c in zip(page.items, page.cursors, strict=True)
+            ],
+            page_info=PageInfo.of(page),
+            total_count=total,
+        )
 
     @strawberry.field(description="Designers: their own sales and commissions; admins: any designer's.")
     async def designer_stats(self, info: Info, designer_id: strawberry.ID | None = None) -> DesignerStats:
@@ -210,6 +245,7 @@ class OrdersMutation:
             info.context.actor,
             parse_id(order_id, "orderId"),
             add_to_cart=bool(add_to_cart),
+            price_ttl_seconds=info.context.runtime.settings.cart_price_ttl_seconds,
         )
         return ReorderPayload(
             available=[ReorderLine(line=x) for x in result.available],

@@ -11,11 +11,11 @@ import strawberry
 from kapda_gql.cart import services as cart_service
 from kapda_gql.catalog.store import product_row, variant_row
 from kapda_gql.db import models
-from kapda_gql.domain import enums
-from kapda_gql.graphql.auth.types import User, load_user
+from kapda_gql.domain import enums, policy
 from kapda_gql.graphql.catalog.types import Product, Variant, load_product
-from kapda_gql.graphql.common import Money, OrderStatus, PageInfo, PaymentStatus
+from kapda_gql.graphql.common import Money, OrderStatus, PageInfo, PaymentStatus, Role
 from kapda_gql.graphql.context import Info
+from kapda_gql.orders import services as orders_service
 
 
 @strawberry.type
@@ -278,6 +278,14 @@ class Tracking:
     url: str | None
 
 
+@strawberry.type(
+    description="Who made a change: a customer by its own name, staff by role with the shop's name."
+)
+class Actor:
+    role: Role
+    name: str
+
+
 @strawberry.type
 class OrderStatusChange:
     from_: OrderStatus | None = strawberry.field(name="from")
@@ -285,20 +293,30 @@ class OrderStatusChange:
     at: datetime
     note: str | None
     actor_id: strawberry.Private[int | None]
+    owner_id: strawberry.Private[int]
 
     @classmethod
-    def of(cls, row: models.OrderStatusChange) -> OrderStatusChange:
+    def of(cls, row: models.OrderStatusChange, owner_id: int) -> OrderStatusChange:
         return cls(
             from_=enums.OrderStatus(row.from_status) if row.from_status else None,
             to=enums.OrderStatus(row.to_status),
             at=row.at,
             note=row.note,
             actor_id=row.actor_id,
+            owner_id=owner_id,
         )
 
-    @strawberry.field
-    async def actor(self, info: Info) -> User | None:
-        return await load_user(info, self.actor_id)
+    @strawberry.field(description="Never an account: staff appear by role to anyone but an admin.")
+    async def actor(self, info: Info) -> Actor | None:
+        user = await info.context.loaders.user.load(self.actor_id) if self.actor_id is not None else None
+        seen = policy.order_change_actor(
+            info.context.actor,
+            owner_id=self.owner_id,
+            actor_id=self.actor_id,
+            actor_role=enums.Role(user.role) if user is not None else None,
+            actor_name=user.name if user is not None else None,
+        )
+        return Actor(role=seen.role, name=seen.name) if seen is not None else None
 
 
 @strawberry.type
@@ -320,11 +338,10 @@ class Order:
     tracking: Tracking | None
     order_id: strawberry.Private[int]
     currency: strawberry.Private[str]
-    # Designers see only their own lines of an order that also holds other designers' items.
-    only_designer: strawberry.Private[int | None]
+    owner_id: strawberry.Private[int]
 
     @classmethod
-    def of(cls, row: models.Order, only_designer: int | None = None) -> Order:
+    def of(cls, row: models.Order) -> Order:
         return cls(
             id=strawberry.ID(str(row.id)),
             number=row.number,
@@ -345,30 +362,22 @@ class Order:
             else None,
             order_id=row.id,
             currency=row.currency,
-            only_designer=only_designer,
+            owner_id=row.user_id,
         )
 
     @strawberry.field
     async def items(self, info: Info) -> list[OrderItem]:
         rows = await info.context.loaders.order_items.load(self.order_id)
-        return [
-            OrderItem.of(r, i)
-            for i, r in enumerate(rows)
-            if self.only_designer is None or r.designer_id == self.only_designer
-        ]
+        return [OrderItem.of(r, i) for i, r in enumerate(rows)]
 
     @strawberry.field(description="Its refunds, oldest first (whole-order and line refunds alike).")
     async def refunds(self, info: Info) -> list[Refund]:
-        if self.only_designer is not None:
-            return []  # the money between the shop and its customer is none of a designer's business
         return [Refund.of(r) for r in await info.context.loaders.refunds.load(self.order_id)]
 
     @strawberry.field(
         description="What Razorpay has confirmed as back with the customer (PROCESSED refunds)."
     )
     async def refunded_total(self, info: Info) -> Money:
-        if self.only_designer is not None:
-            return Money.of(0, self.currency)
         rows = await info.context.loaders.refunds.load(self.order_id)
         confirmed = sum(r.amount for r in rows if r.status == enums.RefundStatus.PROCESSED)
         return Money.of(confirmed, self.currency)
@@ -376,7 +385,55 @@ class Order:
     @strawberry.field
     async def status_history(self, info: Info) -> list[OrderStatusChange]:
         rows = await info.context.loaders.status_history.load(self.order_id)
-        return [OrderStatusChange.of(r) for r in rows]
+        return [OrderStatusChange.of(r, self.owner_id) for r in rows]
+
+
+@strawberry.type(
+    description="A designer's view of an order: its own lines and figures, nothing of the customer."
+)
+class DesignerOrder:
+    id: strawberry.ID
+    number: str
+    status: OrderStatus
+    created_at: datetime
+    items: list[OrderItem] = strawberry.field(description="This designer's lines only.")
+    items_total: Money = strawberry.field(description="The total of this designer's lines.")
+    commission: Money = strawberry.field(
+        description="This designer's commission on its lines (reversed left out)."
+    )
+    commission_reversed: Money = strawberry.field(
+        description="What of its commission was taken back (cancelled or returned units, a cancelled order)."
+    )
+    shipped_at: datetime | None
+    delivered_at: datetime | None
+
+    @classmethod
+    def of(cls, sale: orders_service.DesignerSale) -> DesignerOrder:
+        return cls(
+            id=strawberry.ID(str(sale.order_id)),
+            number=sale.number,
+            status=sale.status,
+            created_at=sale.created_at,
+            items=[OrderItem.of(i) for i in sale.items],
+            items_total=Money.of(sale.items_total, sale.currency),
+            commission=Money.of(sale.commission, sale.currency),
+            commission_reversed=Money.of(sale.commission_reversed, sale.currency),
+            shipped_at=sale.shipped_at,
+            delivered_at=sale.delivered_at,
+        )
+
+
+@strawberry.type
+class DesignerOrderEdge:
+    cursor: str
+    node: DesignerOrder
+
+
+@strawberry.type
+class DesignerOrderConnection:
+    edges: list[DesignerOrderEdge]
+    page_info: PageInfo
+    total_count: int
 
 
 @strawberry.type

@@ -1,5 +1,5 @@
 """The cart: quantities add up, updates set, 0 removes; availability, stock and sane sizes are checked;
-the unit price is remembered from the first add; concurrent edits of one cart do not lose updates."""
+prices (remembered, raised, lapsed) are in test_prices.py; concurrent edits of one cart do not lose updates."""
 
 from __future__ import annotations
 
@@ -74,37 +74,6 @@ async def test_cart_query_totals(api: Any, make_user: Any, make_product: Any) ->
         (str(a), 20000),
         (str(b), 36000),
     ]
-
-
-async def test_unit_price_is_remembered_from_the_first_add(
-    api: Any, make_user: Any, make_product: Any, db: Any
-) -> None:
-    designer = await make_user("DESIGNER")
-    customer = await make_user()
-    product = await make_product(designer.designer_id, price=100000, variants=[("R-1", "M", None, 10, None)])
-    vid = product["variant_ids"][0]
-    await api.ok(ADD_FULL, {"v": vid, "q": 1}, token=customer.token)
-
-    await db.execute("UPDATE products SET price = 150000 WHERE id = $1", product["id"])
-    data = await api.ok(ADD_FULL, {"v": vid, "q": 1}, token=customer.token)
-    item = data["addToCart"]["items"][0]
-    assert item["quantity"] == 2
-    assert item["addedPrice"] == {"amount": 100000}
-    assert item["unitPrice"] == {"amount": 100000}  # the lower of remembered and current
-    await api.ok(UPDATE, {"v": vid, "q": 3}, token=customer.token)
-    assert await _cart_lines(db, customer.id) == [(vid, 3, 100000)]
-
-    await db.execute("UPDATE products SET price = 80000 WHERE id = $1", product["id"])
-    cart = (await api.ok(CART, token=customer.token))["cart"]
-    assert cart["items"][0]["addedPrice"] == {"amount": 100000}
-    assert cart["items"][0]["currentPrice"] == {"amount": 80000}
-    assert cart["items"][0]["unitPrice"] == {"amount": 80000}
-    assert cart["subtotal"] == {"amount": 240000}
-
-    # Removed and added again: a new line, remembered at today's price.
-    await api.ok(REMOVE, {"v": vid}, token=customer.token)
-    await api.ok(ADD_FULL, {"v": vid, "q": 1}, token=customer.token)
-    assert await _cart_lines(db, customer.id) == [(vid, 1, 80000)]
 
 
 async def test_unavailable_variants_are_refused(api: Any, make_user: Any, make_product: Any, db: Any) -> None:

@@ -31,6 +31,8 @@ class World:
     approved: dict[str, Any]
     drafts: dict[str, dict[str, Any]]
     pending: dict[str, dict[str, Any]]
+    # The customer's order, holding a line of the designer's approved product.
+    order: dict[str, Any]
 
     def token(self, role: str) -> str | None:
         return None if role == "anonymous" else self.users[role].token
@@ -112,6 +114,34 @@ def _new_product(designer_id: int | None) -> dict[str, Any]:
     return spec
 
 
+def _named_designer(world: World, role: str) -> dict[str, Any]:
+    """Admins must say whose sales they want; the others ask for their own."""
+    return {"d": str(world.users["designer"].designer_id)} if role == "admin" else {}
+
+
+async def _designer_sales(data: dict[str, Any], world: World, role: str, db: asyncpg.Connection) -> None:
+    if SALES_ROLES[role] != OK:
+        return
+    edges = data["designerOrders"]["edges"]
+    assert len(edges) == (0 if role == "other_designer" else 1), (role, data)
+    for edge in edges:
+        assert edge["node"]["id"] == world.order["id"]
+
+
+async def _order_moved(data: dict[str, Any], world: World, role: str, db: asyncpg.Connection) -> None:
+    status = await db.fetchval("SELECT status FROM orders WHERE id = $1", int(world.order["id"]))
+    assert status == ("PROCESSING" if role == "admin" else "PENDING"), role
+
+
+DESIGNER_ORDERS = "query($d: ID) { designerOrders(designerId: $d) { edges { node { id items { sku } } } } }"
+SALES_ROLES = {
+    "anonymous": "UNAUTHENTICATED",
+    "customer": "FORBIDDEN",
+    "designer": OK,
+    "other_designer": OK,
+    "admin": OK,
+}
+
 MATRIX: dict[str, Row] = {
     "me": Row("{ me { id role } }", lambda w, r: {}, {**everyone(OK), "anonymous": NULL}, result="me"),
     "products": Row(
@@ -190,6 +220,66 @@ MATRIX: dict[str, Row] = {
         OWNER_OR_ADMIN,
         result="deleteProduct",
     ),
+    "orders": Row("{ orders { totalCount } }", lambda w, r: {}, signed_in(OK), result="orders"),
+    "order": Row(
+        "query($id: ID!) { order(id: $id) { id shippingAddress { name } statusHistory { actor { role } } } }",
+        lambda w, r: {"id": w.order["id"]},
+        {
+            "anonymous": "UNAUTHENTICATED",
+            "customer": OK,
+            # A designer with a line in the order does not see it: designerOrders is its view.
+            "designer": "NOT_FOUND",
+            "other_designer": "NOT_FOUND",
+            "admin": OK,
+        },
+        result="order",
+    ),
+    "designerOrders": Row(
+        DESIGNER_ORDERS, _named_designer, SALES_ROLES, check=_designer_sales, result="designerOrders"
+    ),
+    "designerOrders naming a designer": Row(
+        DESIGNER_ORDERS,
+        lambda w, r: {"d": str(w.users["designer"].designer_id)},
+        {**SALES_ROLES, "other_designer": "FORBIDDEN"},
+        result="designerOrders",
+    ),
+    "designerOrders as an admin naming nobody": Row(
+        DESIGNER_ORDERS,
+        lambda w, r: {},
+        {**SALES_ROLES, "admin": "BAD_USER_INPUT"},
+        result="designerOrders",
+    ),
+    "designerStats": Row(
+        "query($d: ID) { designerStats(designerId: $d) { ordersCount } }",
+        _named_designer,
+        SALES_ROLES,
+        result="designerStats",
+    ),
+    "transitionOrder": Row(
+        "mutation($id: ID!) { transitionOrder(input: {orderId: $id, to: PROCESSING}) { status } }",
+        lambda w, r: {"id": w.order["id"]},
+        {
+            "anonymous": "UNAUTHENTICATED",
+            "customer": "FORBIDDEN",  # its own order, but customers only cancel
+            "designer": "NOT_FOUND",
+            "other_designer": "NOT_FOUND",
+            "admin": OK,
+        },
+        check=_order_moved,
+        result="transitionOrder",
+    ),
+    "reorder": Row(
+        "mutation($id: ID!) { reorder(orderId: $id) { available { quantity } } }",
+        lambda w, r: {"id": w.order["id"]},
+        {
+            "anonymous": "UNAUTHENTICATED",
+            "customer": OK,
+            "designer": "NOT_FOUND",
+            "other_designer": "NOT_FOUND",
+            "admin": "NOT_FOUND",
+        },
+        result="reorder",
+    ),
     "setStock": Row(
         "mutation($id: ID!) { setStock(input: {variantId: $id, stock: 7}) { stock } }",
         lambda w, r: {"id": str(w.drafts[r]["variant_ids"][0])},
@@ -200,7 +290,7 @@ MATRIX: dict[str, Row] = {
 
 
 @pytest.fixture
-async def world(make_user: Any, make_product: Any) -> World:
+async def world(make_user: Any, make_product: Any, place_order: Any) -> World:
     users = {
         "customer": await make_user("CUSTOMER"),
         "designer": await make_user("DESIGNER"),
@@ -208,10 +298,12 @@ async def world(make_user: Any, make_product: Any) -> World:
         "admin": await make_user("ADMIN"),
     }
     owner = users["designer"].designer_id
+    approved = await make_product(owner, status="APPROVED")
     return World(
         users=users,
         victims={role: await make_user("CUSTOMER") for role in ROLES},
-        approved=await make_product(owner, status="APPROVED"),
+        approved=approved,
+        order=await place_order(users["customer"], [(approved["variant_ids"][0], 1)]),
         drafts={role: await make_product(owner, status="DRAFT") for role in ROLES},
         pending={role: await make_product(owner, status="PENDING_REVIEW") for role in ROLES},
     )
@@ -224,6 +316,8 @@ async def snapshot(db: asyncpg.Connection) -> list[Any]:
         await db.fetch("SELECT id, status, title, price, deleted_at FROM products ORDER BY id"),
         await db.fetch("SELECT id, stock FROM variants ORDER BY id"),
         await db.fetch("SELECT jti FROM revoked_tokens ORDER BY jti"),
+        await db.fetch("SELECT id, status, payment_status FROM orders ORDER BY id"),
+        await db.fetch("SELECT cart_id, variant_id, quantity FROM cart_lines ORDER BY cart_id, variant_id"),
         await db.fetchval("SELECT count(*) FROM audit_entries"),
     ]
 
@@ -252,13 +346,14 @@ async def test_authorization(operation: str, api: Any, world: World, db: asyncpg
     assert not wrong, f"{operation}:\n" + "\n".join(wrong)
 
 
-def test_every_operation_of_auth_and_catalog_has_a_row() -> None:
+def test_every_operation_of_auth_catalog_and_orders_has_a_row() -> None:
     from kapda_gql.graphql.auth.resolvers import AuthMutation, AuthQuery
     from kapda_gql.graphql.catalog.mutations import CatalogMutation
     from kapda_gql.graphql.catalog.queries import CatalogQuery
+    from kapda_gql.graphql.orders.resolvers import OrdersMutation, OrdersQuery
 
     covered = {row.result for row in MATRIX.values()}
-    for part in (AuthQuery, AuthMutation, CatalogQuery, CatalogMutation):
+    for part in (AuthQuery, AuthMutation, CatalogQuery, CatalogMutation, OrdersQuery, OrdersMutation):
         for definition in part.__strawberry_definition__.fields:  # type: ignore[attr-defined]
             assert definition.python_name and _camel(definition.python_name) in covered, (
                 definition.python_name

@@ -517,6 +517,22 @@ async def test_an_order_of_three_lines_through_a_cancel_shipping_delivery_and_a_
         {"amount": 0},
         {"amount": OTHER_PRICE * RATE // 10000},
     )
+    sales = """{ designerOrders { edges { node { number items { id canceledQuantity returnedQuantity }
+      itemsTotal { amount } commission { amount } commissionReversed { amount } } } } }"""
+    (mine_order,) = [
+        e["node"] for e in (await api.ok(sales, token=shop["designer"].token))["designerOrders"]["edges"]
+    ]
+    assert mine_order["commission"] == {"amount": (S_PRICE + M_PRICE) * RATE // 10000}
+    assert mine_order["commissionReversed"] == {"amount": S_PRICE * RATE // 10000}
+    assert [(i["canceledQuantity"], i["returnedQuantity"]) for i in mine_order["items"]] == [(1, 0), (0, 0)]
+    (their_order,) = [
+        e["node"]
+        for e in (await api.ok(sales, token=shop["other_designer"].token))["designerOrders"]["edges"]
+    ]
+    assert (their_order["commission"], their_order["commissionReversed"]) == (
+        {"amount": 0},
+        {"amount": OTHER_PRICE * RATE // 10000},
+    )
     actions = [
         r["action"]
         for r in await db.fetch(

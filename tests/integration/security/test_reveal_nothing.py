@@ -1,5 +1,7 @@
 """12.11 (smaller): setStock answers a variant the caller cannot see exactly as a missing one, and a
-designer calling transitionOrder meets FORBIDDEN before the lifecycle says anything."""
+designer calling transitionOrder hears nothing of the lifecycle: since 12.3 an order is not a
+designer's to see at all, so it is NOT_FOUND, the missing order's answer (the policy still puts
+FORBIDDEN before INVALID_TRANSITION for a caller who sees an order and may not move it)."""
 
 from __future__ import annotations
 
@@ -37,15 +39,17 @@ async def test_set_stock_on_another_designers_hidden_variant_is_the_missing_vari
     assert changed["setStock"]["stock"] == 5
 
 
-async def test_a_designer_meets_forbidden_before_invalid_transition(
+async def test_a_designer_hears_nothing_of_the_lifecycle(
     api: Any, shop: dict[str, Any], place_order: Any
 ) -> None:
     order = await place_order(shop["alice"], [(shop["product"]["variant_ids"][0], 1)])
     designer = shop["designer"]
+    missing = await api.error(TRANSITION, {"id": "999999", "to": "PROCESSING"}, token=designer.token)
     # PENDING -> DELIVERED is no move of the lifecycle; PENDING -> PROCESSING is one, but not theirs.
     for target in ("DELIVERED", "PROCESSING", "REFUNDED"):
         error = await api.error(TRANSITION, {"id": order["id"], "to": target}, token=designer.token)
-        assert error["extensions"]["code"] == "FORBIDDEN", (target, error)
+        assert error["extensions"]["code"] == "NOT_FOUND", (target, error)
+        assert error["message"] == missing["message"]
         assert "allowed" not in error["extensions"]
     # The lifecycle still answers those who may move the order.
     admin = await api.error(TRANSITION, {"id": order["id"], "to": "DELIVERED"}, token=shop["admin"].token)

@@ -94,22 +94,56 @@ def test_product_owner_on_create() -> None:
     assert owner is None and [f for f, _ in problems] == ["designerId"]
 
 
-# Orders: alice (user 1) owns it; designer 20 has a line in it.
+# Orders: alice (user 1) owns it; designer 20 has a line in it, and still does not see it.
 @pytest.mark.parametrize(
-    ("who", "sees", "as_designer"),
+    ("who", "sees"),
+    [("customer", True), ("owner", False), ("other", False), ("admin", True), ("anon", False)],
+)
+def test_order_visibility(who: str, sees: bool) -> None:
+    assert policy.can_see_order(ACTORS[who], owner_id=1) is sees
+    assert policy.can_see_order(SYSTEM, owner_id=1) is True
+
+
+# Who made a change (customer 1 owns the order; user 4 is the admin who moved it), as each viewer sees it.
+@pytest.mark.parametrize(
+    ("viewer", "actor_id", "role", "expected"),
     [
-        ("customer", True, None),
-        ("owner", True, 20),
-        ("other", False, 30),
-        ("admin", True, None),
-        ("anon", False, None),
+        ("customer", 1, Role.CUSTOMER, (Role.CUSTOMER, "Alice")),
+        ("customer", 4, Role.ADMIN, (Role.ADMIN, policy.SHOP_NAME)),
+        ("admin", 1, Role.CUSTOMER, (Role.CUSTOMER, "Alice")),
+        ("admin", 4, Role.ADMIN, (Role.ADMIN, "Asha Admin")),
+        ("customer", None, None, None),
     ],
 )
-def test_order_visibility(who: str, sees: bool, as_designer: int | None) -> None:
-    actor = ACTORS[who]
-    assert policy.can_see_order(actor, owner_id=1, designer_ids={20}) is sees
-    assert policy.sees_order_only_as_designer(actor, owner_id=1) == as_designer
-    assert policy.needs_order_designers(actor, owner_id=1) is (who in ("owner", "other"))
+def test_order_change_actor(
+    viewer: str, actor_id: int | None, role: Role | None, expected: tuple[Role, str] | None
+) -> None:
+    names = {1: "Alice", 4: "Asha Admin"}
+    seen = policy.order_change_actor(
+        ACTORS[viewer],
+        owner_id=1,
+        actor_id=actor_id,
+        actor_role=role,
+        actor_name=names.get(actor_id) if actor_id is not None else None,
+    )
+    assert (None if seen is None else (seen.role, seen.name)) == expected
+    # Never an account's e-mail or id: the name shown is a person's own or the shop's.
+    if seen is not None and viewer != "admin" and actor_id != 1:
+        assert seen.name == "Kapda Co."
+
+
+def test_sales_designer() -> None:
+    assert policy.sales_designer(DESIGNER, None) == 20
+    assert policy.sales_designer(DESIGNER, 20) == 20
+    with pytest.raises(Forbidden):
+        policy.sales_designer(DESIGNER, 30)  # another designer's sales
+    assert policy.sales_designer(ADMIN, 30) == 30
+    with pytest.raises(BadUserInput):
+        policy.sales_designer(ADMIN, None)
+    with pytest.raises(Forbidden):
+        policy.sales_designer(CUSTOMER, None)
+    with pytest.raises(Unauthenticated):
+        policy.sales_designer(ANON, 20)
 
 
 def test_order_lists_and_reorder() -> None:
@@ -204,3 +238,13 @@ def test_catalog_managers() -> None:
     with pytest.raises(Forbidden):
         policy.require_admin(DESIGNER)
     policy.require_admin(SYSTEM)
+
+
+@pytest.mark.parametrize("who", list(ACTORS))
+def test_pending_changes_visibility(who: str) -> None:
+    assert policy.can_see_pending_changes(ACTORS[who], designer_id=OWN) is (who in ("owner", "admin"))
+
+
+@pytest.mark.parametrize("status", list(ProductStatus))
+def test_only_an_approved_product_s_edits_wait_for_review(status: ProductStatus) -> None:
+    assert policy.edits_wait_for_review(status) is (status is ProductStatus.APPROVED)

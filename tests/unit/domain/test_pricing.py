@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from kapda_gql.domain import pricing
@@ -66,3 +68,41 @@ def test_commission_matches_the_order_statement_formula() -> None:
 )
 def test_price_alert_on_changes_over_ten_percent(remembered: int, current: int, alert: bool) -> None:
     assert pricing.is_price_alert(remembered, current) is alert
+
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+WEEK = 7 * 24 * 3600
+
+
+@pytest.mark.parametrize(
+    ("age", "remembered_now"),
+    [
+        (timedelta(0), 1000),
+        (timedelta(days=6, hours=23, minutes=59), 1000),
+        (timedelta(days=7), 1500),  # lapsed: today's price applies
+        (timedelta(days=30), 1500),
+    ],
+)
+def test_a_remembered_price_lapses_after_its_ttl(age: timedelta, remembered_now: int) -> None:
+    assert (
+        pricing.remembered_price(1000, 1500, remembered_at=NOW - age, now=NOW, ttl_seconds=WEEK)
+        == remembered_now
+    )
+    assert pricing.CART_PRICE_TTL_SECONDS == WEEK
+
+
+def test_a_lapsed_price_is_charged_at_today_s_price_even_when_lower_was_remembered() -> None:
+    old = pricing.remembered_price(
+        800, 1200, remembered_at=NOW - timedelta(days=8), now=NOW, ttl_seconds=WEEK
+    )
+    assert pricing.charged_price(old, 1200) == 1200
+    fresh = pricing.remembered_price(800, 1200, remembered_at=NOW, now=NOW, ttl_seconds=WEEK)
+    assert pricing.charged_price(fresh, 1200) == 800
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "reprices"),
+    [(None, 1, True), (1, 10, True), (10, 1, False), (3, 3, False)],
+)
+def test_raising_a_line_prices_it_afresh(old: int | None, new: int, reprices: bool) -> None:
+    assert pricing.reprices_line(old, new) is reprices
