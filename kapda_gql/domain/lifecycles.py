@@ -2,7 +2,9 @@
 
 Services look a move up here and carry out what it says; nothing else knows the tables. A move
 that is not in a table raises ``InvalidTransition`` through ``Lifecycle.check``, which is the one
-place that error is built (with ``from``, ``to`` and the ``allowed`` moves).
+place that error is built (with ``from``, ``to`` and the ``allowed`` moves) — besides
+``check_line_change``, its counterpart for changes of an order's lines, which move no status of
+their own (``from`` and the statuses ``allowed``).
 """
 
 from __future__ import annotations
