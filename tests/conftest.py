@@ -113,7 +113,7 @@ async def clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     """Every test that touches the database starts from empty tables and a fresh sandbox; unit tests
     start neither. And every such test ends reconciled: the suite reconciles itself at each test's
     teardown (the tables are emptied before the next one, so a run-end reconcile would see only the
-    last test). A test that corrupts the ledger on purpose says so: ``@pytest.mark.corrupts``."""
+    last test). A test that writes stock or money straight into tables says so: ``@pytest.mark.unledgered``."""
     touches = "database_url" in request.fixturenames or "runtime" in request.fixturenames
     if touches:
         sandbox: SandboxServer = request.getfixturevalue("sandbox")
@@ -125,7 +125,7 @@ async def clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]:
             await conn.close()
         sandbox.state.reset()
     yield
-    if touches and request.node.get_closest_marker("corrupts") is None:
+    if touches and request.node.get_closest_marker("unledgered") is None:
         from kapda_gql.reconcile import checks, report
 
         result = await checks.run(request.getfixturevalue("database_url"))

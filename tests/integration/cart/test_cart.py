@@ -123,6 +123,7 @@ async def test_a_line_whose_product_went_away_can_still_be_removed(
     assert (await api.ok(UPDATE, {"v": vid, "q": 0}, token=customer.token))["updateCartItem"]["items"] == []
 
 
+@pytest.mark.unledgered
 async def test_more_than_in_stock_is_insufficient_stock(
     api: Any, make_user: Any, make_product: Any, db: Any
 ) -> None:

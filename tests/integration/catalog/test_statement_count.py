@@ -72,6 +72,7 @@ async def _count(api: Any, runtime: Runtime, query: str, variables: dict[str, An
     return statements, data["products"]
 
 
+@pytest.mark.unledgered
 async def test_a_page_is_one_statement_for_any_size_filter_and_search(
     api: Any, runtime: Runtime, make_user: Any, shelves: None
 ) -> None:
@@ -101,6 +102,7 @@ async def test_a_page_is_one_statement_for_any_size_filter_and_search(
     assert len(seen) == 9
 
 
+@pytest.mark.unledgered
 async def test_total_count_adds_one_statement(api: Any, runtime: Runtime, shelves: None) -> None:
     for name, variables in QUERIES:
         statements, products = await _count(api, runtime, WITH_COUNT, {**variables, "first": 20}, None)

@@ -4,6 +4,8 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
+
 from tests.support.documents import ADD
 from tests.support.flows import fill_cart, finish, gather_limited, make_customers, pay, start
 
@@ -70,6 +72,7 @@ async def test_whole_checkout_flow(
     assert await db.fetchval("SELECT count(*) FROM orders") == 1
 
 
+@pytest.mark.unledgered
 async def test_hundred_concurrent_checkouts_of_twenty_in_stock(
     api: Any, make_user: Any, make_product: Any, sandbox: Any, db: Any, settings: Any
 ) -> None:

@@ -189,6 +189,7 @@ async def _payment(db: asyncpg.Connection, session_id: uuid.UUID, status: str) -
     )
 
 
+@pytest.mark.unledgered
 async def test_purge_deletes_exactly_what_expired(
     runtime: Runtime, db: asyncpg.Connection, make_user: Any
 ) -> None:

@@ -56,6 +56,7 @@ async def _walk_both_ways(
     assert end == 0
 
 
+@pytest.mark.unledgered
 @pytest.mark.parametrize("size", [1, 3])
 async def test_orders_both_ways(api: Any, db: Any, make_user: Any, size: int) -> None:
     customer = await make_user()

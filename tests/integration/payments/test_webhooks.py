@@ -104,6 +104,7 @@ async def test_customer_closed_the_tab_webhook_alone_makes_the_order(
     assert [e["status"] for e in await event_rows(db)] == ["PROCESSED"] * 3
 
 
+@pytest.mark.unledgered
 @pytest.mark.parametrize("refusal", ["INSUFFICIENT_STOCK", "CHECKOUT_EXPIRED"])
 async def test_a_paid_checkout_that_cannot_become_an_order_is_refunded_once(
     refusal: str, api: Any, paid: Any, deliver: Any, sandbox: Any, db: Any
@@ -231,6 +232,7 @@ async def _out_of_stock_refund(api: Any, paid: Any, db: Any) -> Any:
     return p
 
 
+@pytest.mark.unledgered
 async def test_refund_processed_before_the_outbox_knew_its_id(
     api: Any, paid: Any, deliver: Any, sandbox: Any, runtime: Any, db: Any
 ) -> None:
@@ -257,6 +259,7 @@ async def test_refund_processed_before_the_outbox_knew_its_id(
     assert r.json() == {"status": "ignored"}
 
 
+@pytest.mark.unledgered
 async def test_refund_processed_after_the_outbox_settled_it_changes_nothing(
     api: Any, paid: Any, deliver: Any, sandbox: Any, db: Any
 ) -> None:
@@ -271,6 +274,7 @@ async def test_refund_processed_after_the_outbox_settled_it_changes_nothing(
     assert len(sandbox.state.refunds_for_payment(p.payment_id)) == 1
 
 
+@pytest.mark.unledgered
 @pytest.mark.parametrize("outcome", ["processed", "failed"])
 async def test_a_pending_refund_is_settled_by_its_webhook(
     outcome: str, api: Any, paid: Any, deliver: Any, sandbox: Any, db: Any

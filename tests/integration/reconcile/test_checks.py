@@ -12,7 +12,7 @@ from kapda_gql.reconcile import checks, report
 from kapda_gql.runtime import Runtime
 from tests.support.documents import TRANSITION
 
-pytestmark = pytest.mark.corrupts
+pytestmark = pytest.mark.unledgered
 
 
 async def _run(database_url: str, gateway: PaymentGateway | None = None) -> checks.Result:

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import asyncpg
+import pytest
 
 from kapda_gql.devtools.sandbox.server import SandboxServer
 from kapda_gql.domain.money import MAX_CART_TOTAL
@@ -100,6 +101,7 @@ async def _large_order(db: asyncpg.Connection, customer_id: int, designer_id: in
     )
 
 
+@pytest.mark.unledgered
 async def test_an_admins_orders_page_with_a_large_order_is_exact(
     api: Any, make_user: Any, db: asyncpg.Connection
 ) -> None:
@@ -115,6 +117,7 @@ async def test_an_admins_orders_page_with_a_large_order_is_exact(
     assert node["items"][0]["lineTotal"]["amount"] == 3 * CRORE > INT32_MAX
 
 
+@pytest.mark.unledgered
 async def test_a_designers_gross_sales_past_32_bits_are_exact(
     api: Any, make_user: Any, db: asyncpg.Connection
 ) -> None:
