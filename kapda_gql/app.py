@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from kapda_gql.config import Settings
-from kapda_gql.db.engine import database_url, make_engine
+from kapda_gql.db.engine import Bounds, database_url, make_engine
 from kapda_gql.db.uow import Database
 from kapda_gql.graphql import graphiql
 from kapda_gql.graphql.schema import build_schema
@@ -31,8 +31,17 @@ MiddlewareHook = Callable[[Runtime], list[Middleware]]
 
 
 def build_runtime(settings: Settings) -> Runtime:
+    bounds = Bounds(
+        connect=settings.db_connect_timeout_seconds,
+        statement=settings.db_statement_timeout_seconds,
+        idle_in_transaction=settings.db_idle_in_transaction_timeout_seconds,
+        checkout=settings.db_pool_timeout_seconds,
+    )
     engine = make_engine(
-        database_url(settings), pool_size=settings.db_pool_size, max_overflow=settings.db_pool_overflow
+        database_url(settings),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_overflow,
+        bounds=bounds,
     )
     gateway = PaymentGateway(
         key_id=settings.razorpay_key_id,
@@ -40,8 +49,14 @@ def build_runtime(settings: Settings) -> Runtime:
         webhook_secret=settings.razorpay_webhook_secret,
         base_url=settings.razorpay_base_url,
         timeout=settings.razorpay_timeout_seconds,
+        test_pause_after_capture=settings.test_pause_after_capture_seconds,
     )
-    return Runtime(settings=settings, db=Database(engine), gateway=gateway)
+    if settings.test_pause_after_capture_seconds:
+        log.warning(
+            "test hook on: every checkout sleeps %.1f s between capture and order (KAPDA_TEST_PAUSE_AFTER_CAPTURE)",
+            settings.test_pause_after_capture_seconds,
+        )
+    return Runtime(settings=settings, db=Database(engine, checkout_timeout=bounds.checkout), gateway=gateway)
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Starlette:

@@ -108,6 +108,12 @@ def cmd_webhooks_retry(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if result.failed == 0 else 1
 
 
+def cmd_reconcile_payments(settings: Settings, args: argparse.Namespace) -> int:
+    from kapda_gql.checkout import cli as checkout_cli
+
+    return int(_run_async(lambda rt: checkout_cli.reconcile_payments(rt, args), settings))
+
+
 def cmd_refunds_process(settings: Settings, args: argparse.Namespace) -> int:
     from kapda_gql.payments import refunds
 
@@ -302,7 +308,12 @@ def parser() -> argparse.ArgumentParser:
     )
     from kapda_gql.reconcile import command as reconcile
 
-    reconcile.add_parser(sub)
+    recon = reconcile.add_parser(sub)
+    # `reconcile payments` (checkout/cli.py): one round of the Razorpay poll, now.
+    recon_sub = recon.add_subparsers(dest="action", required=False)
+    recon_sub.add_parser("payments", help="settle open sessions from Razorpay's own records").set_defaults(
+        fn=cmd_reconcile_payments, gateway=True
+    )
     refunds = sub.add_parser("refunds", help="refund outbox maintenance")
     refunds_sub = refunds.add_subparsers(dest="action", required=True)
     refunds_sub.add_parser("process", help="carry out pending refunds now").set_defaults(

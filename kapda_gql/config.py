@@ -155,7 +155,14 @@ class Settings:
     max_cost: int = 20_000
     max_page_size: int = 100
     batching: bool = False
-    checkout_ttl_seconds: int = 30 * 60
+    # How long a quote and its stock hold last (API.md: 900 s); holds off takes stock at checkout only.
+    checkout_ttl_seconds: int = 15 * 60
+    stock_holds: bool = True
+    # How often each process asks Razorpay about open sessions' orders (checkout/reconcile.py).
+    reconcile_seconds: float = 120.0
+    # Test hook, refused in production: sleep this long after each capture, before the order is
+    # written, so a crash drill can kill the process between the two (tests/e2e/checkout).
+    test_pause_after_capture_seconds: float = 0.0
     # How long a cart line's remembered price holds; after that the current price applies.
     cart_price_ttl_seconds: int = 7 * 24 * 3600
     # Per worker process. Sized to what the database can run at once, not to how many requests
@@ -163,6 +170,13 @@ class Settings:
     # hot row every extra transaction in PostgreSQL's lock queue costs throughput (bench/README.md).
     db_pool_size: int = 5
     db_pool_overflow: int = 0
+    # How long a request waits on the database before it answers SERVICE_UNAVAILABLE (db/engine.py):
+    # to connect, for one statement (lock waits included), for a free pooled connection; and how
+    # long a session may sit idle inside a transaction (longer than a Razorpay call inside one).
+    db_connect_timeout_seconds: float = 5.0
+    db_statement_timeout_seconds: float = 10.0
+    db_idle_in_transaction_timeout_seconds: float = 30.0
+    db_pool_timeout_seconds: float = 5.0
     sentry_dsn: str | None = None
     log_json: bool = True
     # Rate limits as (requests, window seconds); shared by every worker through PostgreSQL or Redis.
@@ -244,10 +258,21 @@ class Settings:
             max_cost=_int(env, "KAPDA_MAX_COST", 20_000),
             max_page_size=_int(env, "KAPDA_MAX_PAGE_SIZE", 100),
             batching=_env_flag(env, "KAPDA_BATCHING", False),
-            checkout_ttl_seconds=_int(env, "KAPDA_CHECKOUT_TTL_SECONDS", 30 * 60),
+            checkout_ttl_seconds=_int(env, "KAPDA_CHECKOUT_TTL_SECONDS", 15 * 60, minimum=1),
+            stock_holds=_env_flag(env, "KAPDA_STOCK_HOLDS", True),
+            reconcile_seconds=_seconds(env, "KAPDA_RECONCILE_SECONDS", 120.0),
+            test_pause_after_capture_seconds=_non_negative_seconds(
+                env, "KAPDA_TEST_PAUSE_AFTER_CAPTURE", 0.0
+            ),
             cart_price_ttl_seconds=_int(env, "KAPDA_CART_PRICE_TTL_SECONDS", 7 * 24 * 3600, minimum=0),
             db_pool_size=_int(env, "KAPDA_DB_POOL_SIZE", 5, minimum=1),
             db_pool_overflow=_int(env, "KAPDA_DB_POOL_OVERFLOW", 0, minimum=0),
+            db_connect_timeout_seconds=_seconds(env, "KAPDA_DB_CONNECT_TIMEOUT_SECONDS", 5.0),
+            db_statement_timeout_seconds=_seconds(env, "KAPDA_DB_STATEMENT_TIMEOUT_SECONDS", 10.0),
+            db_idle_in_transaction_timeout_seconds=_seconds(
+                env, "KAPDA_DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 30.0
+            ),
+            db_pool_timeout_seconds=_seconds(env, "KAPDA_DB_POOL_TIMEOUT_SECONDS", 5.0),
             sentry_dsn=env.get("KAPDA_SENTRY_DSN") or None,
             log_json=_env_flag(env, "KAPDA_LOG_JSON", True),
             rate_login_per_account=_rate(env, "KAPDA_RATE_LOGIN_ACCOUNT", (10, 300)),
@@ -296,6 +321,8 @@ class Settings:
                 problems.append(f"KAPDA_RAZORPAY_BASE_URL {url_problem}")
         if not self.database_url:
             problems.append("KAPDA_DATABASE_URL is missing (the embedded database is for development)")
+        if self.test_pause_after_capture_seconds:
+            problems.append("KAPDA_TEST_PAUSE_AFTER_CAPTURE is a test hook (unset it)")
         if "*" in self.cors_origins:
             problems.append("KAPDA_CORS_ORIGINS must list the storefront's origins, not *")
         if problems:

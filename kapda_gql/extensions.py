@@ -61,6 +61,7 @@ def middleware(runtime: Runtime) -> list[Middleware]:
 
 def background_tasks(runtime: Runtime) -> list[AbstractAsyncContextManager[Any]]:
     from kapda_gql.background import periodic
+    from kapda_gql.checkout import reconcile
     from kapda_gql.core.ratelimit import FailOpen, PostgresRateLimiter
     from kapda_gql.graphql.ratelimit import EXTRA_KEY
     from kapda_gql.observability import closing
@@ -71,6 +72,14 @@ def background_tasks(runtime: Runtime) -> list[AbstractAsyncContextManager[Any]]
     tasks: list[AbstractAsyncContextManager[Any]] = [
         periodic("refund-outbox", 5, lambda: refunds.process_due(runtime.db.uow, runtime.gateway)),
         # After 20 attempts an event waits for an operator (`kapda-gql webhooks retry`).
+        # The Razorpay poll: sessions are claimed with SKIP LOCKED, so every process takes a share.
+        periodic(
+            "razorpay-poll",
+            runtime.settings.reconcile_seconds,
+            lambda: reconcile.reconcile_payments(
+                runtime.db.uow, runtime.gateway, every_seconds=runtime.settings.reconcile_seconds
+            ),
+        ),
         periodic(
             "webhook-retry",
             60,

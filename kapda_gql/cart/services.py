@@ -117,12 +117,12 @@ async def _set_line(
         else:
             check_quantity(target, allow_zero=False)
             variant, product = await _sellable(tx, variant_id)
-            if target > variant.stock:
+            if target > variant.sellable:
                 raise InsufficientStock(
-                    f"Only {variant.stock} left of {variant.sku}",
+                    f"Only {variant.sellable} left of {variant.sku}",
                     variantId=str(variant_id),
                     requested=target,
-                    available=variant.stock,
+                    available=variant.sellable,
                 )
             if existing is None:
                 store.add_line(

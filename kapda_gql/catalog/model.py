@@ -53,8 +53,9 @@ class VariantRow:
     size: str | None
     color: str | None
     price: int | None
-    stock: int
+    stock: int  # sellable now: on hand less the units open checkouts hold (domain/stock.py)
     deleted_at: datetime | None = None
+    held: int = 0  # units open checkouts hold (Variant.held, for its designer and admins)
 
 
 @dataclass(frozen=True, slots=True)

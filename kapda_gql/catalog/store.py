@@ -40,14 +40,19 @@ from kapda_gql.db.sql import Query, Record, violated_constraint
 from kapda_gql.db.uow import LeanUnit, Unit
 from kapda_gql.domain.ledger import StockReason
 from kapda_gql.domain.policy import CatalogScope
-from kapda_gql.domain.stock import LIVE_VARIANT_SQL
+from kapda_gql.domain.stock import LIVE_VARIANT_SQL, held_sql, sellable_sql
 from kapda_gql.stock import movements
 
 # --- rows -------------------------------------------------------------------------------------
 
 _PRODUCT_FIELDS = tuple(f.name for f in dataclasses.fields(ProductRow))
 _PRODUCT_COLUMNS = ", ".join(f"p.{name}" for name in _PRODUCT_FIELDS)
-_VARIANT_COLUMNS = "v.id, v.product_id, v.sku, v.size, v.color, v.price, v.stock, v.deleted_at"
+# The row as stored: ``stock`` is on hand (held units included).
+_ON_HAND_COLUMNS = "v.id, v.product_id, v.sku, v.size, v.color, v.price, v.stock, v.deleted_at"
+# ``stock`` is what a customer can buy now, ``held`` what open checkouts hold (domain/stock.py).
+_VARIANT_COLUMNS = (
+    f"v.id, v.product_id, v.sku, v.size, v.color, v.price, {sellable_sql('v')}, v.deleted_at, {held_sql('v')}"
+)
 
 
 def _product(row: Record, start: int = 0) -> ProductRow:
@@ -55,7 +60,7 @@ def _product(row: Record, start: int = 0) -> ProductRow:
 
 
 def _variant(row: Record) -> VariantRow:
-    return VariantRow(*row[:8])
+    return VariantRow(*row[:9])
 
 
 # --- the scope and the filter -------------------------------------------------------------------
@@ -133,7 +138,7 @@ def _filtered(scope: CatalogScope, flt: ProductFilter) -> _Where:
     if flt.color:
         where.add(_LIVE_VARIANT.format(f"lower(v.color) = {where.bind(flt.color.strip().lower())}"))
     if flt.in_stock is not None:
-        in_stock = _LIVE_VARIANT.format("v.stock > 0")
+        in_stock = _LIVE_VARIANT.format(f"{sellable_sql('v')} > 0")
         where.add(in_stock if flt.in_stock else f"NOT {in_stock}")
     if flt.status is not None:
         where.add(f"p.status = {where.bind(flt.status.value)}")
@@ -169,7 +174,8 @@ def _keyset(sort: ProductSort, where: _Where) -> _Keyset:
 
 _PAGE_OF = (
     " JOIN designers d ON d.id = p.designer_id"
-    " LEFT JOIN LATERAL (SELECT json_agg(json_build_array(v.id, v.sku, v.size, v.color, v.price, v.stock)"
+    " LEFT JOIN LATERAL (SELECT json_agg(json_build_array(v.id, v.sku, v.size, v.color, v.price,"
+    f" {sellable_sql('v')}, {held_sql('v')})"
     " ORDER BY v.id) AS variants FROM variants v WHERE v.product_id = p.id AND v.deleted_at IS NULL) lv ON true"
 )
 _ENTRY_START = 3  # beyond, designer_name, variants, then the product's columns
@@ -206,7 +212,7 @@ def _entry(row: Record) -> CatalogEntry:
     return CatalogEntry(
         product=product,
         designer=DesignerRow(product.designer_id, row[1]),
-        variants=[VariantRow(v[0], pid, v[1], v[2], v[3], v[4], v[5]) for v in row[2] or ()],
+        variants=[VariantRow(v[0], pid, v[1], v[2], v[3], v[4], v[5], None, v[6]) for v in row[2] or ()],
     )
 
 
@@ -342,10 +348,12 @@ _LOCK_VARIANT = Query(
 )
 # Stock set by hand moves the catalog version (core/catalog_version.py) in the same statement, so
 # shared cached answers drop it at COMMIT; stock moved by sales does not, and may show late.
+# The stock named is what a customer can buy now: held units stay held, on hand on top of it.
 # Its SET movement (the difference, with the note) is written by the same statement.
 _SET_STOCK = Query(
-    "WITH changed AS (UPDATE variants v SET stock = :stock FROM (SELECT kapda_bump_catalog()) AS bumped"
-    f" WHERE v.id = :id RETURNING {_VARIANT_COLUMNS}), "
+    f"WITH changed AS (UPDATE variants v SET stock = :stock + {held_sql('v')}"
+    " FROM (SELECT kapda_bump_catalog()) AS bumped"
+    f" WHERE v.id = :id RETURNING {_ON_HAND_COLUMNS}), "
     + movements.cte(
         "moved",
         "changed",
@@ -479,6 +487,7 @@ def variant_row(variant: models.Variant) -> VariantRow:
         variant.size,
         variant.color,
         variant.price,
-        variant.stock,
+        variant.sellable,
         variant.deleted_at,
+        variant.held,
     )

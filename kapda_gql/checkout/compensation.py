@@ -17,7 +17,7 @@ from kapda_gql.core import audit, idempotency
 from kapda_gql.db.models import CheckoutSession
 from kapda_gql.db.uow import OrmUnit, UnitOfWork
 from kapda_gql.domain.enums import CheckoutStatus
-from kapda_gql.domain.errors import InsufficientStock
+from kapda_gql.domain.errors import CheckoutExpired, InsufficientStock
 from kapda_gql.domain.policy import Actor
 from kapda_gql.payments import refunds
 from kapda_gql.payments.gateway import GatewayPayment, PaymentGateway
@@ -81,8 +81,13 @@ async def closed_elsewhere(
         refund_id = None
         if ended.order is not None:
             if not ended.payment_recorded:
-                # A second payment for an already completed checkout: give the money back.
+                # A second payment for an already completed checkout: the money goes back, and
+                # the session is used up for it (CHECKOUT_EXPIRED).
                 refund_id = await record_and_refund(tx, actor, session_id, payment, "duplicate_payment")
+                expired = CheckoutExpired()
+                await idempotency.finish(tx, claim, error=expired)
+                await tx.commit()
+                return ClosedElsewhere(expired), refund_id
             await idempotency.finish(tx, claim, result=answer(ended.order.number))
             await tx.commit()
             return ClosedElsewhere(ended.order), refund_id
@@ -112,7 +117,9 @@ async def fail_out_of_stock(
 
     async def work(tx: OrmUnit) -> int | None:
         detail = failure_detail(InsufficientStock.code, out.short)
-        if not await store.fail_session(tx, session_id, InsufficientStock.code, detail):
+        if not await store.fail_session(
+            tx, session_id, InsufficientStock.code, detail, actor_id=actor.user_id
+        ):
             return None
         refund_id = await record_and_refund(tx, actor, session_id, payment, "out_of_stock")
         await audit.record(

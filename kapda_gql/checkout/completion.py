@@ -71,19 +71,16 @@ def first_change(order_id: int, actor: Actor, at: datetime) -> OrderStatusChange
 
 
 async def _take_stock(tx: LeanUnit, lines: Sequence[QuoteLine], sale: store.Sale) -> list[dict[str, Any]]:
-    """Take every line's units (each a SALE movement); returns the lines the stock cannot cover
-    (then nothing is taken)."""
-    if len(lines) == 1:
-        line = lines[0]
-        if await store.take_one(tx, line.variant_id, line.quantity, sale):
-            return []
-        return shortage(lines, {line.variant_id: await store.stock_of(tx, line.variant_id)})
-    # Several lines: locked in the lock order first, so two carts never deadlock.
-    stock = await locks.variants(tx, [x.variant_id for x in lines])
-    short = shortage(lines, stock)
-    if not short:
-        await store.decrement(tx, lines, sale)
-    return short
+    """Sell every line's units, ending the session's holds (each a SALE movement); the lines the
+    stock cannot cover (then nothing is taken).
+
+    The variants are locked first, in the lock order, and the sale is checked in the NEXT
+    statement: its snapshot then sees every hold committed by whoever held the lock before us (a
+    statement that waited for a row lock keeps its older snapshot, and would miss them).
+    """
+    await locks.variants(tx, [x.variant_id for x in lines])
+    short_of = await store.sell_held(tx, lines, sale)
+    return [] if short_of is None else shortage(lines, short_of)
 
 
 async def complete(

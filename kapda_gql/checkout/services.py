@@ -17,13 +17,13 @@ from kapda_gql.checkout.address import Address, PaymentProof
 from kapda_gql.checkout.completion import PlacedHook, complete
 from kapda_gql.checkout.confirmation import confirm_payment, verified
 from kapda_gql.checkout.quote import failure_error
-from kapda_gql.checkout.results import Placed, answer, order_or_raise
+from kapda_gql.checkout.results import Completion, Placed, answer, order_or_raise
 from kapda_gql.checkout.start import answering, start_checkout
-from kapda_gql.core import idempotency
+from kapda_gql.core import audit, idempotency, locks
 from kapda_gql.db.models import CheckoutSession, Order
-from kapda_gql.db.uow import UnitOfWork
+from kapda_gql.db.uow import LeanUnit, UnitOfWork
 from kapda_gql.domain.enums import CheckoutStatus
-from kapda_gql.domain.errors import NotFound, PaymentVerificationFailed
+from kapda_gql.domain.errors import CheckoutExpired, NotFound, PaymentVerificationFailed
 from kapda_gql.domain.policy import Actor, require_user
 from kapda_gql.payments.gateway import GatewayPayment, PaymentGateway
 
@@ -58,11 +58,14 @@ async def checkout(
         if proof.razorpay_order_id != session.razorpay_order_id or not verified(gateway, session, proof):
             raise PaymentVerificationFailed()
         if existing is not None:
-            # Paid and ordered already (an earlier request or the webhook): the same order again.
             if paid_with != proof.razorpay_payment_id:
+                # Another payment for a session that already made its order: given back, and
+                # the session is used up for it.
                 await compensation.refund_if_captured(
                     uow, gateway, session, proof.razorpay_payment_id, "duplicate_payment"
                 )
+                raise CheckoutExpired()
+            # Paid and ordered already (an earlier request or the webhook): the same order again.
             await idempotency.finish_alone(uow, claim, result=answer(existing.number))
             return existing
         if session.status != CheckoutStatus.OPEN.value:
@@ -101,6 +104,42 @@ async def complete_paid_checkout(
     return order_or_raise(result)
 
 
+async def settle_payment(
+    uow: UnitOfWork, gateway: PaymentGateway, actor: Actor, session: CheckoutSession, payment_id: str
+) -> Completion:
+    """The one settlement path for a payment of a session's Razorpay order, whoever heard of it
+    (a webhook event, the poll; the mutation takes it too, after checking the client's signature):
+    Razorpay's own word on the payment (captured if authorized), then ``complete`` under the
+    session row's lock: exactly one order, or exactly one refund."""
+    confirmed = await confirm_payment(uow, gateway, session, payment_id)
+    return await complete(uow, gateway, actor, session.id, confirmed)
+
+
+async def cancel_checkout(uow: UnitOfWork, actor: Actor, session_id: uuid.UUID) -> bool:
+    """End the customer's open session now and give its held units back (exactly once: the
+    session row's ``UPDATE ... WHERE status = 'OPEN'`` lets one caller end it). A payment that
+    still comes for it is refunded (CHECKOUT_EXPIRED)."""
+    user_id = require_user(actor)
+
+    async def work(tx: LeanUnit) -> bool:
+        ended = await store.cancel_session(tx, session_id, user_id)
+        if ended is None:
+            return False
+        await locks.variants(tx, ended.variant_ids)  # the lock order: session, variants, holds
+        await store.release(tx, ended, actor.user_id)
+        await audit.record(tx, actor, "checkout.cancelled", "CheckoutSession", session_id, {})
+        await tx.commit()
+        return True
+
+    if await uow.run_lean(work):
+        return True
+    async with uow.lean(read=True) as tx:
+        session = await store.session_by_id(tx, session_id)
+    if session is None or session.user_id != user_id:
+        raise NotFound("Checkout not found")
+    return False
+
+
 async def session_of_razorpay_order(uow: UnitOfWork, razorpay_order_id: str) -> CheckoutSession | None:
     """The session a Razorpay order was created for (what a webhook event names)."""
     async with uow.lean(read=True) as tx:
@@ -123,10 +162,12 @@ __all__ = [
     "Address",
     "PaymentProof",
     "PlacedHook",
+    "cancel_checkout",
     "checkout",
     "complete",
     "complete_paid_checkout",
     "confirm_payment",
     "session_of_razorpay_order",
+    "settle_payment",
     "start_checkout",
 ]

@@ -12,6 +12,8 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.exc import IntegrityError
+
 from kapda_gql.checkout import store
 from kapda_gql.checkout.address import Address
 from kapda_gql.checkout.quote import (
@@ -23,8 +25,9 @@ from kapda_gql.checkout.quote import (
     price_alerts,
     shortage,
 )
-from kapda_gql.core import audit, idempotency
+from kapda_gql.core import audit, idempotency, locks
 from kapda_gql.db.models import CheckoutSession
+from kapda_gql.db.sql import violated_constraint
 from kapda_gql.db.uow import LeanUnit, UnitOfWork
 from kapda_gql.domain import pricing, stock
 from kapda_gql.domain.errors import (
@@ -92,6 +95,7 @@ async def start_checkout(
     address: Address,
     idempotency_key: str | None,
     ttl_seconds: int,
+    holds: bool = True,
     cart_price_ttl_seconds: int = pricing.CART_PRICE_TTL_SECONDS,
 ) -> CheckoutSession:
     user_id = require_user(actor)
@@ -107,7 +111,9 @@ async def start_checkout(
         if stored is not None:
             return await own_session(uow, user_id, uuid.UUID(stored["checkoutId"]))
     async with answering(uow, claim):
-        return await _start(uow, gateway, actor, user_id, address, claim, ttl_seconds, cart_price_ttl_seconds)
+        return await _start(
+            uow, gateway, actor, user_id, address, claim, ttl_seconds, holds, cart_price_ttl_seconds
+        )
 
 
 @contextlib.asynccontextmanager
@@ -135,15 +141,21 @@ async def _start(
     address: Address,
     claim: idempotency.Claim | None,
     ttl_seconds: int,
+    holds: bool,
     cart_price_ttl_seconds: int,
 ) -> CheckoutSession:
     async def quote(tx: LeanUnit) -> CheckoutSession:
+        # A first look without locks: most of a crowd racing for the last units fails here,
+        # never queueing on the hot variant rows.
         lines = quote_lines(await store.cart_rows(tx, user_id), cart_price_ttl_seconds=cart_price_ttl_seconds)
         amount = sum(line.line_total for line in lines)
         if amount <= 0:
             raise BadUserInput("cart", "the cart total must be above zero")
         check_cart_total(amount, "cart")
         changes = adjustments(lines)
+        # Lock order: the sessions (the open one ends, the new one is made), then the variants (the
+        # ended session's and the new lines', in one ascending lock), then the hold rows.
+        ended = await store.end_open_sessions(tx, user_id)
         session = await store.insert_session(
             tx,
             user_id=user_id,
@@ -154,6 +166,15 @@ async def _start(
             shipping_address=address.to_json(),
             expires_at=datetime.now(UTC) + timedelta(seconds=ttl_seconds),
         )
+        if holds or ended is not None:
+            ids = {x.variant_id for x in lines} if holds else set()
+            await locks.variants(tx, sorted(ids | set(ended.variant_ids if ended else ())))
+        if ended is not None:
+            await store.release(tx, ended, actor.user_id)
+        if holds:
+            short_of = await store.hold(tx, session.id, lines, session.expires_at, actor.user_id)
+            if short_of is not None:
+                raise insufficient(shortage(lines, short_of))  # rolls back: the open session stays
         big = price_alerts(changes)
         if big:
             log.warning(
@@ -166,7 +187,13 @@ async def _start(
         await tx.commit()
         return session
 
-    session = await uow.run_lean(quote)
+    try:
+        session = await uow.run_lean(quote)
+    except IntegrityError as error:
+        if violated_constraint(error) != store.OPEN_SESSION_TAKEN:
+            raise
+        # Another startCheckout of this customer committed its session first: replace that one.
+        session = await uow.run_lean(quote)
     try:
         order = await gateway.create_order(
             amount=session.amount,

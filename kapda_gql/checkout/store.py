@@ -1,3 +1,4 @@
+# ruff: noqa: S608 (statements are built from this module's fixed fragments, the ledger's and our models' column names, never from input)
 """All of checkout's SQL: plain statements for the driver, with named values.
 
 One style throughout: a statement is written with ``:name`` markers and turned once, at import, into
@@ -20,7 +21,7 @@ from typing import Any
 
 from kapda_gql.checkout.named import attributes, model, select_list
 from kapda_gql.checkout.quote import QuoteLine
-from kapda_gql.core import audit, idempotency
+from kapda_gql.core import audit, idempotency, locks
 from kapda_gql.db.models import CheckoutSession, Order
 from kapda_gql.db.sql import Query
 from kapda_gql.db.uow import Unit
@@ -33,6 +34,8 @@ from kapda_gql.stock import movements
 
 # The constraint that makes one Razorpay payment pay for at most one thing (models.NAMING: uq_<table>_<col>).
 PAYMENT_REUSED = "uq_payments_razorpay_payment_id"
+# At most one open session per customer (the partial unique index of models.CheckoutSession).
+OPEN_SESSION_TAKEN = "uq_checkout_sessions_open_user"
 
 
 async def _fetchrow(tx: Unit, query: Query, **values: Any) -> Any:
@@ -72,6 +75,8 @@ class CartRow:
     product_status: str
     product_deleted_at: datetime | None
     variant_deleted_at: datetime | None
+    # Sellable for this customer: on hand less what OTHER customers' open checkouts hold (its own
+    # open session is replaced by this one). A first look without locks: the hold decides.
     stock: int
     # When the line's price was remembered (it lapses: pricing.remembered_price).
     priced_at: datetime
@@ -80,7 +85,10 @@ class CartRow:
 _CART = Query(
     """
     SELECT v.id, p.id, p.designer_id, p.title, v.sku, v.size, v.color, l.quantity, l.unit_price,
-           v.price, p.price, p.status, p.deleted_at, v.deleted_at, v.stock, l.priced_at
+           v.price, p.price, p.status, p.deleted_at, v.deleted_at,
+           v.stock - (SELECT coalesce(sum(h.quantity), 0) FROM stock_holds h
+                      JOIN checkout_sessions hs ON hs.id = h.session_id
+                      WHERE h.variant_id = v.id AND h.expires_at > now() AND hs.user_id <> :user_id), l.priced_at
     FROM cart_lines l
     JOIN carts c ON c.id = l.cart_id
     JOIN variants v ON v.id = l.variant_id
@@ -102,7 +110,7 @@ _INSERT_SESSION = Query(
     VALUES (:id, :user_id, :amount, :currency, :lines::jsonb, :price_adjustments::jsonb,
             :shipping_address::jsonb, :status, :expires_at)
     RETURNING {_SESSION_LIST}
-    """  # noqa: S608 (the column names come from our models, never from input)
+    """
 )
 
 
@@ -140,34 +148,13 @@ async def attach_razorpay_order(tx: Unit, session_id: uuid.UUID, razorpay_order_
     await tx.sql.execute(_ATTACH.sql, *_ATTACH.args({"id": session_id, "order_id": razorpay_order_id}))
 
 
-_FAIL = Query(
-    """
-    UPDATE checkout_sessions SET status = :failed, failure_code = :code, failure_detail = :detail::jsonb
-    WHERE id = :id AND status = :open RETURNING id
-    """
-)
-
-
 def _from_open(target: CheckoutStatus) -> dict[str, str]:
     """The session states of a move out of OPEN, as the statements bind them (lifecycles.CHECKOUT)."""
     CHECKOUT.check(CheckoutStatus.OPEN, target)
     return {"open": CheckoutStatus.OPEN.value, target.value.lower(): target.value}
 
 
-async def fail_session(tx: Unit, session_id: uuid.UUID, code: str, detail: dict[str, Any]) -> bool:
-    """OPEN → FAILED with its failure kept on the row; False when the session was no longer open."""
-    row = await _fetchrow(
-        tx,
-        _FAIL,
-        id=session_id,
-        code=code,
-        detail=json.dumps(detail),
-        **_from_open(CheckoutStatus.FAILED),
-    )
-    return row is not None
-
-
-_SESSION = Query(f"SELECT {_SESSION_LIST} FROM checkout_sessions s WHERE s.id = :id")  # noqa: S608
+_SESSION = Query(f"SELECT {_SESSION_LIST} FROM checkout_sessions s WHERE s.id = :id")
 
 
 async def session_by_id(tx: Unit, session_id: uuid.UUID) -> CheckoutSession | None:
@@ -176,13 +163,277 @@ async def session_by_id(tx: Unit, session_id: uuid.UUID) -> CheckoutSession | No
 
 
 _SESSION_OF_RAZORPAY_ORDER = Query(
-    f"SELECT {_SESSION_LIST} FROM checkout_sessions s WHERE s.razorpay_order_id = :order_id"  # noqa: S608
+    f"SELECT {_SESSION_LIST} FROM checkout_sessions s WHERE s.razorpay_order_id = :order_id"
 )
 
 
 async def session_of_razorpay_order(tx: Unit, razorpay_order_id: str) -> CheckoutSession | None:
     row = await _fetchrow(tx, _SESSION_OF_RAZORPAY_ORDER, order_id=razorpay_order_id)
     return model(CheckoutSession, _SESSION_COLUMNS, list(row)) if row is not None else None
+
+
+# --- holds (startCheckout, cancelCheckout, the sweep) ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """Sessions that just ended (their rows locked), and the variants their holds are on."""
+
+    session_ids: list[uuid.UUID]
+    variant_ids: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """A hold that ended without a sale: its units, and whether it still held them (unexpired)."""
+
+    session_id: uuid.UUID
+    variant_id: int
+    quantity: int
+    live: bool
+
+
+def _ended(rows: Sequence[Any]) -> Ended | None:
+    if not rows:
+        return None
+    return Ended(sorted({r[0] for r in rows}), sorted({int(r[1]) for r in rows if r[1] is not None}))
+
+
+# What ended sessions held, read by the statement that ended them. Lock order: the sessions here,
+# then (locks.variants) their variants, and only then the hold rows (``release``).
+_ENDED_HOLDS = " SELECT ended.id, h.variant_id FROM ended LEFT JOIN stock_holds h ON h.session_id = ended.id"
+_ENDED_DETAIL = json.dumps({"code": "CHECKOUT_EXPIRED"})
+# The customer's open sessions end (replaced: CHECKOUT_EXPIRED for a payment that still comes).
+_REPLACE_OPEN = Query(
+    f"""
+    WITH ended AS (
+        UPDATE checkout_sessions SET status = :failed, failure_code = :code, failure_detail = :detail::jsonb
+        WHERE user_id = :user_id AND status = :open RETURNING id
+    ){_ENDED_HOLDS}
+    """
+)
+_CANCEL = Query(
+    f"""
+    WITH ended AS (
+        UPDATE checkout_sessions SET status = :failed, failure_code = :code, failure_detail = :detail::jsonb
+        WHERE id = :id AND user_id = :user_id AND status = :open RETURNING id
+    ){_ENDED_HOLDS}
+    """
+)
+# The holds of ended sessions, deleted once (whoever deletes a row writes its RELEASE), after
+# their variants were locked: so ``stock_after`` (on hand, which a release leaves as it is) is
+# read from rows nobody else can change until we commit.
+_RELEASE_PARTS = movements.cte(
+    "moved",
+    "changed",
+    reason=StockReason.RELEASE,
+    delta="0",
+    held_delta="-changed.quantity",
+    stock_after="changed.stock",
+    checkout_session_id="changed.session_id",
+    actor_id=":actor_id",
+)
+_RELEASE = Query(
+    """
+    WITH released AS (
+        DELETE FROM stock_holds h WHERE h.session_id = ANY(:session_ids::uuid[])
+        RETURNING h.session_id, h.variant_id, h.quantity, h.expires_at > now() AS live
+    ), changed AS (
+        SELECT r.session_id, r.variant_id AS id, r.quantity, r.live, v.stock
+        FROM released r JOIN variants v ON v.id = r.variant_id
+    ), """
+    + _RELEASE_PARTS
+    + " SELECT session_id, id, quantity, live FROM changed"
+)
+
+
+def _released(rows: Sequence[Any]) -> list[Released]:
+    return [Released(r[0], int(r[1]), int(r[2]), bool(r[3])) for r in rows]
+
+
+def _ending(user_id: int, **more: Any) -> dict[str, Any]:
+    return {
+        "user_id": user_id,
+        "code": "CHECKOUT_EXPIRED",
+        "detail": _ENDED_DETAIL,
+        **_from_open(CheckoutStatus.FAILED),
+        **more,
+    }
+
+
+async def end_open_sessions(tx: Unit, user_id: int) -> Ended | None:
+    """End every open session of this customer (a new one replaces them); their holds stay until
+    ``release`` (after the variants are locked)."""
+    return _ended(await tx.sql.fetch(_REPLACE_OPEN.sql, *_REPLACE_OPEN.args(_ending(user_id))))
+
+
+async def cancel_session(tx: Unit, session_id: uuid.UUID, user_id: int) -> Ended | None:
+    """OPEN → FAILED for the customer's own session; None when it was not open."""
+    return _ended(await tx.sql.fetch(_CANCEL.sql, *_CANCEL.args(_ending(user_id, id=session_id))))
+
+
+async def release(tx: Unit, ended: Ended, actor_id: int | None) -> list[Released]:
+    """Delete the ended sessions' holds, each a RELEASE movement; their variants are locked."""
+    values = {"session_ids": ended.session_ids, "actor_id": actor_id}
+    return _released(await tx.sql.fetch(_RELEASE.sql, *_RELEASE.args(values)))
+
+
+# After locks.variants has locked the lines' variants (so this statement's snapshot sees every
+# hold committed before it): each line's sellable units, and the holds, all or none, each a HOLD
+# movement (on hand unchanged).
+_HOLD = Query(
+    """
+    WITH wanted AS (
+        SELECT w.id, w.q, v.stock, v.stock - (SELECT coalesce(sum(h.quantity), 0) FROM stock_holds h
+                                              WHERE h.variant_id = v.id AND h.expires_at > now()) AS available
+        FROM unnest(:ids::bigint[], :quantities::int[]) AS w(id, q) JOIN variants v ON v.id = w.id
+    ), held AS (
+        INSERT INTO stock_holds (session_id, variant_id, quantity, expires_at)
+        SELECT :session_id, id, q, :expires_at FROM wanted
+        WHERE NOT EXISTS (SELECT 1 FROM wanted WHERE q > available)
+        RETURNING variant_id, quantity
+    ), changed AS (
+        SELECT held.variant_id AS id, held.quantity, wanted.stock FROM held JOIN wanted ON wanted.id = held.variant_id
+    ), """
+    + movements.cte(
+        "moved",
+        "changed",
+        reason=StockReason.HOLD,
+        delta="0",
+        held_delta="changed.quantity",
+        stock_after="changed.stock",
+        checkout_session_id=":session_id",
+        actor_id=":actor_id",
+    )
+    + " SELECT id, q, available, (SELECT count(*) FROM held) FROM wanted ORDER BY id"
+)
+
+
+async def hold(
+    tx: Unit, session_id: uuid.UUID, lines: Sequence[QuoteLine], expires_at: datetime, actor_id: int | None
+) -> dict[int, int] | None:
+    """Hold every line's units; None when held, else each variant's sellable units (nothing held)."""
+    rows = await tx.sql.fetch(
+        _HOLD.sql,
+        *_HOLD.args(
+            {
+                "ids": [x.variant_id for x in lines],
+                "quantities": [x.quantity for x in lines],
+                "session_id": session_id,
+                "expires_at": expires_at,
+                "actor_id": actor_id,
+            }
+        ),
+    )
+    if rows and int(rows[0][3]) == len(lines):
+        return None
+    return {int(r[0]): max(int(r[2]), 0) for r in rows}
+
+
+# The sweep only tidies: a lapsed hold already holds nothing for any reader. It ends such holds
+# in the ledger (RELEASE), variants locked first like every other path.
+_LAPSED = Query(
+    "SELECT session_id, variant_id FROM stock_holds WHERE expires_at <= now() - make_interval(secs => :grace)"
+    " ORDER BY expires_at LIMIT :limit"
+)
+_SWEEP = Query(
+    """
+    WITH released AS (
+        DELETE FROM stock_holds h
+        WHERE (h.session_id, h.variant_id) IN (SELECT * FROM unnest(:session_ids::uuid[], :variant_ids::bigint[]))
+          AND h.expires_at <= now()
+        RETURNING h.session_id, h.variant_id, h.quantity, false AS live
+    ), changed AS (
+        SELECT r.session_id, r.variant_id AS id, r.quantity, r.live, v.stock
+        FROM released r JOIN variants v ON v.id = r.variant_id
+    ), """
+    + _RELEASE_PARTS
+    + " SELECT session_id, id, quantity, live FROM changed"
+)
+
+
+async def sweep_lapsed_holds(tx: Unit, grace_seconds: float, limit: int) -> list[Released]:
+    """End holds that lapsed ``grace_seconds`` ago (at most ``limit``), in the caller's transaction."""
+    lapsed = await tx.sql.fetch(_LAPSED.sql, *_LAPSED.args({"grace": grace_seconds, "limit": limit}))
+    if not lapsed:
+        return []
+    await locks.variants(tx, sorted({int(r[1]) for r in lapsed}))
+    values = {
+        "session_ids": [r[0] for r in lapsed],
+        "variant_ids": [int(r[1]) for r in lapsed],
+        "actor_id": None,
+    }
+    return _released(await tx.sql.fetch(_SWEEP.sql, *_SWEEP.args(values)))
+
+
+_FAIL = Query(
+    f"""
+    WITH ended AS (
+        UPDATE checkout_sessions SET status = :failed, failure_code = :code, failure_detail = :detail::jsonb
+        WHERE id = :id AND status = :open RETURNING id
+    ){_ENDED_HOLDS}
+    """
+)
+
+
+async def fail_session(
+    tx: Unit, session_id: uuid.UUID, code: str, detail: dict[str, Any], *, actor_id: int | None = None
+) -> bool:
+    """OPEN → FAILED with its failure kept on the row, its holds released; False when the session
+    was no longer open."""
+    ended = _ended(
+        await tx.sql.fetch(
+            _FAIL.sql,
+            *_FAIL.args(
+                {
+                    "id": session_id,
+                    "code": code,
+                    "detail": json.dumps(detail),
+                    **_from_open(CheckoutStatus.FAILED),
+                }
+            ),
+        )
+    )
+    if ended is None:
+        return False
+    await locks.variants(tx, ended.variant_ids)
+    await release(tx, ended, actor_id)
+    return True
+
+
+# --- the Razorpay poll (checkout/reconcile.py) ----------------------------------------------------
+
+# Sessions to ask Razorpay about: open (or failed by expiry of a quote nobody paid in time: still
+# OPEN) for over ``:age`` seconds, quotes that lapsed at most ``:recent`` seconds ago, not claimed
+# by any process in the last ``:every`` seconds. The claim is a timestamp, taken with SKIP LOCKED
+# so processes share the work; no row lock is held while Razorpay is asked.
+_CLAIM_FOR_POLL = Query(
+    """
+    UPDATE checkout_sessions s SET reconciled_at = now()
+    WHERE s.id IN (
+        SELECT id FROM checkout_sessions
+        WHERE status = :open AND razorpay_order_id IS NOT NULL
+          AND created_at < now() - make_interval(secs => :age)
+          AND expires_at > now() - make_interval(secs => :recent)
+          AND (reconciled_at IS NULL OR reconciled_at < now() - make_interval(secs => :every))
+        ORDER BY reconciled_at NULLS FIRST, created_at
+        LIMIT :limit FOR UPDATE SKIP LOCKED)
+    RETURNING s.id, s.razorpay_order_id
+    """
+)
+
+
+async def claim_for_poll(
+    tx: Unit, *, age_seconds: float, recent_seconds: float, every_seconds: float, limit: int
+) -> list[tuple[uuid.UUID, str]]:
+    values = {
+        "open": CheckoutStatus.OPEN.value,
+        "age": age_seconds,
+        "recent": recent_seconds,
+        "every": every_seconds,
+        "limit": limit,
+    }
+    return [(r[0], r[1]) for r in await tx.sql.fetch(_CLAIM_FOR_POLL.sql, *_CLAIM_FOR_POLL.args(values))]
 
 
 # --- checkout ----------------------------------------------------------------------------------
@@ -194,7 +445,7 @@ _SESSION_AND_ORDER = Query(
     LEFT JOIN orders o ON o.checkout_session_id = s.id
     LEFT JOIN payments p ON p.order_id = o.id
     WHERE s.id = :id
-    """  # noqa: S608 (the column names come from our models, never from input)
+    """
 )
 
 
@@ -211,11 +462,9 @@ async def session_and_order(
     return session, _order_or_none(values[split : split + len(_ORDER_COLUMNS)]), values[-1]
 
 
-_ORDER_OF_SESSION = Query(
-    f"SELECT {_ORDER_LIST} FROM orders o WHERE o.checkout_session_id = :id"  # noqa: S608
-)
-_ORDER_BY_NUMBER = Query(f"SELECT {_ORDER_LIST} FROM orders o WHERE o.number = :number")  # noqa: S608
-_ORDER_BY_ID = Query(f"SELECT {_ORDER_LIST} FROM orders o WHERE o.id = :id")  # noqa: S608
+_ORDER_OF_SESSION = Query(f"SELECT {_ORDER_LIST} FROM orders o WHERE o.checkout_session_id = :id")
+_ORDER_BY_NUMBER = Query(f"SELECT {_ORDER_LIST} FROM orders o WHERE o.number = :number")
+_ORDER_BY_ID = Query(f"SELECT {_ORDER_LIST} FROM orders o WHERE o.id = :id")
 
 
 async def order_of_session(tx: Unit, session_id: uuid.UUID) -> Order | None:
@@ -355,7 +604,7 @@ PLACE_ORDER = Query(
         {idempotency.ANSWER_PART}
     )
     SELECT * FROM o
-    """  # noqa: S608 (the column names come from our models, never from input)
+    """
 )
 
 
@@ -383,30 +632,6 @@ async def place_order(
     return model(Order, _ORDER_COLUMNS, list(row))
 
 
-# One line: lock, check and take in one statement (one row cannot deadlock with anything); the
-# statement also writes the SALE movement (kapda_gql.stock), so checkout keeps its statement count.
-_SALE = {
-    "delta": "-changed.q",
-    "stock_after": "changed.stock",
-    "order_id": ":order_id",
-    "checkout_session_id": ":session_id",
-    "actor_id": ":actor_id",
-}
-_TAKE_ONE = Query(
-    "WITH changed AS (UPDATE variants SET stock = stock - :quantity WHERE id = :id AND stock >= :quantity"  # noqa: S608
-    " RETURNING id, stock, :quantity::int AS q), "
-    + movements.cte("moved", "changed", reason=StockReason.SALE, **_SALE)
-    + " SELECT id FROM changed"
-)
-_STOCK_OF = Query("SELECT stock FROM variants WHERE id = :id")
-# Several lines, after locks.variants has locked them in the lock order.
-_DECREMENT = Query(
-    "WITH changed AS (UPDATE variants v SET stock = v.stock - d.q "  # noqa: S608
-    "FROM unnest(:ids::bigint[], :quantities::int[]) AS d(id, q) WHERE v.id = d.id"
-    " RETURNING v.id, v.stock, d.q) " + movements.insert_from("changed", reason=StockReason.SALE, **_SALE)
-)
-
-
 @dataclass(frozen=True, slots=True)
 class Sale:
     """What a sale's movements belong to."""
@@ -416,33 +641,62 @@ class Sale:
     actor_id: int | None
 
 
-async def take_one(tx: Unit, variant_id: int, quantity: int, sale: Sale) -> bool:
-    row = await _fetchrow(
-        tx,
-        _TAKE_ONE,
-        id=variant_id,
-        quantity=quantity,
-        order_id=sale.order_id,
-        session_id=sale.session_id,
-        actor_id=sale.actor_id,
+# After locks.variants (so the snapshot sees every committed hold), the session's holds end and
+# its units are sold, if what is on hand less OTHER sessions' live holds covers them: a hold still
+# live always does; one that lapsed takes the stock again only if it is there. The deleted holds
+# stay visible to this statement's own snapshot, hence ``<> :session_id``. Each line is a SALE
+# movement (kapda_gql.stock): from the hold when the session still had one (lapsed or not: the
+# ledger keeps a hold until it is released or sold), else from sellable stock.
+_SELL_HELD = Query(
+    """
+    WITH mine AS (
+        DELETE FROM stock_holds WHERE session_id = :session_id RETURNING variant_id, quantity
+    ), wanted AS (
+        SELECT w.id, w.q, v.stock - (SELECT coalesce(sum(h.quantity), 0) FROM stock_holds h
+                                     WHERE h.variant_id = v.id AND h.expires_at > now()
+                                       AND h.session_id <> :session_id) AS available
+        FROM unnest(:ids::bigint[], :quantities::int[]) AS w(id, q) JOIN variants v ON v.id = w.id
+    ), changed AS (
+        UPDATE variants v SET stock = v.stock - wanted.q FROM wanted
+        WHERE v.id = wanted.id AND NOT EXISTS (SELECT 1 FROM wanted WHERE q > available)
+        RETURNING v.id, v.stock, wanted.q,
+                  CASE WHEN EXISTS (SELECT 1 FROM mine WHERE mine.variant_id = v.id) THEN -wanted.q ELSE 0 END
+                  AS held_delta
+    ), """
+    + movements.cte(
+        "moved",
+        "changed",
+        reason=StockReason.SALE,
+        delta="-changed.q",
+        held_delta="changed.held_delta",
+        stock_after="changed.stock",
+        order_id=":order_id",
+        checkout_session_id=":session_id",
+        actor_id=":actor_id",
     )
-    return row is not None
+    + """
+    SELECT id, q, available, (SELECT count(*) FROM changed) FROM wanted ORDER BY id
+    """
+)
 
 
-async def stock_of(tx: Unit, variant_id: int) -> int:
-    row = await _fetchrow(tx, _STOCK_OF, id=variant_id)
-    return int(row[0]) if row is not None and row[0] is not None else 0
-
-
-async def decrement(tx: Unit, lines: Sequence[QuoteLine], sale: Sale) -> None:
-    values = {
-        "ids": [x.variant_id for x in lines],
-        "quantities": [x.quantity for x in lines],
-        "order_id": sale.order_id,
-        "session_id": sale.session_id,
-        "actor_id": sale.actor_id,
-    }
-    await tx.sql.execute(_DECREMENT.sql, *_DECREMENT.args(values))
+async def sell_held(tx: Unit, lines: Sequence[QuoteLine], sale: Sale) -> dict[int, int] | None:
+    """End the session's holds and sell its lines; None when sold, else each variant's sellable units."""
+    rows = await tx.sql.fetch(
+        _SELL_HELD.sql,
+        *_SELL_HELD.args(
+            {
+                "session_id": sale.session_id,
+                "ids": [x.variant_id for x in lines],
+                "quantities": [x.quantity for x in lines],
+                "order_id": sale.order_id,
+                "actor_id": sale.actor_id,
+            }
+        ),
+    )
+    if rows and int(rows[0][3]) == len(lines):
+        return None
+    return {int(r[0]): max(int(r[2]), 0) for r in rows}
 
 
 # --- closed elsewhere, and compensation -----------------------------------------------------------
@@ -465,7 +719,7 @@ _ENDED = Query(
            EXISTS (SELECT 1 FROM payments WHERE razorpay_payment_id = :payment_id), {_ORDER_LIST}
     FROM checkout_sessions s LEFT JOIN orders o ON o.checkout_session_id = s.id
     WHERE s.id = :id
-    """  # noqa: S608 (the column names come from our models, never from input)
+    """
 )
 
 

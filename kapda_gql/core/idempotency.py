@@ -7,16 +7,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from kapda_gql.db.holder import Unavailable
 from kapda_gql.db.uow import Unit, UnitOfWork
 from kapda_gql.domain.errors import BadUserInput, DomainError, IdempotencyKeyReused
 
+log = logging.getLogger("kapda_gql.idempotency")
+
 TTL = timedelta(hours=24)
-# A key still unanswered after this long belongs to a request whose process died: it may be taken
-# over. Longer than any request can run (a checkout makes a few Razorpay calls of ≤ ~10 s each).
+# Only for a claim without a holder: unanswered after this long, its process died and it may be
+# taken over. Longer than any request can run (a checkout makes a few Razorpay calls of ≤ ~10 s each).
 LEASE = timedelta(seconds=120)
 POLL_SECONDS = 0.05
 MAX_KEY_LENGTH = 255
@@ -48,28 +52,40 @@ def validate_key(key: str | None) -> str | None:
 # One statement in the common case: insert the key, or read what is stored under it. The ages are
 # judged by the database clock, the same clock that wrote created_at. Each statement below is one
 # atomic compare-and-set, so the claim runs on a lean unit outside any transaction (one round trip).
+# A claim names its holder, the claiming process's own backend (kapda_gql/db/holder.py): while that
+# backend lives the request is still working and a retry waits for its answer; once it is gone (the
+# process died, or the database dropped it) the claim is abandoned at once. A backend whose start
+# time this role may not read (another role's) counts as alive. Claims without a holder (written
+# before holders, or by a process that could not open one) fall back to the lease.
 # Parameters: $1 user_id, $2 key, $3 operation, then each statement's own.
 _CLAIM = """
     WITH ins AS (
-        INSERT INTO idempotency_keys (user_id, key, operation, request_hash, response, created_at)
-        VALUES ($1, $2, $3, $4, NULL, now())
+        INSERT INTO idempotency_keys
+            (user_id, key, operation, request_hash, response, created_at, holder_pid, holder_started)
+        VALUES ($1, $2, $3, $4, NULL, now(), $7, $8)
         ON CONFLICT DO NOTHING
         RETURNING request_hash, response, created_at
     )
     SELECT request_hash, response, created_at, true AS inserted, false AS expired, false AS abandoned FROM ins
     UNION ALL
-    SELECT request_hash, response, created_at, false,
-           created_at < now() - make_interval(secs => $5),
-           response IS NULL AND created_at < now() - make_interval(secs => $6)
-    FROM idempotency_keys
-    WHERE user_id = $1 AND key = $2 AND operation = $3
+    SELECT k.request_hash, k.response, k.created_at, false,
+           k.created_at < now() - make_interval(secs => $5),
+           k.response IS NULL AND CASE
+               WHEN k.holder_pid IS NULL THEN k.created_at < now() - make_interval(secs => $6)
+               ELSE NOT EXISTS (
+                   SELECT 1 FROM pg_stat_activity a
+                   WHERE a.pid = k.holder_pid
+                     AND (a.backend_start = k.holder_started OR a.backend_start IS NULL))
+           END
+    FROM idempotency_keys k
+    WHERE k.user_id = $1 AND k.key = $2 AND k.operation = $3
     LIMIT 1
 """
 _FORGET = (
     "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND operation = $3 AND created_at = $4"
 )
 _TAKE_OVER = (
-    "UPDATE idempotency_keys SET created_at = now() "
+    "UPDATE idempotency_keys SET created_at = now(), holder_pid = $5, holder_started = $6 "
     "WHERE user_id = $1 AND key = $2 AND operation = $3 AND created_at = $4 AND response IS NULL RETURNING 1"
 )
 _RELEASE = (
@@ -91,10 +107,11 @@ async def claim(uow: UnitOfWork, claim: Claim) -> dict[str, Any] | None:
     replays the stored domain error when the first request failed with one.
     """
     key = _key(claim)
+    pid, started = await _holder(uow)
     while True:
         async with uow.lean(read=True) as tx:
             row = await tx.sql.fetchrow(
-                _CLAIM, *key, claim.request_hash, TTL.total_seconds(), LEASE.total_seconds()
+                _CLAIM, *key, claim.request_hash, TTL.total_seconds(), LEASE.total_seconds(), pid, started
             )
             if row is None:
                 # The key was inserted by a request whose commit our statement's snapshot missed: look again.
@@ -105,9 +122,10 @@ async def claim(uow: UnitOfWork, claim: Claim) -> dict[str, Any] | None:
                 await tx.sql.execute(_FORGET, *key, created_at)
                 continue
             if abandoned and request_hash == claim.request_hash:
-                # Unanswered past its lease: the process working on it died. Exactly one of the
-                # requests racing for the key takes it over (the compare on created_at decides).
-                if await tx.sql.fetchrow(_TAKE_OVER, *key, created_at) is not None:
+                # Its holder is gone (or, holderless, it is past its lease): the process working on
+                # it died. Exactly one of the requests racing for the key takes it over (the compare
+                # on created_at decides), and the key is then held by the winner's backend.
+                if await tx.sql.fetchrow(_TAKE_OVER, *key, created_at, pid, started) is not None:
                     return None
                 continue
         if inserted:
@@ -121,6 +139,18 @@ async def claim(uow: UnitOfWork, claim: Claim) -> dict[str, Any] | None:
         if "error" in response:
             raise DomainError.from_dict(response["error"])
         return dict(response["result"])
+
+
+async def _holder(uow: UnitOfWork) -> tuple[int | None, datetime | None]:
+    """This process's backend, connected once per process; none (the lease decides) if it cannot be."""
+    if uow.holder is None:
+        return None, None
+    try:
+        identity = await uow.holder.identity()
+    except Unavailable:
+        log.warning("no holder backend; this claim falls back to the %s lease", LEASE, exc_info=True)
+        return None, None
+    return identity.pid, identity.started
 
 
 async def release(uow: UnitOfWork, claim: Claim | None) -> None:

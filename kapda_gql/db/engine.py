@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,14 +50,41 @@ def sync_libpq_url(url: str) -> str:
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 0) -> AsyncEngine:
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """How long the service waits on its database before answering SERVICE_UNAVAILABLE."""
+
+    connect: float = 5.0
+    statement: float = 10.0
+    idle_in_transaction: float = 30.0
+    checkout: float = 5.0
+
+
+def make_engine(
+    url: str, *, pool_size: int = 5, max_overflow: int = 0, bounds: Bounds | None = None
+) -> AsyncEngine:
+    bounds = bounds or Bounds()
+    server_settings = {
+        "application_name": "kapda-gql",
+        # The server cancels a statement (a lock wait included) past the bound, and ends a session
+        # that sits in an open transaction, so a frozen table cannot pin every connection.
+        "statement_timeout": str(int(bounds.statement * 1000)),
+        "idle_in_transaction_session_timeout": str(int(bounds.idle_in_transaction * 1000)),
+    }
     return create_async_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=False,
         pool_recycle=1800,
+        pool_timeout=bounds.checkout,
         # Every statement we send is a parameterised constant, so the prepared
         # statement cache pays off; the name is per-connection, safe with pools.
-        connect_args={"server_settings": {"application_name": "kapda-gql"}},
+        # The client's own bound, a little past the server's: it ends the wait when the server
+        # itself does not answer (frozen, or the network is gone), which statement_timeout cannot.
+        connect_args={
+            "server_settings": server_settings,
+            "timeout": bounds.connect,
+            "command_timeout": bounds.statement + 1.0,
+        },
     )

@@ -27,10 +27,11 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    select,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, INET, JSONB, TSVECTOR, UUID
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
 
 from kapda_gql.domain.enums import (
     CheckoutStatus,
@@ -141,6 +142,28 @@ class Product(Base):
     updated_at: Mapped[datetime] = _now()
 
 
+class StockHold(Base):
+    """Units of a variant an open checkout session holds until ``expires_at`` (domain/stock.py).
+
+    A hold past ``expires_at`` holds nothing, whether or not the sweep has deleted it yet: readers
+    count only the unexpired ones, so a lapsed hold gives its units back at once, for everyone.
+    """
+
+    __tablename__ = "stock_holds"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        Index("ix_stock_holds_variant_expires", "variant_id", "expires_at", postgresql_include=["quantity"]),
+        Index("ix_stock_holds_expires", "expires_at"),
+    )
+
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("checkout_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    variant_id: Mapped[int] = mapped_column(ForeignKey("variants.id", ondelete="CASCADE"), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class Variant(Base):
     __tablename__ = "variants"
     __table_args__ = (
@@ -155,9 +178,22 @@ class Variant(Base):
     size: Mapped[str | None] = mapped_column(String(32))
     color: Mapped[str | None] = mapped_column(String(40))
     price: Mapped[int | None] = mapped_column(BigInteger)
+    # Units on hand (not yet sold), held ones included: what a customer can buy is ``sellable``.
     stock: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
+    # Units held by open, unexpired checkouts, read with the row (domain/stock.py HELD_SQL).
+    held: Mapped[int] = column_property(
+        select(func.coalesce(func.sum(StockHold.quantity), 0))
+        .where(StockHold.variant_id == id, StockHold.expires_at > func.now())
+        .correlate_except(StockHold)
+        .scalar_subquery()
+    )
+
+    @property
+    def sellable(self) -> int:
+        """Units a customer can buy now: on hand less what open checkouts hold."""
+        return max(self.stock - self.held, 0)
 
 
 class Cart(Base):
@@ -192,6 +228,10 @@ class CheckoutSession(Base):
         _one_of("status", CheckoutStatus),
         CheckConstraint("amount > 0", name="amount_positive"),
         Index("ix_checkout_sessions_user", "user_id", "created_at"),
+        # At most one open session per customer: a new startCheckout replaces the open one.
+        Index(
+            "uq_checkout_sessions_open_user", "user_id", unique=True, postgresql_where=text("status = 'OPEN'")
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(
@@ -214,6 +254,8 @@ class CheckoutSession(Base):
     failure_detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
+    # When a process last claimed it to ask Razorpay about its order (checkout/reconcile.py).
+    reconciled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Order(Base):
@@ -398,6 +440,10 @@ class IdempotencyKey(Base):
     # {"result": {...}} or {"error": {...}} once finished; NULL while in flight.
     response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = _now()
+    # The database backend that claimed the key (pid and start): when it is gone, so is the
+    # request that held the key, and a retry takes the key over at once (core/idempotency.py).
+    holder_pid: Mapped[int | None] = mapped_column(Integer)
+    holder_started: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RevokedToken(Base):

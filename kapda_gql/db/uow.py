@@ -24,12 +24,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol, TypeVar
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 
+from kapda_gql.db.holder import Holder
 from kapda_gql.db.sql import Listener, SessionSql, Sql, Statements, translate
 
 log = logging.getLogger("kapda_gql.uow")
@@ -50,6 +53,37 @@ def sqlstate(error: BaseException) -> str | None:
             return state
         seen = getattr(seen, "orig", None) or seen.__cause__
     return None
+
+
+# The database is down, restarting, refusing connections or too slow to answer within the bounds
+# (config.py): 08xxx connection failures, 57014 statement_timeout or a cancel, 57P01-57P05 the
+# server ending sessions, 25P03 idle_in_transaction_session_timeout, 53300 too many connections.
+_OUTAGE_SQLSTATES = frozenset({"57014", "25P03", "53300"})
+_OUTAGE_PREFIXES = ("08", "57P")
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether ``error`` says the database is unavailable (nothing was done; retrying is safe),
+    rather than that the statement or its data was wrong. Looks through every wrapping."""
+    seen: BaseException | None = error
+    for _ in range(20):  # a cycle of causes must not hang the caller
+        if seen is None:
+            return False
+        state = getattr(seen, "sqlstate", None) or getattr(seen, "pgcode", None)
+        if isinstance(state, str):
+            return state in _OUTAGE_SQLSTATES or state.startswith(_OUTAGE_PREFIXES)
+        if isinstance(seen, OSError | PoolTimeout | SATimeoutError):  # refused, unreachable, timed out
+            return True
+        if isinstance(seen, asyncpg.InterfaceError) and "closed" in str(seen):  # not a misuse
+            return True
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
+    return False
+
+
+class PoolTimeout(TimeoutError):
+    """No connection was free within the checkout bound (``KAPDA_DB_POOL_TIMEOUT_SECONDS``)."""
 
 
 class Unit(Protocol):
@@ -122,8 +156,12 @@ class UnitOfWork:
         attempts: int = DEFAULT_ATTEMPTS,
         engine: AsyncEngine | None = None,
         listeners: list[Listener] | None = None,
+        holder: Holder | None = None,
+        checkout_timeout: float | None = None,
     ):
         self._sessions = sessions
+        self._checkout_timeout = checkout_timeout
+        self.holder = holder
         self._readers = readers or sessions
         self._gate = gate
         self._attempts = attempts
@@ -179,7 +217,13 @@ class UnitOfWork:
             if self._gate is not None:
                 # First come, first served for connections: the pool itself hands a released
                 # connection straight back to whoever released it, starving waiters under load.
-                await self._gate.acquire()
+                try:
+                    async with asyncio.timeout(self._checkout_timeout):
+                        await self._gate.acquire()
+                except TimeoutError:
+                    raise PoolTimeout(
+                        f"no database connection was free within {self._checkout_timeout} s"
+                    ) from None
             try:
                 async with unit as tx:
                     yield tx
@@ -259,8 +303,9 @@ class UnitOfWork:
 class Database:
     """The engine plus the factory of units of work."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, checkout_timeout: float | None = None) -> None:
         self.engine = engine
+        self.checkout_timeout = checkout_timeout
         # Whoever wants to see every statement (tests, the bench) subscribes here: both the ORM
         # path and lean units report to this one list.
         self.listeners: list[Listener] = []
@@ -272,6 +317,7 @@ class Database:
         pool: Any = engine.pool
         capacity = pool.size() + max(pool._max_overflow, 0) if hasattr(pool, "_max_overflow") else None
         self.gate = asyncio.Semaphore(capacity) if capacity else None
+        self.holder = Holder(engine)
 
     def _before_cursor_execute(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         for listener in self.listeners:
@@ -284,6 +330,8 @@ class Database:
             gate=self.gate,
             engine=self.engine,
             listeners=self.listeners,
+            holder=self.holder,
+            checkout_timeout=self.checkout_timeout,
         )
 
     async def ping(self, seconds: float = 2.0) -> bool:
@@ -297,6 +345,7 @@ class Database:
             return False
 
     async def dispose(self) -> None:
+        await self.holder.close()
         await self.engine.dispose()
 
     def pool_status(self) -> dict[str, Any]:

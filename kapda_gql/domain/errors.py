@@ -145,6 +145,17 @@ class RateLimited(DomainError):
         self.retry_after = retry_after
 
 
+class ServiceUnavailable(DomainError):
+    """The database did not answer in time or at all: nothing was done, so the request is safe to retry."""
+
+    code = "SERVICE_UNAVAILABLE"
+    default_message = "The service is briefly unavailable; retry shortly"
+    retry_after_seconds: ClassVar[int] = 2
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, retryAfter=self.retry_after_seconds)
+
+
 class QueryTooComplex(DomainError):
     code = "QUERY_TOO_COMPLEX"
     default_message = "The query is too complex"

@@ -109,6 +109,12 @@ def edits_wait_for_review(status: str) -> bool:
     return status == ProductStatus.APPROVED
 
 
+def can_see_held_stock(actor: Actor, *, designer_id: int) -> bool:
+    """How many units open checkouts hold is the variant's designer's and the admins' business:
+    anyone else sees only what it can buy (``Variant.stock``)."""
+    return actor.is_admin or owns_product(actor, designer_id)
+
+
 def check_manage_product(actor: Actor, *, designer_id: int, status: str) -> None:
     """A designer changes only its own products.
 

@@ -77,3 +77,44 @@ def unavailable_reason(
 LIVE_VARIANT_SQL = (
     "EXISTS (SELECT 1 FROM variants v WHERE v.product_id = p.id AND v.deleted_at IS NULL AND {})"
 )
+
+
+# --- holds: what a checkout takes out of sellable stock until it expires -------------------------
+#
+# A variant keeps its units on hand (``variants.stock``: not yet sold). An open checkout session
+# holds some of them until its ``expires_at``; a hold past that moment holds nothing, whichever
+# reader asks and whether or not the sweep has deleted it yet. So what a customer can buy now is
+# derived, never stored: on hand less the unexpired holds. A hold ends when its order is placed
+# (the held units become sold), when it is cancelled or replaced (deleted), or when it expires.
+
+
+def sellable(on_hand: int, held: int) -> int:
+    """Units a customer can buy now."""
+    return max(on_hand - held, 0)
+
+
+def hold_is_live(expires_at: datetime, now: datetime) -> bool:
+    """A hold holds while its session's quote holds, and not a moment after."""
+    return expires_at > now
+
+
+def on_hand_after_set(sellable_wanted: int, held: int) -> int:
+    """setStock names the units a customer can buy now; the held ones stay held on top."""
+    return sellable_wanted + held
+
+
+# The same rules as SQL, folded into the statements that read or take stock. ``{v}`` is the
+# alias of the variants row; ``now()`` is the reading transaction's start, never later than the
+# wall clock, so a reader can only count a hold as live a moment longer, never a moment less.
+HELD_SQL = (
+    "(SELECT coalesce(sum(h.quantity), 0) FROM stock_holds h"
+    " WHERE h.variant_id = {v}.id AND h.expires_at > now())"
+)
+
+
+def held_sql(alias: str) -> str:
+    return HELD_SQL.format(v=alias)
+
+
+def sellable_sql(alias: str) -> str:
+    return f"greatest({alias}.stock - {held_sql(alias)}, 0)"

@@ -1,8 +1,9 @@
 """The one mapping from errors to API error codes, with the request id on every error.
 
 Domain errors carry their code; parse and validation failures get the GraphQL
-codes; anything else is INTERNAL_SERVER_ERROR, masked in production and logged
-with its traceback under the request id.
+codes; a database that is down or past its time bounds is SERVICE_UNAVAILABLE
+(retryable, never the driver's text); anything else is INTERNAL_SERVER_ERROR,
+masked in production and logged with its traceback under the request id.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import Any
 from graphql import GraphQLError, GraphQLSyntaxError
 from sqlalchemy.exc import DBAPIError, StatementError
 
-from kapda_gql.db.uow import sqlstate
-from kapda_gql.domain.errors import DomainError
+from kapda_gql.db.uow import is_outage, sqlstate
+from kapda_gql.domain.errors import DomainError, ServiceUnavailable
 
 log = logging.getLogger("kapda_gql.domain.errors")
 
@@ -26,12 +27,22 @@ def domain_error(error: GraphQLError) -> DomainError | None:
     original: BaseException | None = error.original_error
     while original is not None and not isinstance(original, DomainError):
         original = getattr(original, "original_error", None) or original.__cause__
-    return original if isinstance(original, DomainError) else None
+    if isinstance(original, DomainError):
+        return original
+    if error.original_error is not None and is_outage(error.original_error):
+        # The database is down or frozen past its bounds: retryable, and never the driver's text.
+        return ServiceUnavailable()
+    return None
 
 
 # Data the client sent that PostgreSQL cannot store (NUL bytes, over-long values): the client's
 # mistake, whatever check upstream missed it, so never an internal error.
 _CLIENT_DATA_SQLSTATES = frozenset({"22021", "22001", "22P05"})
+
+
+def unavailable(error: BaseException) -> ServiceUnavailable | None:
+    """The API's error for a failure raised outside execution (authentication), if it is an outage."""
+    return ServiceUnavailable() if is_outage(error) else None
 
 
 def error_code(error: GraphQLError) -> str:

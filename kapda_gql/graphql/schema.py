@@ -13,6 +13,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from kapda_gql.domain.errors import ServiceUnavailable
 from kapda_gql.graphql.audit.resolvers import AuditQuery
 from kapda_gql.graphql.auth.resolvers import AuthMutation, AuthQuery
 from kapda_gql.graphql.cart.resolvers import CartMutation, CartQuery
@@ -20,7 +21,7 @@ from kapda_gql.graphql.catalog.mutations import CatalogMutation
 from kapda_gql.graphql.catalog.queries import CatalogQuery
 from kapda_gql.graphql.checkout.resolvers import CheckoutMutation
 from kapda_gql.graphql.common import SCALARS
-from kapda_gql.graphql.errors import is_unexpected
+from kapda_gql.graphql.errors import error_code, is_unexpected
 from kapda_gql.graphql.orders.resolvers import OrdersMutation, OrdersQuery
 from kapda_gql.graphql.stock.resolvers import StockQuery
 from kapda_gql.graphql.transport.caches import BoundedParserCache, BoundedValidationCache
@@ -48,6 +49,14 @@ class KapdaSchema(strawberry.Schema):
                     "unexpected error in %s",
                     ".".join(str(p) for p in error.path or []) or "operation",
                     exc_info=error.original_error or error,
+                    extra={"request_id": request_id},
+                )
+            elif error_code(error) == ServiceUnavailable.code:
+                # An outage is news to the operator, but one line each, not a traceback per field.
+                log.warning(
+                    "database unavailable in %s: %s",
+                    ".".join(str(p) for p in error.path or []) or "operation",
+                    type(error.original_error).__name__,
                     extra={"request_id": request_id},
                 )
 

@@ -10,6 +10,7 @@ ran) is 4xx with no ``data`` entry. A client that accepts only ``application/jso
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
@@ -24,11 +25,11 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from kapda_gql.core.ratelimit import Rule, strictest
-from kapda_gql.domain.errors import DomainError
+from kapda_gql.domain.errors import DomainError, ServiceUnavailable
 from kapda_gql.graphql import graphiql
 from kapda_gql.graphql.context import Context, bearer_token
 from kapda_gql.graphql.dataloaders import Loaders
-from kapda_gql.graphql.errors import format_error, request_error
+from kapda_gql.graphql.errors import format_error, request_error, unavailable
 from kapda_gql.graphql.ratelimit import count_rejected, limiter_of
 from kapda_gql.graphql.schema import KapdaSchema
 from kapda_gql.graphql.transport import caching, media
@@ -44,11 +45,13 @@ from kapda_gql.graphql.transport.response_cache import Key, ResponseCache, share
 from kapda_gql.http.request_id import request_id_of
 from kapda_gql.runtime import Runtime
 
+log = logging.getLogger("kapda_gql.graphql.view")
+
 GET_OPERATIONS = frozenset({OperationType.QUERY})
 POST_OPERATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION, OperationType.SUBSCRIPTION})
 # A request error under application/graphql-response+json: 400, unless the specification names
 # a better status for why nothing ran.
-REQUEST_ERROR_STATUS = {"UNAUTHENTICATED": 401}
+REQUEST_ERROR_STATUS = {"UNAUTHENTICATED": 401, ServiceUnavailable.code: 503}
 VARY = "Accept, Authorization"
 
 
@@ -100,6 +103,14 @@ class GraphQLView:
                 response = await self.handle(request)
             except Rejected as rejected:
                 response = self.rejection(request, rejected)
+            except Exception as error:
+                # Whatever touched the database outside execution (persisted queries, the rate
+                # limiter) and found it down still answers in the contract's shape.
+                outage = unavailable(error)
+                if outage is None:
+                    raise
+                log.warning("database unavailable: %s", type(error).__name__)
+                response = self.rejection(request, _unavailable_rejection(outage))
         await response(scope, receive, send)
 
     def rejection(self, request: Request, rejected: Rejected) -> Response:
@@ -140,18 +151,31 @@ class GraphQLView:
             error: DomainError = await count_rejected(context) or rejected  # bad tokens count per IP
             failed = _failed(error)
             outcomes = [failed] * (len(parsed) if isinstance(parsed, list) else 1)
+        except Exception as crashed:
+            outage = unavailable(crashed)
+            if outage is None:
+                raise
+            log.warning("database unavailable during authentication: %s", type(crashed).__name__)
+            outcomes = [_failed(outage)] * (len(parsed) if isinstance(parsed, list) else 1)
         else:
             shared = await self.shared_lookup(parsed, context)
             if isinstance(shared, Response):
                 return shared
             outcomes = [await self.run(one, context, operations) for one in _as_list(parsed)]
         bodies = [self.body(request, outcome, kind) for outcome in outcomes]
+        if any(_unavailable(body) for body in bodies):
+            sub_response.headers["Retry-After"] = str(ServiceUnavailable.retry_after_seconds)
         if isinstance(parsed, list):
             return self.respond(json.dumps(bodies).encode(), 200, kind, sub_response, caching.PRIVATE)
         outcome = outcomes[0]
         status = sub_response.status_code
         if status == 200 and outcome.request_error and kind == media.GRAPHQL_RESPONSE:
             status = REQUEST_ERROR_STATUS.get(_first_code(bodies[0]), 400)
+        elif status == 200 and kind == media.GRAPHQL_RESPONSE and _unavailable(bodies[0]):
+            # Execution began but the database answered nothing: no field has data to show.
+            data = bodies[0].get("data")
+            if data is None or all(value is None for value in data.values()):
+                status = 503
         payload = json.dumps(bodies[0]).encode()
         if status == 401:
             sub_response.headers["WWW-Authenticate"] = "Bearer"  # a 401 must say which scheme (RFC 9110)
@@ -324,6 +348,18 @@ class GraphQLView:
 
 def _as_list(parsed: GraphQLRequest | list[GraphQLRequest]) -> list[GraphQLRequest]:
     return parsed if isinstance(parsed, list) else [parsed]
+
+
+def _unavailable_rejection(outage: ServiceUnavailable) -> Rejected:
+    return Rejected(
+        503, outage.code, outage.message, {"Retry-After": str(ServiceUnavailable.retry_after_seconds)}
+    )
+
+
+def _unavailable(body: dict[str, Any]) -> bool:
+    return any(
+        e.get("extensions", {}).get("code") == ServiceUnavailable.code for e in body.get("errors") or []
+    )
 
 
 def _first_code(body: dict[str, Any]) -> str:

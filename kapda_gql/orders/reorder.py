@@ -57,7 +57,7 @@ async def reorder(
             product_status=product.status if product else None,
             product_deleted_at=product.deleted_at if product else None,
             variant_deleted_at=variant.deleted_at if variant else None,
-            stock=variant.stock if variant else None,
+            stock=variant.sellable if variant else None,
         )
         if reason is not None or variant is None or product is None:
             unavailable.append(
@@ -66,12 +66,12 @@ async def reorder(
                 )
             )
             continue
-        qty = min(item.quantity, variant.stock, MAX_LINE_QUANTITY)
+        qty = min(item.quantity, variant.sellable, MAX_LINE_QUANTITY)
         available.append(ReorderLine(variant, product, item.quantity, qty))
     view: cart.CartView | None = None
     if add_to_cart:
         for line in available:
-            room = min(line.variant.stock, MAX_LINE_QUANTITY) - in_cart.get(line.variant.id, 0)
+            room = min(line.variant.sellable, MAX_LINE_QUANTITY) - in_cart.get(line.variant.id, 0)
             if room <= 0:
                 continue
             try:

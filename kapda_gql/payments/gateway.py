@@ -174,6 +174,7 @@ class PaymentGateway:
         webhook_secret: str,
         base_url: str | None = None,
         timeout: float = 10.0,
+        test_pause_after_capture: float = 0.0,
     ) -> None:
         if not key_id or not key_secret or not webhook_secret:
             raise ValueError("key_id, key_secret and webhook_secret are all required")
@@ -184,6 +185,7 @@ class PaymentGateway:
         self._webhook_secret = webhook_secret
         self._base_url = _normalise_base_url(base_url)
         self._timeout = timeout
+        self._test_pause_after_capture = test_pause_after_capture
         # requests.Session is not guaranteed thread-safe and calls run on
         # executor threads, so each thread gets its own SDK client. The lock
         # only guards the bookkeeping list used by close(), not the calls.
@@ -232,6 +234,18 @@ class PaymentGateway:
         )
         return _parse(raw, _payment)
 
+    async def order_payments(self, order_id: str) -> list[GatewayPayment]:
+        """Every payment attempt of an order, as Razorpay records them (the poll's source of truth)."""
+        _check_id(order_id, "order")
+        raw = await self._call(
+            _Call("order_payments", "GET", f"/v1/orders/{order_id}/payments"),
+            lambda sdk: sdk.order.payments(order_id, {}),
+        )
+        items = raw.get("items")
+        if not isinstance(items, list):
+            raise _unexpected_response()
+        return [_parse(item, _payment) for item in items if isinstance(item, dict)]
+
     async def capture_payment(self, payment_id: str, *, amount: int, currency: str) -> GatewayPayment:
         _check_id(payment_id, "pay")
         # A fresh dict every call: the SDK writes into its mutable default argument.
@@ -239,6 +253,9 @@ class PaymentGateway:
             _Call("capture_payment", "POST", f"/v1/payments/{payment_id}/capture"),
             lambda sdk: sdk.payment.capture(payment_id, amount, {"currency": currency}),
         )
+        if self._test_pause_after_capture:
+            # The crash drill's window (KAPDA_TEST_PAUSE_AFTER_CAPTURE): captured, nothing written yet.
+            await asyncio.sleep(self._test_pause_after_capture)
         return _parse(raw, _payment)
 
     # -- refunds --------------------------------------------------------------

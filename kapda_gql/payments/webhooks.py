@@ -185,8 +185,7 @@ async def _complete_checkout(
         return Outcome(WebhookStatus.PROCESSED)
     try:
         # Razorpay's own answer, not the event body, decides (status, amount, order id); captures if authorized.
-        confirmed = await checkout.confirm_payment(uow, gateway, session, payment_id)
-        result = await checkout.complete(uow, gateway, ACTOR, session.id, confirmed)
+        result = await checkout.settle_payment(uow, gateway, ACTOR, session, payment_id)
     except PaymentGatewayUnavailable:
         raise
     except _SETTLED_REFUSALS as refusal:

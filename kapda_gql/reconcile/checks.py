@@ -19,7 +19,7 @@ from kapda_gql.payments.gateway import PaymentGateway
 
 # Units held now per variant, as the holds store them (0 until holds exist). The ledger's held
 # figure (sum of held_delta) must equal it, lapsed-but-unswept holds included: a lapse is no movement.
-HELD_NOW = "SELECT NULL::bigint AS variant_id, 0::bigint AS held WHERE false"
+HELD_NOW = "SELECT variant_id, sum(quantity)::bigint AS held FROM stock_holds GROUP BY variant_id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +33,13 @@ CHECKS: tuple[Check, ...] = (
     Check(
         "stock.on_hand",
         "every variant's stock + held equals the sum of its movements",
+        # variants.stock is on hand (held units included; Variant.stock = on hand less live holds).
         f"""WITH led AS (SELECT variant_id, sum(delta) AS on_hand, sum(held_delta) AS held
                          FROM stock_movements GROUP BY variant_id),
                   h AS ({HELD_NOW})
-            SELECT v.id, v.sku, v.stock + coalesce(h.held, 0) AS counted, coalesce(led.on_hand, 0) AS ledger
+            SELECT v.id, v.sku, v.stock AS counted, coalesce(led.on_hand, 0) AS ledger
             FROM variants v LEFT JOIN led ON led.variant_id = v.id LEFT JOIN h ON h.variant_id = v.id
-            WHERE v.stock + coalesce(h.held, 0) <> coalesce(led.on_hand, 0) ORDER BY v.id""",
+            WHERE v.stock <> coalesce(led.on_hand, 0) ORDER BY v.id""",
     ),
     Check(
         "stock.held",

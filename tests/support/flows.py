@@ -128,3 +128,16 @@ async def gather_limited(limit: int, coros: list[Awaitable[T]]) -> list[T]:
             return await c
 
     return list(await asyncio.gather(*(one(c) for c in coros)))
+
+
+async def set_on_hand(db: Any, variant_id: int, units: int) -> None:
+    """Set a variant's on-hand units behind the API's back, with the SET movement the ledger
+    needs to agree (setStock itself would keep held units on top)."""
+    await db.execute(
+        "WITH old AS (SELECT stock FROM variants WHERE id = $1),"
+        " changed AS (UPDATE variants SET stock = $2 WHERE id = $1 RETURNING id, stock)"
+        " INSERT INTO stock_movements (variant_id, reason, delta, held_delta, stock_after)"
+        " SELECT changed.id, 'SET', changed.stock - old.stock, 0, changed.stock FROM changed, old",
+        variant_id,
+        units,
+    )

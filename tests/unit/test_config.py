@@ -249,3 +249,16 @@ def test_catalog_cache_settings(tmp_path: Path) -> None:
     for bad in ("-1", "soon", "nan"):
         with pytest.raises(ConfigError, match="KAPDA_CATALOG_CACHE_SECONDS"):
             Settings.from_env({**base, "KAPDA_CATALOG_CACHE_SECONDS": bad})
+
+
+def test_the_pause_after_capture_test_hook_is_off_by_default_and_refused_in_production(
+    tmp_path: Path,
+) -> None:
+    base = {"KAPDA_DATA_DIR": str(tmp_path)}
+    assert Settings.from_env(base).test_pause_after_capture_seconds == 0.0
+    hooked = {**base, "KAPDA_TEST_PAUSE_AFTER_CAPTURE": "2.5"}
+    assert Settings.from_env(hooked).test_pause_after_capture_seconds == 2.5
+    assert "KAPDA_TEST_PAUSE_AFTER_CAPTURE" in refusal({**base, "KAPDA_TEST_PAUSE_AFTER_CAPTURE": "-1"})
+    message = refusal(production(KAPDA_TEST_PAUSE_AFTER_CAPTURE="2.5"))
+    assert "KAPDA_TEST_PAUSE_AFTER_CAPTURE is a test hook" in message
+    assert Settings.from_env(production(KAPDA_TEST_PAUSE_AFTER_CAPTURE="0")).production

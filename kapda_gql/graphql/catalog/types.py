@@ -47,7 +47,9 @@ class Variant:
     sku: str
     size: str | None
     color: str | None
-    stock: int
+    stock: int = strawberry.field(
+        description="Units a customer can buy now: on hand minus units held by open checkouts."
+    )
     in_stock: bool
     price: Money = strawberry.field(description="The variant's own price, or its product's when it has none.")
     row: strawberry.Private[catalog.VariantRow]
@@ -70,6 +72,18 @@ class Variant:
         """For a variant reached on its own (an order line, setStock): its product's price via the loader."""
         product = await info.context.loaders.product.load(row.product_id)
         return cls.of(row, product.price if product is not None else 0)
+
+    @strawberry.field(
+        description="Units held by open checkouts: for the variant's designer and admins, null for others."
+    )
+    async def held(self, info: Info) -> int | None:
+        actor = info.context.actor
+        if not (actor.is_admin or actor.is_designer):
+            return None  # nobody else may see it: no need to load the product to say so
+        product = await info.context.loaders.product.load(self.row.product_id)
+        if product is None or not policy.can_see_held_stock(actor, designer_id=product.designer_id):
+            return None
+        return self.row.held
 
     @strawberry.field
     async def product(self, info: Info) -> Product | None:

@@ -52,8 +52,17 @@ class CheckoutMutation:
             idempotency_key=input.idempotency_key,
             ttl_seconds=runtime.settings.checkout_ttl_seconds,
             cart_price_ttl_seconds=runtime.settings.cart_price_ttl_seconds,
+            holds=runtime.settings.stock_holds,
         )
         return CheckoutSession.of(session, runtime.gateway.key_id)
+
+    @strawberry.mutation(
+        description="End the caller's open checkout and give its held stock back now; false when it was no longer open."
+    )
+    async def cancel_checkout(self, info: Info, checkout_id: strawberry.ID) -> bool:
+        return await checkout.cancel_checkout(
+            info.context.uow(), info.context.actor, parse_uuid(checkout_id, "checkoutId")
+        )
 
     @strawberry.mutation(description="Verify the Razorpay payment and turn it into exactly one order.")
     async def checkout(self, info: Info, input: CheckoutInput) -> Order:

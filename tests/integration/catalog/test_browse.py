@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.assertions import bad_fields
 from tests.support.documents import PRODUCT_FIELDS
+from tests.support.flows import set_on_hand
 
 PRODUCTS = """
 query($filter: ProductFilter, $sort: ProductSort, $first: Int, $after: String) {
@@ -291,11 +292,13 @@ async def many(make_user: Any, make_product: Any, db: Any) -> dict[str, Any]:
                 "with a kurta collar" if i % 3 == 0 else "plain",
                 [100, 200, 300][i % 3],
             )
-            await db.execute(
-                "INSERT INTO variants (product_id, sku, size, color, stock) VALUES ($1, $2, 'M', 'Blue', 1)",
+            vid = await db.fetchval(
+                "INSERT INTO variants (product_id, sku, size, color, stock) VALUES ($1, $2, 'M', 'Blue', 0) "
+                "RETURNING id",
                 pid,
                 f"TIED-{i}",
             )
+            await set_on_hand(db, vid, 1)  # through a SET movement, so the ledger agrees
     rows = await db.fetch("SELECT id, price, created_at FROM products")
     return {"rows": rows, "designer": d}
 

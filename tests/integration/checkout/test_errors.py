@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.assertions import code
 from tests.support.documents import ADD, CHECKOUT, START_WITH
-from tests.support.flows import ADDRESS, finish, pay, sign, snapshot, start
+from tests.support.flows import ADDRESS, finish, pay, set_on_hand, sign, snapshot, start
 
 PRICE = 129900
 
@@ -73,7 +73,8 @@ async def test_start_checkout_rechecks_availability_and_stock(
     await api.ok(ADD, {"v": b, "q": 4}, token=customer.token)
     orders_before = len(sandbox.state.orders)
 
-    await db.execute("UPDATE variants SET stock = 1 WHERE id = ANY($1::bigint[])", [a, b])
+    await set_on_hand(db, a, 1)
+    await set_on_hand(db, b, 1)
     error = await api.error(START_WITH, {"a": ADDRESS}, token=customer.token)
     assert error["extensions"]["code"] == "INSUFFICIENT_STOCK"
     assert error["extensions"]["lines"] == [
@@ -81,8 +82,9 @@ async def test_start_checkout_rechecks_availability_and_stock(
         {"variantId": str(b), "requested": 4, "available": 1},
     ]
 
-    await db.execute("UPDATE variants SET stock = 5, deleted_at = now() WHERE id = $1", b)
-    await db.execute("UPDATE variants SET stock = 5 WHERE id = $1", a)
+    await set_on_hand(db, b, 5)
+    await db.execute("UPDATE variants SET deleted_at = now() WHERE id = $1", b)
+    await set_on_hand(db, a, 5)
     error = await api.error(START_WITH, {"a": ADDRESS}, token=customer.token)
     assert (error["extensions"]["code"], error["extensions"]["variantId"]) == ("PRODUCT_UNAVAILABLE", str(b))
 
@@ -140,16 +142,17 @@ async def test_razorpay_order_id_must_be_the_one_we_stored(
     api: Any, make_user: Any, make_product: Any, sandbox: Any, db: Any
 ) -> None:
     ready = await _ready(api, make_user, make_product)
-    payment = await pay(sandbox.base_url, ready.session["razorpayOrderId"])
-    other = await start(api, ready.customer.token)
+    earlier = ready.session
+    session = await start(api, ready.customer.token)  # replaces the earlier one
+    payment = await pay(sandbox.base_url, session["razorpayOrderId"])
     before = await snapshot(db)
     # A real payment and signature, but the client names another order of its own.
     body = await finish(
-        api, ready.customer.token, ready.session, {**payment, "razorpay_order_id": other["razorpayOrderId"]}
+        api, ready.customer.token, session, {**payment, "razorpay_order_id": earlier["razorpayOrderId"]}
     )
     assert code(body) == "PAYMENT_VERIFICATION_FAILED"
     assert await snapshot(db) == before
-    assert await _session_status(db, ready.session["id"]) == "OPEN"
+    assert await _session_status(db, session["id"]) == "OPEN"
 
 
 async def test_someone_elses_checkout_is_not_found(
@@ -173,31 +176,34 @@ async def test_a_payment_of_another_order_is_refused(
     api: Any, make_user: Any, make_product: Any, sandbox: Any, db: Any
 ) -> None:
     ready = await _ready(api, make_user, make_product)
-    # Another checkout of the same amount, paid: its payment must not pay for ours.
-    other = await start(api, ready.customer.token)
+    # Another checkout of the same amount (the one this customer had open before), paid: its
+    # payment must not pay for ours.
+    other = ready.session
+    current = await start(api, ready.customer.token)
     other_payment = await pay(sandbox.base_url, other["razorpayOrderId"])
     before = await snapshot(db)
 
     body = await finish(
         api,
         ready.customer.token,
-        ready.session,
-        {**other_payment, "razorpay_order_id": ready.session["razorpayOrderId"]},
+        current,
+        {**other_payment, "razorpay_order_id": current["razorpayOrderId"]},
     )
     assert code(body) == "PAYMENT_VERIFICATION_FAILED"
     # Even with a signature that verifies for our order, the fetched payment names the other order.
     forged = {
-        "razorpay_order_id": ready.session["razorpayOrderId"],
+        "razorpay_order_id": current["razorpayOrderId"],
         "razorpay_payment_id": other_payment["razorpay_payment_id"],
-        "razorpay_signature": sign(ready.session["razorpayOrderId"], other_payment["razorpay_payment_id"]),
+        "razorpay_signature": sign(current["razorpayOrderId"], other_payment["razorpay_payment_id"]),
     }
-    body = await finish(api, ready.customer.token, ready.session, forged)
+    body = await finish(api, ready.customer.token, current, forged)
     assert code(body) == "PAYMENT_VERIFICATION_FAILED"
     assert await snapshot(db) == before
-    assert await _session_status(db, ready.session["id"]) == "OPEN"
+    assert await _session_status(db, current["id"]) == "OPEN"
 
-    # The other payment is untouched and still completes its own checkout.
-    assert code(await finish(api, ready.customer.token, other, other_payment)) is None
+    # The other payment pays for the session it was made for, which was replaced: refunded.
+    assert code(await finish(api, ready.customer.token, other, other_payment)) == "CHECKOUT_EXPIRED"
+    assert sandbox.state.payments[other_payment["razorpay_payment_id"]]["amount_refunded"] > 0
 
 
 async def test_captured_wrong_amount_is_refused_and_refunded(
@@ -386,7 +392,7 @@ async def test_stock_gone_after_start_refunds_and_keeps_the_cart(
 ) -> None:
     ready = await _ready(api, make_user, make_product, quantity=2, stock=5)
     payment = await pay(sandbox.base_url, ready.session["razorpayOrderId"])
-    await db.execute("UPDATE variants SET stock = 1 WHERE id = $1", ready.variant_id)
+    await set_on_hand(db, ready.variant_id, 1)
     before = await snapshot(db)
     body = await finish(api, ready.customer.token, ready.session, payment)
     assert code(body) == "INSUFFICIENT_STOCK"
@@ -416,7 +422,7 @@ async def test_a_failed_session_keeps_its_failure_on_its_own_row(
     """The answer to a later attempt comes from the session row, not from reading the audit log back."""
     ready = await _ready(api, make_user, make_product, quantity=3, stock=5)
     payment = await pay(sandbox.base_url, ready.session["razorpayOrderId"])
-    await db.execute("UPDATE variants SET stock = 2 WHERE id = $1", ready.variant_id)
+    await set_on_hand(db, ready.variant_id, 2)
     assert code(await finish(api, ready.customer.token, ready.session, payment)) == "INSUFFICIENT_STOCK"
     short = [{"variantId": str(ready.variant_id), "requested": 3, "available": 2}]
     row = await db.fetchrow(

@@ -13,7 +13,7 @@ import pytest
 
 from kapda_gql.checkout import services as checkout_service
 from kapda_gql.domain.enums import Role
-from kapda_gql.domain.errors import PaymentVerificationFailed
+from kapda_gql.domain.errors import CheckoutExpired, PaymentVerificationFailed
 from kapda_gql.domain.policy import Actor
 from tests.support.assertions import code
 from tests.support.documents import ADD, START_WITH
@@ -121,10 +121,9 @@ async def test_checkout_same_key_different_request_is_refused(
 ) -> None:
     customer, _ = await _customer_with_cart(api, make_user, make_product)
     session = await start(api, customer.token)
-    other = await start(api, customer.token)
     payment = await pay(sandbox.base_url, session["razorpayOrderId"])
     assert code(await finish(api, customer.token, session, payment, key="k-pay")) is None
-    body = await finish(api, customer.token, other, payment, key="k-pay")
+    body = await finish(api, customer.token, {**session, "id": str(uuid.uuid4())}, payment, key="k-pay")
     assert code(body) == "IDEMPOTENCY_KEY_REUSED"
     tampered = {**payment, "razorpay_signature": "0" * 64}
     assert code(await finish(api, customer.token, session, tampered, key="k-pay")) == "IDEMPOTENCY_KEY_REUSED"
@@ -212,6 +211,73 @@ async def test_a_key_abandoned_in_flight_is_taken_over_after_its_lease(
     assert stored is not None and body["data"]["startCheckout"]["id"] in stored
 
 
+def _address_hash() -> str:
+    from kapda_gql.core import idempotency
+
+    address = checkout_service.Address(
+        name=ADDRESS["name"],
+        line1=ADDRESS["line1"],
+        city=ADDRESS["city"],
+        state=ADDRESS["state"],
+        postal_code=ADDRESS["postalCode"],
+        phone=ADDRESS["phone"],
+    ).validated()
+    return idempotency.request_hash(address.to_json())
+
+
+async def test_a_live_holder_is_waited_for_and_a_terminated_one_is_taken_over_at_once(
+    api: Any, make_user: Any, make_product: Any, db: Any, database_url: str
+) -> None:
+    """The claim of another process, tied to its backend: the retry waits while that backend lives,
+    and takes the key over as soon as it is gone, not after the 120 s lease."""
+    customer, _ = await _customer_with_cart(api, make_user, make_product)
+    other = await asyncpg.connect(database_url)  # the other process's holder backend
+    pid, started = await other.fetchrow(
+        "SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+    )
+    await db.execute(
+        "INSERT INTO idempotency_keys (user_id, key, operation, request_hash, response, created_at, "
+        "holder_pid, holder_started) VALUES ($1, 'k-held', 'startCheckout', $2, NULL, now(), $3, $4)",
+        customer.id,
+        _address_hash(),
+        pid,
+        started,
+    )
+    retry = asyncio.create_task(api(START_WITH, {"a": ADDRESS, "key": "k-held"}, token=customer.token))
+    await asyncio.sleep(1.0)
+    assert not retry.done(), "a claim whose holder lives must be waited for"
+    assert await db.fetchval("SELECT count(*) FROM checkout_sessions") == 0
+
+    assert await db.fetchval("SELECT pg_terminate_backend($1)", pid)
+    body = await asyncio.wait_for(retry, timeout=3)
+    assert code(body) is None
+    row = await db.fetchrow("SELECT response, holder_pid FROM idempotency_keys WHERE key = 'k-held'")
+    assert row["response"] is not None and body["data"]["startCheckout"]["id"] in row["response"]
+    assert row["holder_pid"] != pid
+    assert await db.fetchval("SELECT count(*) FROM checkout_sessions") == 1
+
+
+async def test_a_claim_names_the_process_holder_which_comes_back_after_it_was_lost(
+    api: Any, make_user: Any, make_product: Any, db: Any, runtime: Any
+) -> None:
+    customer, _ = await _customer_with_cart(api, make_user, make_product)
+    await api.ok(START_WITH, {"a": ADDRESS, "key": "k-one"}, token=customer.token)
+    first = await db.fetchrow("SELECT holder_pid, holder_started FROM idempotency_keys WHERE key = 'k-one'")
+    holder = await runtime.db.holder.identity()
+    assert (first["holder_pid"], first["holder_started"]) == (holder.pid, holder.started)
+    assert (
+        await db.fetchval("SELECT application_name FROM pg_stat_activity WHERE pid = $1", holder.pid)
+        == "kapda-gql holder"
+    )
+    # The database drops the holder (a restart, an operator): the next claim opens a new one.
+    assert await db.fetchval("SELECT pg_terminate_backend($1)", holder.pid)
+    await asyncio.sleep(0.2)
+    await api.ok(START_WITH, {"a": ADDRESS, "key": "k-two"}, token=customer.token)
+    second = await db.fetchval("SELECT holder_pid FROM idempotency_keys WHERE key = 'k-two'")
+    assert second not in (None, holder.pid)
+    assert await db.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", second) == 1
+
+
 @pytest.mark.parametrize("key", ["", "   ", "x" * 256, "bad\nkey"])
 async def test_malformed_keys_are_bad_user_input(
     api: Any, make_user: Any, make_product: Any, db: Any, key: str
@@ -294,7 +360,8 @@ async def test_completing_one_session_twice_makes_one_order(
 async def test_a_second_payment_for_a_completed_checkout_is_refunded(
     api: Any, make_user: Any, make_product: Any, db: Any, sandbox: Any, runtime: Any
 ) -> None:
-    """Razorpay lets a customer pay one order twice (two tabs); only one payment becomes the order."""
+    """Razorpay lets a customer pay one order twice (two tabs); only one payment becomes the order, the
+    others are refunded and answered CHECKOUT_EXPIRED."""
     customer, vid = await _customer_with_cart(api, make_user, make_product)
     session = await start(api, customer.token)
     order_id = session["razorpayOrderId"]
@@ -306,14 +373,19 @@ async def test_a_second_payment_for_a_completed_checkout_is_refunded(
     # The second, captured elsewhere (the dashboard), is presented to the mutation.
     await runtime.gateway.capture_payment(second["razorpay_payment_id"], amount=amount, currency="INR")
     again = await finish(api, customer.token, session, second)
-    assert again["data"]["checkout"]["id"] == made
+    assert code(again) == "CHECKOUT_EXPIRED"
     # The third reaches the shared completion path, as the webhook would deliver it.
     await runtime.gateway.capture_payment(third["razorpay_payment_id"], amount=amount, currency="INR")
     payment = await runtime.gateway.fetch_payment(third["razorpay_payment_id"])
-    order = await checkout_service.complete_paid_checkout(
-        runtime.db.uow(), runtime.gateway, Actor.system_actor("webhook"), uuid.UUID(session["id"]), payment
-    )
-    assert str(order.id) == made
+    with pytest.raises(CheckoutExpired):
+        await checkout_service.complete_paid_checkout(
+            runtime.db.uow(),
+            runtime.gateway,
+            Actor.system_actor("webhook"),
+            uuid.UUID(session["id"]),
+            payment,
+        )
+    assert await db.fetchval("SELECT count(*) FROM orders WHERE id = $1", int(made)) == 1
 
     assert await db.fetchval("SELECT count(*) FROM orders") == 1
     assert await db.fetchval("SELECT stock FROM variants WHERE id = $1", vid) == 9

@@ -227,13 +227,25 @@ async def test_purge_deletes_exactly_what_expired(
     )
 
     s = _session
-    open_stale = await s(db, user.id, "OPEN", created_at=ago(hours=26), expires_at=ago(hours=25))
-    open_recent = await s(db, user.id, "OPEN", created_at=ago(hours=24), expires_at=ago(hours=23))
-    open_live = await s(
-        db, user.id, "OPEN", created_at=ago(minutes=5), expires_at=now + timedelta(minutes=25)
+    open_stale = await s(
+        db, (await make_user("CUSTOMER")).id, "OPEN", created_at=ago(hours=26), expires_at=ago(hours=25)
     )
-    open_stale_ordered = await s(db, user.id, "OPEN", created_at=ago(days=3), expires_at=ago(days=3))
-    open_stale_paid = await s(db, user.id, "OPEN", created_at=ago(days=3), expires_at=ago(days=3))
+    open_recent = await s(
+        db, (await make_user("CUSTOMER")).id, "OPEN", created_at=ago(hours=24), expires_at=ago(hours=23)
+    )
+    open_live = await s(
+        db,
+        (await make_user("CUSTOMER")).id,
+        "OPEN",
+        created_at=ago(minutes=5),
+        expires_at=now + timedelta(minutes=25),
+    )
+    open_stale_ordered = await s(
+        db, (await make_user("CUSTOMER")).id, "OPEN", created_at=ago(days=3), expires_at=ago(days=3)
+    )
+    open_stale_paid = await s(
+        db, (await make_user("CUSTOMER")).id, "OPEN", created_at=ago(days=3), expires_at=ago(days=3)
+    )
     failed_old = await s(db, user.id, "FAILED", created_at=ago(days=31), expires_at=ago(days=31))
     failed_recent = await s(db, user.id, "FAILED", created_at=ago(days=29), expires_at=ago(days=29))
     failed_old_paid = await s(db, user.id, "FAILED", created_at=ago(days=40), expires_at=ago(days=40))

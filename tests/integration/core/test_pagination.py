@@ -66,8 +66,8 @@ async def test_orders_both_ways(api: Any, db: Any, make_user: Any, size: int) ->
     for i in range(8):
         for who in (customer, other):
             session = await db.fetchval(
-                "INSERT INTO checkout_sessions (user_id, amount, lines, shipping_address, expires_at)"
-                " VALUES ($1, 100, '[]', '{}', now()) RETURNING id",
+                "INSERT INTO checkout_sessions (user_id, amount, lines, shipping_address, expires_at, status)"
+                " VALUES ($1, 100, '[]', '{}', now(), 'COMPLETED') RETURNING id",
                 who.id,
             )
             at = base - timedelta(hours=i // 2)  # pairs share a moment: the id breaks the tie

@@ -143,10 +143,10 @@ async def test_production_headers(serve: Any, production_settings: Any) -> None:
         assert response.headers["x-frame-options"] == "DENY"
 
 
-async def test_unexpected_errors_are_masked_and_logged_with_the_request_id(
+async def test_a_database_outage_is_service_unavailable_logged_with_the_request_id(
     serve: Any, production_settings: Any, logs: LogCapture
 ) -> None:
-    # A database that refuses connections: every resolver that needs it fails unexpectedly.
+    # A database that refuses connections: a retryable outage, not an unexpected failure.
     settings = production_settings().with_overrides(database_url="postgresql://kapda@127.0.0.1:1/none")
     served = serve(settings)
     async with served.client() as client:
@@ -155,28 +155,84 @@ async def test_unexpected_errors_are_masked_and_logged_with_the_request_id(
         )
     body = response.json()
     assert body["data"] is None
-    assert body["errors"] == [
-        {
-            "message": "Internal server error",
-            "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": "boom-1"},
-        }
+    assert [e["extensions"] for e in body["errors"]] == [
+        {"code": "SERVICE_UNAVAILABLE", "retryAfter": 2, "requestId": "boom-1"}
     ]
+    assert response.headers["retry-after"] == "2"
     assert "Traceback" not in response.text
     assert "127.0.0.1" not in response.text
     logged = [
-        r for r in logs.records if r.levelno >= logging.ERROR and getattr(r, "request_id", None) == "boom-1"
+        r for r in logs.records if r.levelno >= logging.WARNING and getattr(r, "request_id", None) == "boom-1"
+    ]
+    assert any("database unavailable" in r.getMessage() for r in logged), [
+        r.getMessage() for r in logs.records
+    ]
+    access = [
+        r for r in logs.records if r.name == "kapda_gql.access" and getattr(r, "request_id", None) == "boom-1"
+    ]
+    assert access[0].errors == ["SERVICE_UNAVAILABLE"]
+
+
+async def test_development_names_an_outage_the_same_way_without_the_drivers_text(
+    serve: Any, settings: Settings
+) -> None:
+    served = serve(settings.with_overrides(database_url="postgresql://kapda@127.0.0.1:1/none"))
+    async with served.client() as client:
+        body = (await client.post("/graphql", json={"query": "{ products { totalCount } }"})).json()
+    assert codes(body) == ["SERVICE_UNAVAILABLE"]
+    assert "127.0.0.1" not in body["errors"][0]["message"]
+
+
+class _Unexpected(RuntimeError):
+    pass
+
+
+def _fail_unexpectedly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fault in our own code (not an outage, not a domain error), with details a client must not see."""
+    from kapda_gql.catalog import browse
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise _Unexpected("secret detail: postgresql://kapda:hunter2@10.0.0.5/shop")
+
+    monkeypatch.setattr(browse, "list_products", broken)
+
+
+async def test_unexpected_errors_are_masked_and_logged_with_the_request_id(
+    serve: Any, production_settings: Any, logs: LogCapture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fail_unexpectedly(monkeypatch)
+    served = serve(production_settings())
+    async with served.client() as client:
+        response = await client.post(
+            "/graphql", json={"query": "{ products { totalCount } }"}, headers={"X-Request-Id": "boom-2"}
+        )
+    body = response.json()
+    assert body["data"] is None
+    assert body["errors"] == [
+        {
+            "message": "Internal server error",
+            "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": "boom-2"},
+        }
+    ]
+    assert "Traceback" not in response.text
+    assert "hunter2" not in response.text
+    logged = [
+        r for r in logs.records if r.levelno >= logging.ERROR and getattr(r, "request_id", None) == "boom-2"
     ]
     assert logged, [r.getMessage() for r in logs.records]
     assert logged[0].exc_info is not None
     assert "Traceback" in logs.text()
     access = [
-        r for r in logs.records if r.name == "kapda_gql.access" and getattr(r, "request_id", None) == "boom-1"
+        r for r in logs.records if r.name == "kapda_gql.access" and getattr(r, "request_id", None) == "boom-2"
     ]
     assert access[0].errors == ["INTERNAL_SERVER_ERROR"]
 
 
-async def test_development_shows_the_message_but_the_same_code(serve: Any, settings: Settings) -> None:
-    served = serve(settings.with_overrides(database_url="postgresql://kapda@127.0.0.1:1/none"))
+async def test_development_shows_the_message_but_the_same_code(
+    serve: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fail_unexpectedly(monkeypatch)
+    served = serve(settings)
     async with served.client() as client:
         body = (await client.post("/graphql", json={"query": "{ products { totalCount } }"})).json()
     assert codes(body) == ["INTERNAL_SERVER_ERROR"]
