@@ -9,9 +9,9 @@ reversal, refunds held within the capture by the database, the parcel's tracking
   constraint for it: line refunds are refunds like any other);
 - orders.tracking_carrier / tracking_number / tracking_url, set when the order ships.
 
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-12-11 09:00:00.000000
+Revision ID: 0007
+Revises: 0006 (stock holds)
+Create Date: 2026-12-12 09:00:00.000000
 """
 
 from collections.abc import Sequence
@@ -20,8 +20,8 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
