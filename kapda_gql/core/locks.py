@@ -9,6 +9,8 @@ on each other in a circle (a deadlock PostgreSQL would end by failing one). Whic
   the payment (its INSERT, which the unique index on the Razorpay payment id serializes), then the
   variants, last and right before COMMIT, so the hot rows are held as briefly as can be;
 - an order's transition: the order, then its payment, then (restocking) its variants;
+- a change of an order's lines (orders.lines): the order, then its payment (the new refund row is
+  nobody else's yet), then the variants it restocks;
 - a refund's settlement (outbox or webhook): the refund, then its order, then its payment.
 
 Variants are locked ``FOR NO KEY UPDATE``, not ``FOR UPDATE``: inserting order lines takes

@@ -264,6 +264,11 @@ class Order(Base):
         _one_of("status", OrderStatus),
         _one_of("payment_status", PaymentStatus),
         CheckConstraint("subtotal >= 0 AND total >= 0", name="totals_non_negative"),
+        CheckConstraint(
+            "(tracking_carrier IS NULL) = (tracking_number IS NULL) "
+            "AND (tracking_url IS NULL OR tracking_number IS NOT NULL)",
+            name="tracking_whole",
+        ),
         Index("ix_orders_user_created", "user_id", "created_at", "id"),
         Index("ix_orders_status_created", "status", "created_at", "id"),
     )
@@ -293,7 +298,12 @@ class Order(Base):
     shipped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     canceled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the last of its refunds was confirmed (or, with none confirmed yet, when it became REFUNDED).
     refunded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The parcel's tracking, given when the order ships.
+    tracking_carrier: Mapped[str | None] = mapped_column(String(80))
+    tracking_number: Mapped[str | None] = mapped_column(String(64))
+    tracking_url: Mapped[str | None] = mapped_column(Text)
 
 
 class OrderItem(Base):
@@ -301,6 +311,12 @@ class OrderItem(Base):
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("unit_price >= 0 AND line_total >= 0", name="money_non_negative"),
+        CheckConstraint(
+            "canceled_quantity >= 0 AND returned_quantity >= 0 "
+            "AND canceled_quantity + returned_quantity <= quantity",
+            name="closed_within_quantity",
+        ),
+        CheckConstraint("refunded_amount BETWEEN 0 AND line_total", name="refund_within_line"),
         Index("ix_order_items_order", "order_id"),
         Index("ix_order_items_designer", "designer_id"),
     )
@@ -317,6 +333,10 @@ class OrderItem(Base):
     unit_price: Mapped[int] = mapped_column(BigInteger)
     quantity: Mapped[int] = mapped_column(Integer)
     line_total: Mapped[int] = mapped_column(BigInteger)
+    # Units cancelled before shipment and returned after delivery; what of the line was refunded.
+    canceled_quantity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    returned_quantity: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class OrderStatusChange(Base):
@@ -337,6 +357,10 @@ class Commission(Base):
     __table_args__ = (
         _one_of("status", CommissionStatus),
         CheckConstraint("amount >= 0", name="amount_non_negative"),
+        CheckConstraint(
+            "reversed_amount BETWEEN 0 AND amount AND (status <> 'REVERSED' OR reversed_amount = amount)",
+            name="reversed_within_amount",
+        ),
         Index("ix_commissions_designer_status", "designer_id", "status"),
     )
 
@@ -349,6 +373,8 @@ class Commission(Base):
     status: Mapped[str] = mapped_column(
         String(16), default=CommissionStatus.PENDING.value, server_default="PENDING"
     )
+    # The part taken back as units were cancelled or returned; all of it once the row is REVERSED.
+    reversed_amount: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 

@@ -2,7 +2,9 @@
 
 Services look a move up here and carry out what it says; nothing else knows the tables. A move
 that is not in a table raises ``InvalidTransition`` through ``Lifecycle.check``, which is the one
-place that error is built (with ``from``, ``to`` and the ``allowed`` moves).
+place that error is built (with ``from``, ``to`` and the ``allowed`` moves) — besides
+``check_line_change``, its counterpart for changes of an order's lines, which move no status of
+their own (``from`` and the statuses ``allowed``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from kapda_gql.domain.enums import (
     RefundStatus,
 )
 from kapda_gql.domain.errors import InvalidTransition
+from kapda_gql.domain.ledger import StockReason
 
 S = TypeVar("S", bound=StrEnum)
 
@@ -112,8 +115,23 @@ REFUND: Lifecycle[RefundStatus] = Lifecycle(
 )
 # The payment's (and its order's) status while a refund is asked for and not yet confirmed.
 PAYMENT_WHILE_REFUNDING = PaymentStatus.REFUND_PENDING
-# Payments that still hold money a refund could give back.
-PAID = frozenset({PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED})
+# Payments that still hold money a refund could give back (one with a refund on its way may
+# still hold more than that refund).
+PAID = frozenset({PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUND_PENDING})
+
+
+def refundable(captured: int, requested: int) -> int:
+    """What is left to refund of a capture, given the refunds already asked for (not failed)."""
+    return max(0, captured - requested)
+
+
+def payment_status_after_refund(*, captured: int, refunded: int, others_pending: int) -> PaymentStatus:
+    """A payment's status once one of its refunds is confirmed: still REFUND_PENDING while another
+    is on its way, REFUNDED when all of it is back, PARTIALLY_REFUNDED while only part is."""
+    if others_pending:
+        return PAYMENT_WHILE_REFUNDING
+    return PaymentStatus.REFUNDED if refunded >= captured else PaymentStatus.PARTIALLY_REFUNDED
+
 
 # --- orders ----------------------------------------------------------------------------------
 
@@ -185,3 +203,61 @@ def order_step(current: OrderStatus, target: OrderStatus) -> OrderStep:
         refund_if_paid=target in _REFUND_ON,
         audit_action=_ACTION.get(target, "order.transitioned"),
     )
+
+
+# --- part of an order: cancelling and returning lines ----------------------------------------
+
+
+class LineChange(StrEnum):
+    CANCEL = "CANCEL"
+    RETURN = "RETURN"
+
+
+@dataclass(frozen=True, slots=True)
+class LineChangeRule:
+    """Where a change of lines may happen, and what it does to the order."""
+
+    from_: frozenset[OrderStatus]
+    verb: str  # how a message says it ("canceled")
+    closes_to: OrderStatus  # the order's status once no unit of it is open
+    restock_reason: StockReason  # the stock movement of restocked units
+    refund_reason: str  # the refund's reason
+    audit_action: str
+
+
+LINE_CHANGES: Mapping[LineChange, LineChangeRule] = {
+    LineChange.CANCEL: LineChangeRule(
+        from_=RESTOCK_FROM,
+        verb="canceled",
+        closes_to=OrderStatus.CANCELED,
+        restock_reason=StockReason.CANCEL_RESTOCK,
+        refund_reason="items_canceled",
+        audit_action="order.items_canceled",
+    ),
+    LineChange.RETURN: LineChangeRule(
+        from_=frozenset({OrderStatus.DELIVERED}),
+        verb="returned",
+        closes_to=OrderStatus.REFUNDED,
+        restock_reason=StockReason.RETURN_RESTOCK,
+        refund_reason="items_returned",
+        audit_action="order.items_returned",
+    ),
+}
+
+
+def check_line_change(change: LineChange, current: OrderStatus) -> None:
+    """INVALID_TRANSITION unless lines of an order in ``current`` may be changed this way."""
+    rule = LINE_CHANGES[change]
+    if current not in rule.from_:
+        allowed = [s.value for s in OrderStatus if s in rule.from_]
+        raise InvalidTransition(
+            f"Lines of an order that is {current.value} cannot be {rule.verb}"
+            f" (only while it is {' or '.join(allowed)})",
+            **{"from": current.value},
+            allowed=allowed,
+        )
+
+
+def open_units(quantity: int, canceled: int, returned: int) -> int:
+    """The units of a line that are neither cancelled nor returned."""
+    return quantity - canceled - returned

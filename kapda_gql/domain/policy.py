@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from kapda_gql.domain.enums import OrderStatus, ProductStatus, Role, UserStatus
 from kapda_gql.domain.errors import BadUserInput, Forbidden, NotFound, Unauthenticated
-from kapda_gql.domain.lifecycles import ORDER
+from kapda_gql.domain.lifecycles import ORDER, LineChange
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +256,20 @@ def check_transition(actor: Actor, *, owner_id: int, current: OrderStatus, targe
         if actor.user_id == owner_id
         else "Only admins may change this order's status"
     )
+
+
+def check_line_change(actor: Actor, *, owner_id: int, change: LineChange) -> None:
+    """Who may cancel or return lines of an order.
+
+    An admin may do both; the order's customer may cancel its own lines but not record a return
+    (FORBIDDEN: it sees the order); to anyone else the order is not there (NOT_FOUND).
+    """
+    if actor.is_admin:
+        return
+    if actor.user_id is None or actor.user_id != owner_id:
+        raise NotFound("Order not found")
+    if change is LineChange.RETURN:
+        raise Forbidden("Only admins record returns, once the goods are back")
 
 
 # --- users -----------------------------------------------------------------------------------

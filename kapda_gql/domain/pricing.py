@@ -67,3 +67,13 @@ def commission(line_total: int, rate_bps: int) -> int:
 def is_price_alert(remembered: int, current: int) -> bool:
     """True when the price moved by more than PRICE_ALERT_BPS of the remembered one (either way)."""
     return abs(current - remembered) * 10000 > PRICE_ALERT_BPS * remembered
+
+
+def commission_reversal(*, amount: int, unit_price: int, open_units: int, rate_bps: int) -> int:
+    """How much of a line's commission ``amount`` is taken back once only ``open_units`` remain.
+
+    What stays is the commission on the units still open, worked out as on a line of that many
+    units: once none is open all of it is reversed, and the parts never add up to more.
+    """
+    keeps = commission(line_total(unit_price, open_units), rate_bps)
+    return min(amount, max(0, amount - keeps))

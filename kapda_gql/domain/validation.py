@@ -221,3 +221,59 @@ def check_quantity(quantity: int, *, allow_zero: bool) -> None:
         raise BadUserInput("quantity", "must be at least 1" if not allow_zero else "must not be negative")
     if quantity > MAX_LINE_QUANTITY:
         raise BadUserInput("quantity", f"must be at most {MAX_LINE_QUANTITY} per item")
+
+
+# --- part of an order ------------------------------------------------------------------------
+
+MAX_CHANGED_LINES = 100
+
+
+class LineQuantity(Protocol):
+    """One line of a cancel or return: which order line, how many of its units."""
+
+    @property
+    def order_item_id(self) -> int: ...
+    @property
+    def quantity(self) -> int: ...
+
+
+def line_change_problems(lines: Sequence[LineQuantity], open_by_line: Mapping[int, int]) -> Problems:
+    """Each requested line is a line of the order, named once, for 1 up to its open units."""
+    if not lines:
+        return [("lines", "must name at least one line")]
+    if len(lines) > MAX_CHANGED_LINES:
+        return [("lines", f"at most {MAX_CHANGED_LINES} lines at once")]
+    errors: Problems = []
+    seen: set[int] = set()
+    for i, line in enumerate(lines):
+        where = f"lines[{i}]"
+        open_units = open_by_line.get(line.order_item_id)
+        if open_units is None:
+            errors.append((f"{where}.orderItemId", "is not a line of this order"))
+        elif line.order_item_id in seen:
+            errors.append((f"{where}.orderItemId", "is named twice"))
+        elif line.quantity < 1:
+            errors.append((f"{where}.quantity", "must be at least 1"))
+        elif line.quantity > open_units:
+            errors.append((f"{where}.quantity", f"only {open_units} of this line's units are open"))
+        seen.add(line.order_item_id)
+    return errors
+
+
+# --- tracking --------------------------------------------------------------------------------
+
+MAX_CARRIER = 80
+MAX_TRACKING_NUMBER = 64
+
+
+def tracking_problems(carrier: str, number: str, url: str | None, prefix: str = "tracking") -> Problems:
+    """A parcel's carrier and number (one line of text each) and, optionally, its http(s) page."""
+    errors: Problems = []
+    for name, value, limit in (("carrier", carrier, MAX_CARRIER), ("number", number, MAX_TRACKING_NUMBER)):
+        if not 0 < len(value.strip()) <= limit:
+            errors.append((f"{prefix}.{name}", f"must be 1-{limit} characters"))
+        elif LINE_CONTROL_RE.search(value):
+            errors.append((f"{prefix}.{name}", CONTROL_MESSAGE))
+    if url is not None and (not URL_RE.match(url.strip()) or LINE_CONTROL_RE.search(url)):
+        errors.append((f"{prefix}.url", "must be an http(s) URL"))
+    return errors

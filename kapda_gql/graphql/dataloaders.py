@@ -60,5 +60,13 @@ class Loaders:
         return _loader(self._db, orders.items_by_order_ids)
 
     @cached_property
+    def order_item_ids(self) -> DataLoader[int, list[int]]:
+        return _loader(self._db, orders.item_ids_by_order_ids)
+
+    @cached_property
+    def refunds(self) -> DataLoader[int, list[orders.Refund]]:
+        return _loader(self._db, orders.refunds_by_order_ids)
+
+    @cached_property
     def status_history(self) -> DataLoader[int, list[orders.OrderStatusChange]]:
         return _loader(self._db, orders.history_by_order_ids)

@@ -16,11 +16,11 @@ from typing import Any
 
 from kapda_gql.core import audit
 from kapda_gql.core.pagination import Page, Window
-from kapda_gql.db.models import Order, OrderItem, OrderStatusChange, User
+from kapda_gql.db.models import Order, OrderItem, OrderStatusChange, Refund, User
 from kapda_gql.db.uow import OrmUnit, UnitOfWork
 from kapda_gql.domain import lifecycles
-from kapda_gql.domain.enums import CommissionStatus, OrderStatus, PaymentStatus
-from kapda_gql.domain.errors import NotFound
+from kapda_gql.domain.enums import OrderStatus, PaymentStatus
+from kapda_gql.domain.errors import BadUserInput, NotFound
 from kapda_gql.domain.policy import (
     Actor,
     can_see_order,
@@ -29,7 +29,7 @@ from kapda_gql.domain.policy import (
     require_user,
     sales_designer,
 )
-from kapda_gql.domain.validation import optional_note
+from kapda_gql.domain.validation import optional_note, tracking_problems
 from kapda_gql.orders import store
 from kapda_gql.orders.reorder import (
     ReorderLine,
@@ -40,6 +40,7 @@ from kapda_gql.orders.reorder import (
 )
 from kapda_gql.orders.stats import DesignerStats, designer_stats
 from kapda_gql.payments import refunds
+from kapda_gql.payments import store as payment_store
 from kapda_gql.payments.gateway import PaymentGateway
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "DesignerStats",
     "OrderItem",
     "OrderStatusChange",
+    "Refund",
     "ReorderLine",
     "ReorderResult",
     "ReorderUnavailable",
@@ -68,6 +70,19 @@ async def users_by_ids(uow: UnitOfWork, ids: Sequence[int]) -> list[User | None]
 async def items_by_order_ids(uow: UnitOfWork, ids: Sequence[int]) -> list[list[OrderItem]]:
     async with uow.orm(read=True) as tx:
         grouped = await store.items_of(tx, ids)
+    return [grouped.get(i, []) for i in ids]
+
+
+async def item_ids_by_order_ids(uow: UnitOfWork, ids: Sequence[int]) -> list[list[int]]:
+    """Each order's line ids in id order (the order lines were written in)."""
+    async with uow.orm(read=True) as tx:
+        grouped = await store.item_ids_of(tx, ids)
+    return [grouped.get(i, []) for i in ids]
+
+
+async def refunds_by_order_ids(uow: UnitOfWork, ids: Sequence[int]) -> list[list[Refund]]:
+    async with uow.orm(read=True) as tx:
+        grouped = await store.refunds_of(tx, ids)
     return [grouped.get(i, []) for i in ids]
 
 
@@ -114,6 +129,7 @@ class DesignerSale:
     delivered_at: datetime | None
     items: list[OrderItem]
     commission: int
+    commission_reversed: int
     currency: str
 
     @property
@@ -131,11 +147,7 @@ async def designer_orders(
         page, total = await store.designer_page(tx, designer_id=target, status=status, win=win)
         ids = [o.id for o in page.items]
         lines = await store.designer_lines(tx, ids, target) if ids else {}
-        commissions = (
-            await store.designer_commissions(tx, ids, target, leaving_out=(CommissionStatus.REVERSED,))
-            if ids
-            else {}
-        )
+        commissions = await store.designer_commissions(tx, ids, target) if ids else {}
     sales = [
         DesignerSale(
             order_id=o.id,
@@ -145,7 +157,8 @@ async def designer_orders(
             shipped_at=o.shipped_at,
             delivered_at=o.delivered_at,
             items=lines.get(o.id, []),
-            commission=commissions.get(o.id, 0),
+            commission=commissions.get(o.id, (0, 0))[0],
+            commission_reversed=commissions.get(o.id, (0, 0))[1],
             currency=o.currency,
         )
         for o in page.items
@@ -159,13 +172,18 @@ async def designer_orders(
 async def _request_refund(
     tx: OrmUnit, actor: Actor, order: Order, target: OrderStatus, changes: dict[str, Any]
 ) -> int | None:
-    """A refund of what the payment still holds, recorded in this transaction (the outbox)."""
+    """A refund of what the payment still holds, recorded in this transaction (the outbox).
+
+    After line cancels or returns, what is left is the capture less the refunds already asked for.
+    """
     if PaymentStatus(order.payment_status) not in lifecycles.PAID:
         return None
     payment = await store.locked_payment(tx, order.id)
-    if payment is None or payment.amount <= payment.refunded_amount:
+    if payment is None:
         return None
-    amount = payment.amount - payment.refunded_amount
+    amount = lifecycles.refundable(payment.amount, await payment_store.requested_total(tx, payment.id))
+    if amount <= 0:
+        return None
     changes["refund"] = {"amount": amount}
     # request_refund also moves the payment and the order to PAYMENT_WHILE_REFUNDING.
     return await refunds.request_refund(
@@ -179,12 +197,44 @@ async def _request_refund(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class TrackingInput:
+    carrier: str
+    number: str
+    url: str | None = None
+
+
+def _tracking_values(to: OrderStatus, tracking: TrackingInput | None) -> dict[str, Any]:
+    """The order columns a move sets for the parcel's tracking: SHIPPED takes it, nothing else does."""
+    if tracking is None:
+        if to is OrderStatus.SHIPPED:
+            raise BadUserInput("tracking", "is required to ship an order (carrier and number)")
+        return {}
+    if to is not OrderStatus.SHIPPED:
+        raise BadUserInput("tracking", "goes only with SHIPPED")
+    if problems := tracking_problems(tracking.carrier, tracking.number, tracking.url):
+        raise BadUserInput(problems)
+    url = (tracking.url or "").strip() or None
+    return {
+        "tracking_carrier": tracking.carrier.strip(),
+        "tracking_number": tracking.number.strip(),
+        "tracking_url": url,
+    }
+
+
 async def transition_order(
-    uow: UnitOfWork, gateway: PaymentGateway, actor: Actor, order_id: int, to: OrderStatus, note: str | None
+    uow: UnitOfWork,
+    gateway: PaymentGateway,
+    actor: Actor,
+    order_id: int,
+    to: OrderStatus,
+    note: str | None,
+    tracking: TrackingInput | None = None,
 ) -> Order:
     if not actor.system:
         require_user(actor)
     note = optional_note(note, "note")
+    parcel = _tracking_values(to, tracking)
 
     async def work(tx: OrmUnit) -> list[int]:
         # The order row lock serializes racing transitions: the loser sees the winner's state.
@@ -204,9 +254,27 @@ async def transition_order(
                 tx, order_id, to=step.commission.to, from_=step.commission.from_, at=now
             )
             changes["commissions"] = {"to": step.commission.to.value, "count": count}
-        if step.refund_if_paid and (refund_id := await _request_refund(tx, actor, order, to, changes)):
-            refund_ids.append(refund_id)
-        await store.set_order(tx, order_id, {"status": to.value, "updated_at": now, step.timestamp: now})
+        if step.refund_if_paid:
+            refund_id = await _request_refund(tx, actor, order, to, changes)
+            if refund_id:
+                refund_ids.append(refund_id)
+            # The units still open close with the order: cancelled, or returned with a refund.
+            closed = await store.close_open_units(
+                tx,
+                order_id,
+                returned=to is OrderStatus.REFUNDED,
+                refunded=PaymentStatus(order.payment_status) in lifecycles.PAID,
+            )
+            changes["closedUnits"] = closed
+        if parcel:
+            changes["tracking"] = {
+                "carrier": parcel["tracking_carrier"],
+                "number": parcel["tracking_number"],
+                "url": parcel["tracking_url"],
+            }
+        await store.set_order(
+            tx, order_id, {"status": to.value, "updated_at": now, step.timestamp: now, **parcel}
+        )
         await store.add_history(
             tx, order_id=order_id, from_status=current, to_status=to, actor_id=actor.user_id, note=note
         )

@@ -26,12 +26,12 @@ async def designer_stats(uow: UnitOfWork, actor: Actor, designer_id: int | None 
     target = stats_designer(actor, designer_id)
     async with uow.orm(read=True) as tx:
         orders_count, units, gross = await store.designer_sales(tx, target, leaving_out=NOT_LIVE)
-        by_status = await store.commissions_by_status(tx, target)
+        by_status, reversed_total = await store.commissions_by_status(tx, target)
     return DesignerStats(
         orders_count=orders_count,
         units_sold=units,
         gross_sales=gross,
         commission_pending=by_status.get(CommissionStatus.PENDING.value, 0),
         commission_earned=by_status.get(CommissionStatus.EARNED.value, 0),
-        commission_reversed=by_status.get(CommissionStatus.REVERSED.value, 0),
+        commission_reversed=reversed_total,
     )

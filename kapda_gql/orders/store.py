@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from kapda_gql.db.models import (
     OrderStatusChange,
     Payment,
     Product,
+    Refund,
     StockMovement,
     User,
     Variant,
@@ -40,6 +41,18 @@ async def items_of(tx: OrmUnit, order_ids: Sequence[int]) -> dict[int, list[Orde
     grouped: dict[int, list[OrderItem]] = defaultdict(list)
     for item in (await tx.session.execute(stmt)).scalars().all():
         grouped[item.order_id].append(item)
+    return grouped
+
+
+async def item_ids_of(tx: OrmUnit, order_ids: Sequence[int]) -> dict[int, list[int]]:
+    stmt = (
+        select(OrderItem.order_id, OrderItem.id)
+        .where(OrderItem.order_id.in_(order_ids))
+        .order_by(OrderItem.order_id, OrderItem.id)
+    )
+    grouped: dict[int, list[int]] = defaultdict(list)
+    for order_id, item_id in (await tx.session.execute(stmt)).all():
+        grouped[int(order_id)].append(int(item_id))
     return grouped
 
 
@@ -123,30 +136,35 @@ async def designer_lines(
 
 
 async def designer_commissions(
-    tx: OrmUnit, order_ids: Sequence[int], designer_id: int, *, leaving_out: Collection[CommissionStatus]
-) -> dict[int, int]:
-    """The designer's commission on each of these orders, leaving out those in ``leaving_out``."""
+    tx: OrmUnit, order_ids: Sequence[int], designer_id: int
+) -> dict[int, tuple[int, int]]:
+    """The designer's commission on each of these orders: (what stands, what was reversed), whole
+    reversed rows and the reversed parts of rows whose units were cancelled or returned alike."""
     rows = await tx.session.execute(
-        select(Commission.order_id, func.coalesce(func.sum(Commission.amount), 0))
-        .where(
-            Commission.order_id.in_(order_ids),
-            Commission.designer_id == designer_id,
-            Commission.status.not_in([s.value for s in leaving_out]),
+        select(
+            Commission.order_id,
+            func.coalesce(func.sum(Commission.amount - Commission.reversed_amount), 0),
+            func.coalesce(func.sum(Commission.reversed_amount), 0),
         )
+        .where(Commission.order_id.in_(order_ids), Commission.designer_id == designer_id)
         .group_by(Commission.order_id)
     )
-    return {int(order_id): int(amount) for order_id, amount in rows.all()}
+    return {int(order_id): (int(standing), int(taken)) for order_id, standing, taken in rows.all()}
 
 
 # --- transitions -----------------------------------------------------------------------------
 
 
+_OPEN_UNITS = OrderItem.quantity - OrderItem.canceled_quantity - OrderItem.returned_quantity
+
+
 async def restock(tx: OrmUnit, order_id: int, actor_id: int | None) -> dict[int, int]:
-    """Every unit of the order back on its variant's shelf (variants locked by ascending id), each
-    variant's units a CANCEL_RESTOCK movement written by the same statement (kapda_gql.stock)."""
+    """Every open unit of the order back on its variant's shelf (variants locked by ascending id),
+    each variant's units a CANCEL_RESTOCK movement written by the same statement (kapda_gql.stock);
+    units already cancelled or returned on their own are not counted again."""
     wanted = (
-        select(OrderItem.variant_id.label("id"), func.sum(OrderItem.quantity).label("q"))
-        .where(OrderItem.order_id == order_id, OrderItem.variant_id.is_not(None))
+        select(OrderItem.variant_id.label("id"), func.sum(_OPEN_UNITS).label("q"))
+        .where(OrderItem.order_id == order_id, OrderItem.variant_id.is_not(None), _OPEN_UNITS > 0)
         .group_by(OrderItem.variant_id)
         .cte("wanted")
     )
@@ -189,14 +207,107 @@ async def restock(tx: OrmUnit, order_id: int, actor_id: int | None) -> dict[int,
 async def move_commissions(
     tx: OrmUnit, order_id: int, *, to: CommissionStatus, from_: Collection[CommissionStatus], at: datetime
 ) -> int:
-    """The order's commissions in ``from_`` moved to ``to``; how many moved."""
+    """The order's commissions in ``from_`` moved to ``to``; how many moved. Reversed, a
+    commission is reversed whole (what was left of it after line changes)."""
+    values: dict[str, Any] = {"status": to.value, "updated_at": at}
+    if to is CommissionStatus.REVERSED:
+        values["reversed_amount"] = Commission.amount
     result = await tx.session.execute(
         update(Commission)
         .where(Commission.order_id == order_id, Commission.status.in_([s.value for s in from_]))
-        .values(status=to.value, updated_at=at)
+        .values(**values)
         .returning(Commission.id)
     )
     return len(result.all())
+
+
+async def close_open_units(tx: OrmUnit, order_id: int, *, returned: bool, refunded: bool) -> int:
+    """A whole-order cancel or refund closes every unit still open on its lines (as cancelled, or
+    as returned), refunded at its charged price when the payment is refunded; how many units."""
+    opened = _OPEN_UNITS
+    values: dict[str, Any] = (
+        {"returned_quantity": OrderItem.returned_quantity + opened}
+        if returned
+        else {"canceled_quantity": OrderItem.canceled_quantity + opened}
+    )
+    if refunded:
+        values["refunded_amount"] = OrderItem.refunded_amount + OrderItem.unit_price * opened
+    rows = await tx.session.execute(
+        update(OrderItem)
+        .where(OrderItem.order_id == order_id, opened > 0)
+        .values(**values)
+        .returning(OrderItem.id),
+        execution_options={"synchronize_session": False},
+    )
+    return len(rows.all())
+
+
+# --- line changes ----------------------------------------------------------------------------
+
+
+async def lines_with_commissions(tx: OrmUnit, order_id: int) -> list[tuple[OrderItem, Commission | None]]:
+    """The order's lines (in id order) with their commissions (read under the order's lock)."""
+    rows = await tx.session.execute(
+        select(OrderItem, Commission)
+        .outerjoin(Commission, Commission.order_item_id == OrderItem.id)
+        .where(OrderItem.order_id == order_id)
+        .order_by(OrderItem.id)
+    )
+    return [(item, commission) for item, commission in rows.all()]
+
+
+async def close_units(
+    tx: OrmUnit, item_id: int, *, canceled: int = 0, returned: int = 0, refunded: int = 0
+) -> None:
+    """Units of one line cancelled or returned, and what of it was refunded."""
+    await tx.session.execute(
+        update(OrderItem)
+        .where(OrderItem.id == item_id)
+        .values(
+            canceled_quantity=OrderItem.canceled_quantity + canceled,
+            returned_quantity=OrderItem.returned_quantity + returned,
+            refunded_amount=OrderItem.refunded_amount + refunded,
+        ),
+        execution_options={"synchronize_session": False},
+    )
+
+
+async def reverse_commission(
+    tx: OrmUnit, commission_id: int, *, reversed_amount: int, status: CommissionStatus, at: datetime
+) -> None:
+    await tx.session.execute(
+        update(Commission)
+        .where(Commission.id == commission_id)
+        .values(reversed_amount=reversed_amount, status=status.value, updated_at=at),
+        execution_options={"synchronize_session": False},
+    )
+
+
+async def add_stock(tx: OrmUnit, units: Mapping[int, int]) -> dict[int, int]:
+    """Units back on their variants' shelves (the caller locked the variants in id order first);
+    each variant's stock after."""
+    after: dict[int, int] = {}
+    for variant_id in sorted(units):
+        after[variant_id] = int(
+            await tx.session.scalar(
+                update(Variant)
+                .where(Variant.id == variant_id)
+                .values(stock=Variant.stock + units[variant_id])
+                .returning(Variant.stock),
+                execution_options={"synchronize_session": False},
+            )
+            or 0
+        )
+    return after
+
+
+async def refunds_of(tx: OrmUnit, order_ids: Sequence[int]) -> dict[int, list[Refund]]:
+    stmt = select(Refund).where(Refund.order_id.in_(order_ids)).order_by(Refund.order_id, Refund.id)
+    grouped: dict[int, list[Refund]] = defaultdict(list)
+    for refund in (await tx.session.execute(stmt)).scalars().all():
+        if refund.order_id is not None:
+            grouped[refund.order_id].append(refund)
+    return grouped
 
 
 async def locked_payment(tx: OrmUnit, order_id: int) -> Payment | None:
@@ -250,13 +361,14 @@ async def lines_with_variants(
 async def designer_sales(
     tx: OrmUnit, designer_id: int, *, leaving_out: Collection[OrderStatus]
 ) -> tuple[int, int, int]:
-    """(orders, units, gross) of the designer's lines, leaving out orders in ``leaving_out``."""
+    """(orders, units, gross) of the designer's lines, leaving out orders in ``leaving_out`` and
+    units cancelled or returned on their own."""
     row = (
         await tx.session.execute(
             select(
                 func.count(func.distinct(OrderItem.order_id)),
-                func.coalesce(func.sum(OrderItem.quantity), 0),
-                func.coalesce(func.sum(OrderItem.line_total), 0),
+                func.coalesce(func.sum(_OPEN_UNITS), 0),
+                func.coalesce(func.sum(OrderItem.unit_price * _OPEN_UNITS), 0),
             )
             .join(Order, Order.id == OrderItem.order_id)
             .where(OrderItem.designer_id == designer_id, Order.status.not_in([s.value for s in leaving_out]))
@@ -265,10 +377,21 @@ async def designer_sales(
     return int(row[0]), int(row[1]), int(row[2])
 
 
-async def commissions_by_status(tx: OrmUnit, designer_id: int) -> dict[str, int]:
+async def commissions_by_status(tx: OrmUnit, designer_id: int) -> tuple[dict[str, int], int]:
+    """What of the designer's commissions stands in each status, and how much was reversed in all
+    (whole rows, and the parts of rows whose units were cancelled or returned)."""
     rows = await tx.session.execute(
-        select(Commission.status, func.coalesce(func.sum(Commission.amount), 0))
+        select(
+            Commission.status,
+            func.coalesce(func.sum(Commission.amount - Commission.reversed_amount), 0),
+            func.coalesce(func.sum(Commission.reversed_amount), 0),
+        )
         .where(Commission.designer_id == designer_id)
         .group_by(Commission.status)
     )
-    return {str(status): int(amount) for status, amount in rows.all()}
+    standing: dict[str, int] = {}
+    reversed_total = 0
+    for status, left, taken_back in rows.all():
+        standing[str(status)] = int(left)
+        reversed_total += int(taken_back)
+    return standing, reversed_total

@@ -26,9 +26,9 @@ from datetime import UTC, datetime, timedelta
 
 from kapda_gql.core import audit, locks
 from kapda_gql.db.uow import LeanUnit, Unit, UnitOfWork
-from kapda_gql.domain.enums import PaymentStatus, RefundStatus
+from kapda_gql.domain.enums import RefundStatus
 from kapda_gql.domain.errors import DomainError, PaymentGatewayRejected, PaymentGatewayUnavailable
-from kapda_gql.domain.lifecycles import PAYMENT_WHILE_REFUNDING, REFUND
+from kapda_gql.domain.lifecycles import PAYMENT_WHILE_REFUNDING, REFUND, payment_status_after_refund
 from kapda_gql.domain.policy import Actor
 from kapda_gql.payments import store
 from kapda_gql.payments.gateway import GatewayRefund, PaymentGateway
@@ -108,17 +108,22 @@ async def _processed(
 ) -> None:
     """The refund is done: the payment and order follow (locks: refund, then order, then payment)."""
     REFUND.check(RefundStatus(refund.status), RefundStatus.PROCESSED)
-    await store.settle_refund(tx, refund.id, RefundStatus.PROCESSED, at=datetime.now(UTC), error=None)
+    now = datetime.now(UTC)
+    await store.settle_refund(tx, refund.id, RefundStatus.PROCESSED, at=now, error=None)
     if refund.order_id is not None:
         await locks.order(tx, refund.order_id)
     payment = await locks.payment(tx, refund.payment_id)
     assert payment is not None  # a refund's payment is never deleted (RESTRICT)
     amount, refunded = int(payment[1]), int(payment[4])
     refunded = min(amount, refunded + refund.amount)
-    status = PaymentStatus.REFUNDED if refunded >= amount else PaymentStatus.PARTIALLY_REFUNDED
+    status = payment_status_after_refund(
+        captured=amount,
+        refunded=refunded,
+        others_pending=await store.others_pending(tx, refund.payment_id, refund.id),
+    )
     await store.set_refunded(tx, refund.payment_id, refunded, status)
     if refund.order_id is not None:
-        await store.set_order_payment_status(tx, refund.order_id, status)
+        await store.set_order_refunded(tx, refund.order_id, status, now)
     await audit.record(
         tx,
         actor,
@@ -143,7 +148,11 @@ async def _failed(
     error: str = "Razorpay reported the refund as failed",
     outside: bool = False,
 ) -> None:
-    """Razorpay gave up on the refund: it stays visible (payment REFUND_PENDING) for staff to act on."""
+    """Razorpay gave up on the refund: it stays visible (payment REFUND_PENDING) for staff to act on.
+
+    A FAILED refund no longer counts against the capture: nothing went back, so a later refund of
+    the order (a whole-order cancel) may ask for its amount again.
+    """
     REFUND.check(RefundStatus(refund.status), RefundStatus.FAILED)
     await store.settle_refund(tx, refund.id, RefundStatus.FAILED, at=None, error=error)
     await audit.record(

@@ -40,6 +40,9 @@ _INSERT_REFUND = (
     "INSERT INTO refunds (payment_id, order_id, amount, currency, reason, idempotency_key, status) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id"
 )
+# The deferred constraint trigger (migration 0005) that refuses, at COMMIT, refunds of a payment
+# that add up to more than it captured.
+REFUNDS_WITHIN_CAPTURE = "ck_refunds_within_capture"
 
 
 async def insert_refund(
@@ -57,6 +60,16 @@ async def insert_refund(
             RefundStatus.PENDING.value,
         )
     )
+
+
+# What the payment's refunds ask for, except those Razorpay gave up on (they gave nothing back):
+# the same sum ck_refunds_within_capture holds within the capture.
+_REQUESTED = "SELECT coalesce(sum(amount), 0) FROM refunds WHERE payment_id = $1 AND status <> $2"
+
+
+async def requested_total(tx: Unit, payment_id: int) -> int:
+    """The sum of the payment's refunds that are not FAILED (read it under the payment's lock)."""
+    return int(await tx.sql.fetchval(_REQUESTED, payment_id, RefundStatus.FAILED.value))
 
 
 _PAYMENT_STATUS = "UPDATE payments SET status = $2 WHERE id = $1"
@@ -123,12 +136,24 @@ async def held_razorpay_refunds(tx: Unit, payment_id: int) -> set[str]:
 
 
 _SETTLE_REFUND = "UPDATE refunds SET status = $2, processed_at = $3, last_error = $4 WHERE id = $1"
+_OTHERS_PENDING = "SELECT count(*) FROM refunds WHERE payment_id = $1 AND status = $2 AND id <> $3"
+_ORDER_REFUNDED = "UPDATE orders SET payment_status = $2, refunded_at = $3 WHERE id = $1"
 
 
 async def settle_refund(
     tx: Unit, refund_id: int, status: RefundStatus, *, at: datetime | None, error: str | None
 ) -> None:
     await tx.sql.execute(_SETTLE_REFUND, refund_id, status.value, at, error)
+
+
+async def others_pending(tx: Unit, payment_id: int, refund_id: int) -> int:
+    """How many other refunds of this payment still wait for Razorpay."""
+    return int(await tx.sql.fetchval(_OTHERS_PENDING, payment_id, RefundStatus.PENDING.value, refund_id))
+
+
+async def set_order_refunded(tx: Unit, order_id: int, status: PaymentStatus, at: datetime) -> None:
+    """The order's payment status after a confirmed refund, and when that refund was confirmed."""
+    await tx.sql.execute(_ORDER_REFUNDED, order_id, status.value, at)
 
 
 _POLL_LATER = "UPDATE refunds SET next_attempt_at = $2 WHERE id = $1"

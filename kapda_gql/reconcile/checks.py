@@ -87,6 +87,18 @@ CHECKS: tuple[Check, ...] = (
            FROM commissions c JOIN order_items i ON i.id = c.order_item_id
            WHERE c.amount <> (i.line_total * c.rate_bps + 5000) / 10000 ORDER BY c.id""",
     ),
+    Check(
+        "commissions.reversed",
+        "every line's reversed commission is its commission less the commission on its open units",
+        """SELECT c.id, i.sku, c.reversed_amount,
+                  c.amount - (i.unit_price * (i.quantity - i.canceled_quantity - i.returned_quantity)
+                              * c.rate_bps + 5000) / 10000 AS expected
+           FROM commissions c JOIN order_items i ON i.id = c.order_item_id
+           WHERE (i.canceled_quantity + i.returned_quantity > 0 OR c.reversed_amount > 0)
+             AND c.reversed_amount <> c.amount - (i.unit_price * (i.quantity - i.canceled_quantity
+                 - i.returned_quantity) * c.rate_bps + 5000) / 10000
+           ORDER BY c.id""",
+    ),
 )
 
 _PROCESSED = """SELECT p.razorpay_payment_id, r.razorpay_refund_id, r.amount

@@ -20,7 +20,7 @@ several lines in one statement::
     SELECT id FROM changed
 
 Every expression argument is SQL over ``source``'s columns or a ``:name`` marker of the caller's
-statement (checkout's ``Query`` and catalog's ``Stmt`` both render ``:name``); the reason is
+statement (``kapda_gql.db.sql.Query`` renders ``:name``); the reason is
 written as a literal from the enum. ``stock_after`` must come from the ``RETURNING`` of the change
 itself (never from a subquery of the ledger: a statement that waited for a row lock reads other
 tables from its older snapshot).

@@ -39,7 +39,10 @@ PRODUCT_FIELDS = """
   variants { id sku size color stock inStock price { amount } }
 """
 
-TRANSITION = """mutation($id: ID!, $to: OrderStatus!, $note: String) {
-  transitionOrder(input: {orderId: $id, to: $to, note: $note}) {
+TRANSITION = """mutation($id: ID!, $to: OrderStatus!, $note: String, $tracking: TrackingInput) {
+  transitionOrder(input: {orderId: $id, to: $to, note: $note, tracking: $tracking}) {
     id status paymentStatus processingAt shippedAt deliveredAt canceledAt refundedAt
     statusHistory { from to note actor { role name } } } }"""
+
+# What shipping an order takes with it (transitionOrder to SHIPPED).
+PARCEL = {"carrier": "Delhivery", "number": "DLV123456789", "url": "https://track.example/DLV123456789"}

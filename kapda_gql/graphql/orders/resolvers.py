@@ -17,10 +17,18 @@ from kapda_gql.graphql.orders.types import (
     OrderConnection,
     OrderEdge,
 )
+from kapda_gql.orders import lines as order_lines
 from kapda_gql.orders import services as orders
 
 strawberry.enum(orders.UnavailableReason, name="ReorderUnavailableReason")
 ReorderReason = orders.UnavailableReason
+
+
+@strawberry.input(description="The parcel of an order that ships.")
+class TrackingInput:
+    carrier: str
+    number: str
+    url: str | None = None
 
 
 @strawberry.input
@@ -28,6 +36,37 @@ class TransitionOrderInput:
     order_id: strawberry.ID
     to: OrderStatus
     note: str | None = None
+    tracking: TrackingInput | None = strawberry.field(
+        default=None, description="With SHIPPED (and only then): the parcel's tracking."
+    )
+
+
+@strawberry.input
+class OrderItemQuantity:
+    order_item_id: strawberry.ID
+    quantity: int
+
+
+@strawberry.input
+class OrderItemsInput:
+    order_id: strawberry.ID
+    lines: list[OrderItemQuantity]
+    note: str | None = None
+
+
+@strawberry.input
+class ReturnOrderItemsInput:
+    order_id: strawberry.ID
+    lines: list[OrderItemQuantity]
+    restock: bool
+    note: str | None = None
+
+
+def _lines(lines: list[OrderItemQuantity]) -> list[order_lines.LineQuantity]:
+    return [
+        order_lines.LineQuantity(parse_id(x.order_item_id, f"lines[{i}].orderItemId"), x.quantity)
+        for i, x in enumerate(lines)
+    ]
 
 
 @strawberry.type
@@ -160,6 +199,40 @@ class OrdersMutation:
             parse_id(input.order_id, "orderId"),
             enums.OrderStatus(input.to),
             input.note,
+            orders.TrackingInput(input.tracking.carrier, input.tracking.number, input.tracking.url)
+            if input.tracking is not None
+            else None,
+        )
+        return Order.of(row)
+
+    @strawberry.mutation(
+        description="Cancel units of an order's lines while it is PENDING or PROCESSING: back to stock, "
+        "their commission reversed, their amount refunded. Its customer or an admin."
+    )
+    async def cancel_order_items(self, info: Info, input: OrderItemsInput) -> Order:
+        row = await order_lines.cancel_items(
+            info.context.uow(),
+            info.context.runtime.gateway,
+            info.context.actor,
+            parse_id(input.order_id, "orderId"),
+            _lines(input.lines),
+            input.note,
+        )
+        return Order.of(row)
+
+    @strawberry.mutation(
+        description="Record units of a DELIVERED order as returned: refunded, their commission reversed, "
+        "back to stock with restock: true. Admins, once the goods are back."
+    )
+    async def return_order_items(self, info: Info, input: ReturnOrderItemsInput) -> Order:
+        row = await order_lines.return_items(
+            info.context.uow(),
+            info.context.runtime.gateway,
+            info.context.actor,
+            parse_id(input.order_id, "orderId"),
+            _lines(input.lines),
+            input.note,
+            restock=input.restock,
         )
         return Order.of(row)
 

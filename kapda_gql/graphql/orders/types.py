@@ -67,10 +67,18 @@ class OrderItem:
     unit_price: Money
     quantity: int
     line_total: Money
+    canceled_quantity: int = strawberry.field(description="Units cancelled before shipment.")
+    returned_quantity: int = strawberry.field(description="Units returned after delivery.")
+    refunded_amount: Money = strawberry.field(description="What of this line was refunded.")
     variant_id: strawberry.Private[int | None]
+    item_id: strawberry.Private[int | None]
+    order_id: strawberry.Private[int]
+    position: strawberry.Private[int]
 
     @classmethod
-    def of(cls, row: models.OrderItem) -> OrderItem:
+    def of(cls, row: models.OrderItem, position: int = 0) -> OrderItem:
+        # A just-placed order's lines are built from the checkout's statement, which returns the
+        # order alone: their ids are looked up only if a client asks for them (see ``id``).
         return cls(
             product_title=row.product_title,
             sku=row.sku,
@@ -79,8 +87,21 @@ class OrderItem:
             unit_price=Money.of(row.unit_price),
             quantity=row.quantity,
             line_total=Money.of(row.line_total),
+            canceled_quantity=row.canceled_quantity or 0,
+            returned_quantity=row.returned_quantity or 0,
+            refunded_amount=Money.of(row.refunded_amount or 0),
             variant_id=row.variant_id,
+            item_id=row.id,
+            order_id=row.order_id,
+            position=position,
         )
+
+    @strawberry.field(description="The line's id, as cancelOrderItems and returnOrderItems name it.")
+    async def id(self, info: Info) -> strawberry.ID:
+        if self.item_id is not None:
+            return strawberry.ID(str(self.item_id))
+        ids = await info.context.loaders.order_item_ids.load(self.order_id)
+        return strawberry.ID(str(ids[self.position]))
 
     @strawberry.field(description="The variant as it is now; null once it is gone from the catalog.")
     async def variant(self, info: Info) -> Variant | None:
@@ -88,6 +109,41 @@ class OrderItem:
             return None
         v = await info.context.loaders.variant.load(self.variant_id)
         return await Variant.load(info, v) if v is not None else None
+
+
+strawberry.enum(enums.RefundStatus, name="RefundStatus")
+
+
+@strawberry.type(
+    description="Money sent back to the customer, carried out at Razorpay from the refund outbox."
+)
+class Refund:
+    id: strawberry.ID
+    amount: Money
+    status: enums.RefundStatus
+    reason: str
+    razorpay_refund_id: str | None
+    created_at: datetime
+    processed_at: datetime | None
+
+    @classmethod
+    def of(cls, row: models.Refund) -> Refund:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            amount=Money.of(row.amount, row.currency),
+            status=enums.RefundStatus(row.status),
+            reason=row.reason,
+            razorpay_refund_id=row.razorpay_refund_id,
+            created_at=row.created_at,
+            processed_at=row.processed_at,
+        )
+
+
+@strawberry.type(description="The parcel of a shipped order.")
+class Tracking:
+    carrier: str
+    number: str
+    url: str | None
 
 
 @strawberry.type(
@@ -147,7 +203,9 @@ class Order:
     delivered_at: datetime | None
     canceled_at: datetime | None
     refunded_at: datetime | None
+    tracking: Tracking | None
     order_id: strawberry.Private[int]
+    currency: strawberry.Private[str]
     owner_id: strawberry.Private[int]
 
     @classmethod
@@ -167,14 +225,30 @@ class Order:
             delivered_at=row.delivered_at,
             canceled_at=row.canceled_at,
             refunded_at=row.refunded_at,
+            tracking=Tracking(carrier=row.tracking_carrier, number=row.tracking_number, url=row.tracking_url)
+            if row.tracking_carrier is not None and row.tracking_number is not None
+            else None,
             order_id=row.id,
+            currency=row.currency,
             owner_id=row.user_id,
         )
 
     @strawberry.field
     async def items(self, info: Info) -> list[OrderItem]:
         rows = await info.context.loaders.order_items.load(self.order_id)
-        return [OrderItem.of(r) for r in rows]
+        return [OrderItem.of(r, i) for i, r in enumerate(rows)]
+
+    @strawberry.field(description="Its refunds, oldest first (whole-order and line refunds alike).")
+    async def refunds(self, info: Info) -> list[Refund]:
+        return [Refund.of(r) for r in await info.context.loaders.refunds.load(self.order_id)]
+
+    @strawberry.field(
+        description="What Razorpay has confirmed as back with the customer (PROCESSED refunds)."
+    )
+    async def refunded_total(self, info: Info) -> Money:
+        rows = await info.context.loaders.refunds.load(self.order_id)
+        confirmed = sum(r.amount for r in rows if r.status == enums.RefundStatus.PROCESSED)
+        return Money.of(confirmed, self.currency)
 
     @strawberry.field
     async def status_history(self, info: Info) -> list[OrderStatusChange]:
@@ -195,6 +269,9 @@ class DesignerOrder:
     commission: Money = strawberry.field(
         description="This designer's commission on its lines (reversed left out)."
     )
+    commission_reversed: Money = strawberry.field(
+        description="What of its commission was taken back (cancelled or returned units, a cancelled order)."
+    )
     shipped_at: datetime | None
     delivered_at: datetime | None
 
@@ -208,6 +285,7 @@ class DesignerOrder:
             items=[OrderItem.of(i) for i in sale.items],
             items_total=Money.of(sale.items_total, sale.currency),
             commission=Money.of(sale.commission, sale.currency),
+            commission_reversed=Money.of(sale.commission_reversed, sale.currency),
             shipped_at=sale.shipped_at,
             delivered_at=sale.delivered_at,
         )

@@ -31,8 +31,9 @@ class World:
     approved: dict[str, Any]
     drafts: dict[str, dict[str, Any]]
     pending: dict[str, dict[str, Any]]
-    # The customer's order, holding a line of the designer's approved product.
+    # The customer's order, holding a line (three units) of the designer's approved product.
     order: dict[str, Any]
+    order_item_id: str = ""
 
     def token(self, role: str) -> str | None:
         return None if role == "anonymous" else self.users[role].token
@@ -280,6 +281,32 @@ MATRIX: dict[str, Row] = {
         },
         result="reorder",
     ),
+    "cancelOrderItems": Row(
+        "mutation($id: ID!, $line: ID!) { cancelOrderItems(input: {orderId: $id,"
+        " lines: [{orderItemId: $line, quantity: 1}]}) { status } }",
+        lambda w, r: {"id": w.order["id"], "line": w.order_item_id},
+        {
+            "anonymous": "UNAUTHENTICATED",
+            "customer": OK,  # its own order, before shipment
+            "designer": "NOT_FOUND",
+            "other_designer": "NOT_FOUND",
+            "admin": OK,
+        },
+        result="cancelOrderItems",
+    ),
+    "returnOrderItems": Row(
+        "mutation($id: ID!, $line: ID!) { returnOrderItems(input: {orderId: $id,"
+        " lines: [{orderItemId: $line, quantity: 1}], restock: true}) { status } }",
+        lambda w, r: {"id": w.order["id"], "line": w.order_item_id},
+        {
+            "anonymous": "UNAUTHENTICATED",
+            "customer": "FORBIDDEN",  # its own order, but staff record returns
+            "designer": "NOT_FOUND",
+            "other_designer": "NOT_FOUND",
+            "admin": "INVALID_TRANSITION",  # allowed to, but the order is not delivered
+        },
+        result="returnOrderItems",
+    ),
     "setStock": Row(
         "mutation($id: ID!) { setStock(input: {variantId: $id, stock: 7}) { stock } }",
         lambda w, r: {"id": str(w.drafts[r]["variant_ids"][0])},
@@ -290,7 +317,7 @@ MATRIX: dict[str, Row] = {
 
 
 @pytest.fixture
-async def world(make_user: Any, make_product: Any, place_order: Any) -> World:
+async def world(make_user: Any, make_product: Any, place_order: Any, db: asyncpg.Connection) -> World:
     users = {
         "customer": await make_user("CUSTOMER"),
         "designer": await make_user("DESIGNER"),
@@ -303,7 +330,10 @@ async def world(make_user: Any, make_product: Any, place_order: Any) -> World:
         users=users,
         victims={role: await make_user("CUSTOMER") for role in ROLES},
         approved=approved,
-        order=await place_order(users["customer"], [(approved["variant_ids"][0], 1)]),
+        order=(order := await place_order(users["customer"], [(approved["variant_ids"][0], 3)])),
+        order_item_id=str(
+            await db.fetchval("SELECT id FROM order_items WHERE order_id = $1", int(order["id"]))
+        ),
         drafts={role: await make_product(owner, status="DRAFT") for role in ROLES},
         pending={role: await make_product(owner, status="PENDING_REVIEW") for role in ROLES},
     )

@@ -10,7 +10,7 @@ import pytest
 from kapda_gql.domain.enums import OrderStatus
 from kapda_gql.domain.lifecycles import ORDER
 from kapda_gql.payments import refunds
-from tests.support.documents import TRANSITION
+from tests.support.documents import PARCEL, TRANSITION
 
 
 async def _order_in(db: Any, order_id: str, status: OrderStatus) -> None:
@@ -185,7 +185,8 @@ async def test_commissions_follow_the_order(
     )
     admin = shop["admin"].token
     for to in ("PROCESSING", "SHIPPED", "DELIVERED"):
-        await api.ok(TRANSITION, {"id": order["id"], "to": to}, token=admin)
+        parcel = PARCEL if to == "SHIPPED" else None
+        await api.ok(TRANSITION, {"id": order["id"], "to": to, "tracking": parcel}, token=admin)
     assert {r["status"] for r in await db.fetch("SELECT status FROM commissions")} == {"EARNED"}
     body = await api.ok(TRANSITION, {"id": order["id"], "to": "REFUNDED"}, token=admin)
     assert body["transitionOrder"]["paymentStatus"] == "REFUNDED"

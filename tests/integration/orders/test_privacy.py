@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.support.documents import TRANSITION
+from tests.support.documents import PARCEL, TRANSITION
 from tests.support.flows import ADDRESS
 
 HISTORY = """query($id: ID!) { order(id: $id) { id statusHistory { from to note actor { role name } } } }"""
@@ -124,7 +124,9 @@ async def test_designer_orders_show_own_lines_and_figures_and_nothing_of_the_cus
 
     # Shipped and delivered show when they happened; a reversed commission no longer counts.
     await api.ok(TRANSITION, {"id": mixed["id"], "to": "PROCESSING"}, token=shop["admin"].token)
-    await api.ok(TRANSITION, {"id": mixed["id"], "to": "SHIPPED"}, token=shop["admin"].token)
+    await api.ok(
+        TRANSITION, {"id": mixed["id"], "to": "SHIPPED", "tracking": PARCEL}, token=shop["admin"].token
+    )
     shipped = (await api.ok(DESIGNER_ORDERS, {"status": "SHIPPED"}, token=designer.token))["designerOrders"]
     assert [e["node"]["id"] for e in shipped["edges"]] == [mixed["id"]]
     assert shipped["edges"][0]["node"]["shippedAt"] is not None

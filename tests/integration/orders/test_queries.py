@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.documents import TRANSITION
+from tests.support.documents import PARCEL, TRANSITION
 
 ORDER = "query($id: ID!) { order(id: $id) { id number total { amount } items { sku quantity } } }"
 ORDERS = """query($status: OrderStatus, $first: Int, $after: String) {
@@ -120,7 +120,10 @@ async def test_designer_stats(api: Any, shop: dict[str, Any], place_order: Any) 
     first = await place_order(shop["alice"], [(s_id, 2), (shop["other"]["variant_ids"][0], 1)])
     second = await place_order(shop["bob"], [(m_id, 1)])
     for to in ("PROCESSING", "SHIPPED", "DELIVERED"):
-        await api.ok(TRANSITION, {"id": second["id"], "to": to}, token=shop["admin"].token)
+        parcel = PARCEL if to == "SHIPPED" else None
+        await api.ok(
+            TRANSITION, {"id": second["id"], "to": to, "tracking": parcel}, token=shop["admin"].token
+        )
     stats = (await api.ok(STATS, token=shop["designer"].token))["designerStats"]
     assert stats["ordersCount"] == 2
     assert stats["unitsSold"] == 3
