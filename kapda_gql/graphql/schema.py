@@ -14,16 +14,19 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from kapda_gql.domain.errors import ServiceUnavailable
-from kapda_gql.graphql.audit.resolvers import AuditQuery
-from kapda_gql.graphql.auth.resolvers import AuthMutation, AuthQuery
-from kapda_gql.graphql.cart.resolvers import CartMutation, CartQuery
+from kapda_gql.graphql.audit.queries import AuditQuery
+from kapda_gql.graphql.auth.mutations import AuthMutation
+from kapda_gql.graphql.auth.queries import AuthQuery
+from kapda_gql.graphql.cart.mutations import CartMutation
+from kapda_gql.graphql.cart.queries import CartQuery
 from kapda_gql.graphql.catalog.mutations import CatalogMutation
 from kapda_gql.graphql.catalog.queries import CatalogQuery
-from kapda_gql.graphql.checkout.resolvers import CheckoutMutation
+from kapda_gql.graphql.checkout.mutations import CheckoutMutation
 from kapda_gql.graphql.common import SCALARS
 from kapda_gql.graphql.errors import error_code, is_unexpected
-from kapda_gql.graphql.orders.resolvers import OrdersMutation, OrdersQuery
-from kapda_gql.graphql.stock.resolvers import StockQuery
+from kapda_gql.graphql.orders.mutations import OrdersMutation
+from kapda_gql.graphql.orders.queries import OrdersQuery
+from kapda_gql.graphql.stock.queries import StockQuery
 from kapda_gql.graphql.transport.caches import BoundedParserCache, BoundedValidationCache
 from kapda_gql.graphql.transport.caching import DocumentRecorder
 

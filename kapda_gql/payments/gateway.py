@@ -197,6 +197,12 @@ class PaymentGateway:
     def key_id(self) -> str:
         return self._key_id
 
+    def sdk_sessions(self) -> list[Any]:
+        """The HTTP sessions of the SDK clients made so far, one per worker thread that called Razorpay
+        (how many there are, and that they keep no cookies, is part of what the gateway promises)."""
+        with self._clients_lock:
+            return [client.sdk.session for client in self._clients]
+
     def close(self) -> None:
         """Close the HTTP connection pools of every thread's client."""
         with self._clients_lock:

@@ -65,3 +65,19 @@ class Cart:
     @strawberry.field
     def subtotal(self) -> Money:
         return Money.of(self.view.subtotal)
+
+
+@strawberry.input
+class AddToCartInput:
+    variant_id: strawberry.ID
+    quantity: int
+
+
+@strawberry.input
+class UpdateCartItemInput:
+    variant_id: strawberry.ID
+    quantity: int
+
+
+def _ttl(info: Info) -> int:
+    return info.context.runtime.settings.cart_price_ttl_seconds

@@ -8,12 +8,24 @@ from typing import Any
 
 import strawberry
 
+from kapda_gql.catalog.store import variant_row
 from kapda_gql.db import models
 from kapda_gql.domain import enums, policy
+from kapda_gql.graphql.cart.types import Cart
 from kapda_gql.graphql.catalog.types import Variant
-from kapda_gql.graphql.common import Money, OrderStatus, PageInfo, PaymentStatus, Role
+from kapda_gql.graphql.common import (
+    Long,
+    Money,
+    OrderStatus,
+    PageInfo,
+    PaymentStatus,
+    Role,
+)
 from kapda_gql.graphql.context import Info
-from kapda_gql.orders import services as orders_service
+from kapda_gql.orders import services as orders
+
+strawberry.enum(orders.UnavailableReason, name="ReorderUnavailableReason")
+ReorderReason = orders.UnavailableReason
 
 
 @strawberry.type
@@ -276,7 +288,7 @@ class DesignerOrder:
     delivered_at: datetime | None
 
     @classmethod
-    def of(cls, sale: orders_service.DesignerSale) -> DesignerOrder:
+    def of(cls, sale: orders.DesignerSale) -> DesignerOrder:
         return cls(
             id=strawberry.ID(str(sale.order_id)),
             number=sale.number,
@@ -324,3 +336,83 @@ def parse_uuid(value: str, field: str) -> uuid.UUID:
         return uuid.UUID(str(value))
     except ValueError:
         raise BadUserInput(field, "is not a valid id") from None
+
+
+@strawberry.input(description="The parcel of an order that ships.")
+class TrackingInput:
+    carrier: str
+    number: str
+    url: str | None = None
+
+
+@strawberry.input
+class TransitionOrderInput:
+    order_id: strawberry.ID
+    to: OrderStatus
+    note: str | None = None
+    tracking: TrackingInput | None = strawberry.field(
+        default=None, description="With SHIPPED (and only then): the parcel's tracking."
+    )
+
+
+@strawberry.input
+class OrderItemQuantity:
+    order_item_id: strawberry.ID
+    quantity: int
+
+
+@strawberry.input
+class OrderItemsInput:
+    order_id: strawberry.ID
+    lines: list[OrderItemQuantity]
+    note: str | None = None
+
+
+@strawberry.input
+class ReturnOrderItemsInput:
+    order_id: strawberry.ID
+    lines: list[OrderItemQuantity]
+    restock: bool
+    note: str | None = None
+
+
+@strawberry.type
+class ReorderLine:
+    line: strawberry.Private[orders.ReorderLine]
+
+    @strawberry.field
+    def variant(self) -> Variant:
+        return Variant.of(variant_row(self.line.variant), product_price=self.line.product.price)
+
+    @strawberry.field
+    def requested_quantity(self) -> int:
+        return self.line.requested_quantity
+
+    @strawberry.field(description="Cut to what is in stock now.")
+    def quantity(self) -> int:
+        return self.line.quantity
+
+
+@strawberry.type
+class ReorderUnavailable:
+    product_title: str
+    sku: str
+    requested_quantity: int
+    reason: ReorderReason
+
+
+@strawberry.type
+class ReorderPayload:
+    available: list[ReorderLine]
+    unavailable: list[ReorderUnavailable]
+    cart: Cart
+
+
+@strawberry.type
+class DesignerStats:
+    orders_count: int
+    units_sold: Long
+    gross_sales: Money
+    commission_pending: Money
+    commission_earned: Money
+    commission_reversed: Money

@@ -377,10 +377,12 @@ async def test_authorization(operation: str, api: Any, world: World, db: asyncpg
 
 
 def test_every_operation_of_auth_catalog_and_orders_has_a_row() -> None:
-    from kapda_gql.graphql.auth.resolvers import AuthMutation, AuthQuery
+    from kapda_gql.graphql.auth.mutations import AuthMutation
+    from kapda_gql.graphql.auth.queries import AuthQuery
     from kapda_gql.graphql.catalog.mutations import CatalogMutation
     from kapda_gql.graphql.catalog.queries import CatalogQuery
-    from kapda_gql.graphql.orders.resolvers import OrdersMutation, OrdersQuery
+    from kapda_gql.graphql.orders.mutations import OrdersMutation
+    from kapda_gql.graphql.orders.queries import OrdersQuery
 
     covered = {row.result for row in MATRIX.values()}
     for part in (AuthQuery, AuthMutation, CatalogQuery, CatalogMutation, OrdersQuery, OrdersMutation):

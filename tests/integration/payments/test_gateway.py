@@ -583,7 +583,7 @@ async def test_a_proxy_from_the_environment_is_still_used(monkeypatch: pytest.Mo
     )
     try:
         order = await gateway.fetch_order("order_viaproxy")
-        jars = [len(client.sdk.session.cookies) for client in gateway._clients]
+        jars = [len(session.cookies) for session in gateway.sdk_sessions()]
     finally:
         gateway.close()
         server.shutdown()
@@ -611,7 +611,7 @@ async def test_the_sdk_version_is_looked_up_once_per_client_not_per_call(
     try:
         for _ in range(40):
             await new_order(gateway)
-        clients = len(gateway._clients)
+        clients = len(gateway.sdk_sessions())
     finally:
         gateway.close()
     # One lookup per worker thread that made a client (at most the pool's 16), where the SDK used

@@ -1,36 +1,13 @@
+"""Cart mutations: thin, arguments in, a service call, a type out."""
+
 from __future__ import annotations
 
 import strawberry
 
 from kapda_gql.cart import services as cart
-from kapda_gql.graphql.cart.types import Cart
+from kapda_gql.graphql.cart.types import AddToCartInput, Cart, UpdateCartItemInput, _ttl
 from kapda_gql.graphql.common import parse_id
 from kapda_gql.graphql.context import Info
-
-
-def _ttl(info: Info) -> int:
-    return info.context.runtime.settings.cart_price_ttl_seconds
-
-
-@strawberry.input
-class AddToCartInput:
-    variant_id: strawberry.ID
-    quantity: int
-
-
-@strawberry.input
-class UpdateCartItemInput:
-    variant_id: strawberry.ID
-    quantity: int
-
-
-@strawberry.type
-class CartQuery:
-    @strawberry.field(description="The signed-in user's cart; UNAUTHENTICATED when anonymous.")
-    async def cart(self, info: Info) -> Cart:
-        return Cart(
-            view=await cart.get_cart(info.context.uow(), info.context.actor, price_ttl_seconds=_ttl(info))
-        )
 
 
 @strawberry.type

@@ -1,3 +1,5 @@
+"""Checkout mutations: thin, arguments in, a service call, a type out."""
+
 from __future__ import annotations
 
 from typing import Any

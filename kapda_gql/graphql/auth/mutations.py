@@ -1,3 +1,5 @@
+"""Auth mutations: thin, arguments in, a service call, a type out."""
+
 from __future__ import annotations
 
 import strawberry
@@ -11,17 +13,6 @@ from kapda_gql.graphql.context import Info
 
 def _payload(result: auth.AuthResult) -> AuthPayload:
     return AuthPayload(token=result.token, expires_at=result.expires_at, user=User.of(result.user))
-
-
-@strawberry.type
-class AuthQuery:
-    @strawberry.field(description="The signed-in user; null when anonymous.")
-    async def me(self, info: Info) -> User | None:
-        principal = info.context.principal
-        if principal is None:
-            return None
-        row = await info.context.loaders.user.load(principal.user_id)
-        return User.of(row) if row else None
 
 
 @strawberry.type

@@ -1,3 +1,5 @@
+"""Audit types."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -6,11 +8,9 @@ from typing import cast
 import strawberry
 from strawberry.scalars import JSON
 
-from kapda_gql.core import audit
-from kapda_gql.core.pagination import window
 from kapda_gql.db import models
 from kapda_gql.graphql.auth.types import User, load_user
-from kapda_gql.graphql.common import PageInfo, parse_optional_id
+from kapda_gql.graphql.common import PageInfo
 from kapda_gql.graphql.context import Info
 
 
@@ -69,40 +69,3 @@ class AuditFilter:
     request_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
-
-
-@strawberry.type
-class AuditQuery:
-    @strawberry.field(description="Admin: the audit log, newest first.")
-    async def audit_log(
-        self,
-        info: Info,
-        filter: AuditFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-    ) -> AuditEntryConnection:
-        f = filter or AuditFilter()
-        page, total = await audit.list_entries(
-            info.context.uow(),
-            info.context.actor,
-            audit.AuditFilter(
-                action=f.action,
-                actor_id=parse_optional_id(f.actor_id, "filter.actorId"),
-                target_type=f.target_type,
-                target_id=f.target_id,
-                request_id=f.request_id,
-                since=f.since,
-                until=f.until,
-            ),
-            window(first=first, after=after, last=last, before=before, default=50),
-        )
-        return AuditEntryConnection(
-            edges=[
-                AuditEntryEdge(cursor=c, node=AuditEntry.of(e))
-                for e, c in zip(page.items, page.cursors, strict=True)
-            ],
-            page_info=PageInfo.of(page),
-            total_count=total,
-        )
