@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,59 +13,10 @@ import asyncpg
 import httpx
 import pytest
 
-from kapda_gql.config import SANDBOX_KEY_ID, SANDBOX_KEY_SECRET, SANDBOX_WEBHOOK_SECRET
 from kapda_gql.devtools.sandbox.server import SandboxServer
+from tests.e2e.checkout.support import PAUSE_SECONDS, api_on, eventually
 from tests.e2e.devtools.processes import Serving, cli_env, free_port
-from tests.support.apps import Api
 from tests.support.flows import fill_cart, finish, pay, start
-
-PAUSE_SECONDS = 120  # far longer than the drill: the kill always lands inside the pause
-
-
-@pytest.fixture
-def serving() -> Iterator[list[Serving]]:
-    started: list[Serving] = []
-    yield started
-    for s in started:
-        if s.process.poll() is None:
-            try:
-                s.terminate()
-            except Exception:
-                s.kill()
-
-
-@pytest.fixture
-def drill_sandbox() -> Iterator[SandboxServer]:
-    """A sandbox of the drill's own, retrying failed webhooks quickly (0.5 s, doubling)."""
-    server = SandboxServer(
-        key_id=SANDBOX_KEY_ID,
-        key_secret=SANDBOX_KEY_SECRET,
-        webhook_secret=SANDBOX_WEBHOOK_SECRET,
-        webhook_retry_window=600,
-        webhook_backoff=0.5,
-    ).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=httpx.Timeout(PAUSE_SECONDS + 30)) as c:
-        yield c
-
-
-def _api(client: httpx.AsyncClient, port: int) -> Api:
-    return Api(httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=client.timeout))
-
-
-async def _eventually(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = await check()
-        if value:
-            return value
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{what} did not happen within {timeout} s")
 
 
 async def test_sigkill_between_capture_and_commit_ends_in_one_order_per_payment(
@@ -105,7 +55,7 @@ async def test_sigkill_between_capture_and_commit_ends_in_one_order_per_payment(
     retried, unattended = await make_user(), await make_user()
     db = await asyncpg.connect(database_url)
     try:
-        api = _api(client, first_port)
+        api = api_on(client, first_port)
         checkouts: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
         for customer in (retried, unattended):
             await fill_cart(db, customer.id, [(vid, 1)])
@@ -121,7 +71,7 @@ async def test_sigkill_between_capture_and_commit_ends_in_one_order_per_payment(
             with drill_sandbox.state.lock:
                 return all(drill_sandbox.state.payments[p]["status"] == "captured" for p in payment_ids)
 
-        await _eventually(all_captured, 60, "both captures")
+        await eventually(all_captured, 60, "both captures")
         first.process.kill()  # SIGKILL: no shutdown, no rollback, no release of the keys
         first.process.wait(10)
         for task in in_flight:
@@ -135,7 +85,7 @@ async def test_sigkill_between_capture_and_commit_ends_in_one_order_per_payment(
         second = Serving("--port", str(second_port), env=env, log=tmp_path / "second.log")
         serving.append(second)
         second.wait_healthy(second_port)
-        api = _api(client, second_port)
+        api = api_on(client, second_port)
 
         # The client retries with the same key: its claim's holder died with the first process,
         # so the retry takes the key over at once instead of waiting out a 120 s lease.
@@ -154,7 +104,7 @@ async def test_sigkill_between_capture_and_commit_ends_in_one_order_per_payment(
             )
             return bool(placed) or bool(drill_sandbox.state.refunds_for_payment(payment_id))
 
-        await _eventually(lambda: settled(payment_ids[1]), 90, "settling the unattended payment")
+        await eventually(lambda: settled(payment_ids[1]), 90, "settling the unattended payment")
         await asyncio.sleep(3)  # late webhooks and poll rounds must not add a second outcome
 
         for payment_id in payment_ids:
