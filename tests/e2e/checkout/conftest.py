@@ -1,4 +1,4 @@
-"""What the checkout tests against a real `kapda-gql serve` share: the processes they start, a
+"""What the checkout tests against a real `kapda-gql serve` share: a
 sandbox of their own that retries failed webhooks quickly, and a patient HTTP client."""
 
 from __future__ import annotations
@@ -11,19 +11,6 @@ import pytest
 from kapda_gql.config import SANDBOX_KEY_ID, SANDBOX_KEY_SECRET, SANDBOX_WEBHOOK_SECRET
 from kapda_gql.devtools.sandbox.server import SandboxServer
 from tests.e2e.checkout.support import CLIENT_TIMEOUT_SECONDS
-from tests.e2e.devtools.processes import Serving
-
-
-@pytest.fixture
-def serving() -> Iterator[list[Serving]]:
-    started: list[Serving] = []
-    yield started
-    for s in started:
-        if s.process.poll() is None:
-            try:
-                s.terminate()
-            except Exception:
-                s.kill()
 
 
 @pytest.fixture

@@ -5,26 +5,11 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.e2e.devtools.processes import Serving, cli_env, free_port, hold_port, run
-
-
-@pytest.fixture
-def serving() -> Iterator[list[Serving]]:
-    """Every serve started by a test is stopped (SIGTERM, so its database stops too) afterwards."""
-    started: list[Serving] = []
-    yield started
-    for s in started:
-        if s.process.poll() is None:
-            try:
-                s.terminate()
-            except Exception:
-                s.kill()
 
 
 def one_line(text: str) -> str:
