@@ -14,7 +14,27 @@ from tests.support.documents import PARCEL, TRANSITION
 
 
 async def _order_in(db: Any, order_id: str, status: OrderStatus) -> None:
+    """Put the order in ``status`` behind the service's back (to try a move from there, backwards
+    too), with its lines and commissions where that status leaves them, so reconcile agrees."""
     await db.execute("UPDATE orders SET status = $2 WHERE id = $1", int(order_id), status.value)
+    if status in (OrderStatus.CANCELED, OrderStatus.REFUNDED):
+        closed = "canceled_quantity" if status is OrderStatus.CANCELED else "returned_quantity"
+        await db.execute(
+            f"UPDATE order_items SET {closed} = {closed} + quantity - canceled_quantity - returned_quantity"
+            " WHERE order_id = $1",
+            int(order_id),
+        )
+    commission = {
+        OrderStatus.DELIVERED: "EARNED",
+        OrderStatus.CANCELED: "REVERSED",
+        OrderStatus.REFUNDED: "REVERSED",
+    }.get(status, "PENDING")
+    await db.execute(
+        "UPDATE commissions SET status = $2::text,"
+        " reversed_amount = CASE WHEN $2::text = 'REVERSED' THEN amount ELSE 0 END WHERE order_id = $1",
+        int(order_id),
+        commission,
+    )
 
 
 # The whole table (every pair, with its timestamps and side effects) is a unit test of the domain
