@@ -7,6 +7,8 @@ in a directory of the test's own, listening on a Unix socket only.
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
 from pathlib import Path
 
 from pgserver import postgres_server
@@ -39,7 +41,5 @@ class EmbeddedPostgres:
             self._server.ensure_postgres_running()
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):  # stopped already
             self.stop()
-        except Exception:  # noqa: BLE001 - already stopped: nothing to do
-            pass

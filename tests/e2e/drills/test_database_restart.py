@@ -195,9 +195,7 @@ async def test_database_restart_during_checkouts_ends_in_one_order_per_payment(
     assert all(not b.get("errors") for b in placed), placed
 
     # During: the checkouts capture, and the database stops inside their pause.
-    in_flight = [
-        asyncio.create_task(finish(api, c.token, *checkouts[c.id], key=key(c))) for c in during
-    ]
+    in_flight = [asyncio.create_task(finish(api, c.token, *checkouts[c.id], key=key(c))) for c in during]
     payment_ids = {c.id: checkouts[c.id][1]["razorpay_payment_id"] for c in customers if c.id in checkouts}
 
     async def captured() -> bool:
@@ -216,7 +214,7 @@ async def test_database_restart_during_checkouts_ends_in_one_order_per_payment(
     assert me.headers["retry-after"] == "2"
     assert _unavailable(me) == me.headers["x-request-id"]
     started = await api.post(
-        "mutation { startCheckout(input: {shippingAddress: {name: \"A\", line1: \"1 Rd\", city: \"Pune\", "
+        'mutation { startCheckout(input: {shippingAddress: {name: "A", line1: "1 Rd", city: "Pune", '
         'state: "MH", postalCode: "411001", phone: "+91 98450 12345"}}) { id } }',
         token=after[0].token,
     )
@@ -276,7 +274,9 @@ async def test_database_restart_during_checkouts_ends_in_one_order_per_payment(
         await asyncio.sleep(3)  # late webhooks and poll rounds must not add a second outcome
 
         with drill_sandbox.state.lock:
-            captured_ids = [p for p, row in drill_sandbox.state.payments.items() if row["status"] == "captured"]
+            captured_ids = [
+                p for p, row in drill_sandbox.state.payments.items() if row["status"] == "captured"
+            ]
         assert sorted(captured_ids) == sorted(payment_ids.values())
         for payment_id in captured_ids:
             orders = await db.fetchval(

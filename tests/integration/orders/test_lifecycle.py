@@ -262,6 +262,34 @@ async def test_refund_survives_gateway_failure_and_is_retried_once(
     assert len(sandbox.state.refunds_for_payment(order["payment_id"])) == 1
 
 
+async def test_refunded_at_is_when_the_refund_was_confirmed(
+    api: Any, db: Any, shop: dict[str, Any], place_order: Any, sandbox: Any, runtime: Any
+) -> None:
+    """The contract: `refundedAt` is when the last refund was confirmed, whatever the order's status;
+    an order that became REFUNDED while Razorpay has not carried the refund out has none yet."""
+    order = await place_order(shop["alice"], [(shop["product"]["variant_ids"][0], 1)])
+    admin = shop["admin"].token
+    for to in ("PROCESSING", "SHIPPED", "DELIVERED"):
+        parcel = PARCEL if to == "SHIPPED" else None
+        await api.ok(TRANSITION, {"id": order["id"], "to": to, "tracking": parcel}, token=admin)
+    sandbox.state.fail_next("refund", 1)
+    body = await api.ok(TRANSITION, {"id": order["id"], "to": "REFUNDED"}, token=admin)
+    moved = body["transitionOrder"]
+    assert (moved["status"], moved["paymentStatus"], moved["refundedAt"]) == (
+        "REFUNDED",
+        "REFUND_PENDING",
+        None,
+    )
+    assert await db.fetchval("SELECT refunded_at FROM orders") is None
+    result = await refunds.process_due(runtime.db.uow, runtime.gateway, include_not_due=True)
+    assert result.processed == 1
+    row = await db.fetchrow(
+        "SELECT o.payment_status, o.refunded_at, r.processed_at FROM orders o JOIN refunds r ON r.order_id = o.id"
+    )
+    assert row["payment_status"] == "REFUNDED"
+    assert row["refunded_at"] is not None and row["refunded_at"] == row["processed_at"]
+
+
 async def test_crash_between_commit_and_refund_call(
     api: Any, db: Any, shop: dict[str, Any], place_order: Any, sandbox: Any, runtime: Any
 ) -> None:
