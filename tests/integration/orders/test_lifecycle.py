@@ -262,6 +262,27 @@ async def test_refund_survives_gateway_failure_and_is_retried_once(
     assert len(sandbox.state.refunds_for_payment(order["payment_id"])) == 1
 
 
+async def test_one_processor_call_tries_each_refund_once(
+    api: Any, db: Any, shop: dict[str, Any], place_order: Any, sandbox: Any, runtime: Any
+) -> None:
+    """`include_not_due` takes refunds whose backoff has not run out, but a refund tried (and failed)
+    a moment ago by the same call is not claimed again: no second attempt counted, no second call."""
+    orders = [await place_order(shop["alice"], [(shop["product"]["variant_ids"][0], 1)]) for _ in range(2)]
+    sandbox.state.fail_next("refund", 4)
+    for order in orders:
+        body = await api.ok(TRANSITION, {"id": order["id"], "to": "CANCELED"}, token=shop["admin"].token)
+        assert body["transitionOrder"]["paymentStatus"] == "REFUND_PENDING"
+    assert [r["attempts"] for r in await db.fetch("SELECT attempts FROM refunds ORDER BY id")] == [1, 1]
+    result = await refunds.process_due(runtime.db.uow, runtime.gateway, include_not_due=True)
+    assert (result.processed, result.retrying) == (0, 2)
+    assert [r["attempts"] for r in await db.fetch("SELECT attempts FROM refunds ORDER BY id")] == [2, 2]
+    result = await refunds.process_due(runtime.db.uow, runtime.gateway, include_not_due=True)
+    assert result.processed == 2
+    assert [r["attempts"] for r in await db.fetch("SELECT attempts FROM refunds ORDER BY id")] == [3, 3]
+    for order in orders:
+        assert len(sandbox.state.refunds_for_payment(order["payment_id"])) == 1
+
+
 async def test_refunded_at_is_when_the_refund_was_confirmed(
     api: Any, db: Any, shop: dict[str, Any], place_order: Any, sandbox: Any, runtime: Any
 ) -> None:
