@@ -227,7 +227,7 @@ async def test_database_restart_during_checkouts_ends_in_one_order_per_payment(
         [error] = body["errors"]
         assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE", body
         assert error["extensions"]["requestId"], body
-    # Razorpay has the money of every in-flight checkout; the database has none of their orders yet.
+    # Razorpay has the money of every in-flight checkout, and each of them was told to retry.
     with drill_sandbox.state.lock:
         assert all(drill_sandbox.state.payments[payment_ids[c.id]]["status"] == "captured" for c in during)
 
