@@ -395,13 +395,13 @@ def designer_figures(
     s, c = sales.subquery("sales"), commissions.subquery("commissions")
     figures = (
         select(
-            Designer.id,
-            func.coalesce(s.c.orders, 0),
-            func.coalesce(s.c.units, 0),
-            func.coalesce(s.c.gross, 0),
-            func.coalesce(c.c.pending, 0),
-            func.coalesce(c.c.earned, 0),
-            func.coalesce(c.c.reversed, 0),
+            Designer.id.label("designer_id"),
+            func.coalesce(s.c.orders, 0).label("orders_count"),
+            func.coalesce(s.c.units, 0).label("units_sold"),
+            func.coalesce(s.c.gross, 0).label("gross_sales"),
+            func.coalesce(c.c.pending, 0).label("commission_pending"),
+            func.coalesce(c.c.earned, 0).label("commission_earned"),
+            func.coalesce(c.c.reversed, 0).label("commission_reversed"),
         )
         .select_from(Designer)
         .outerjoin(s, s.c.designer_id == Designer.id)
