@@ -72,16 +72,20 @@ FROM checkout_sessions s WHERE s.razorpay_order_id LIKE 'order_year%'
 ITEMS = """
 WITH items AS (
     INSERT INTO order_items (order_id, variant_id, product_id, designer_id, product_title, sku, size, color,
-                             unit_price, quantity, line_total)
+                             unit_price, quantity, line_total, canceled_quantity, refunded_amount)
     SELECT o.id, l.variant_id, l.product_id, l.designer_id, l.title, l.sku, l.size, l.color, l.unit_price,
-           l.quantity, l.line_total
+           l.quantity, l.line_total,
+           -- a whole-order cancel closes every unit, refunded at its charged price (orders/store.py)
+           CASE o.status WHEN 'CANCELED' THEN l.quantity ELSE 0 END,
+           CASE o.status WHEN 'CANCELED' THEN l.line_total ELSE 0 END
     FROM year_lines l JOIN orders o ON o.number = 'KC-YEAR-' || lpad(l.g::text, 10, '0')
     RETURNING id, order_id, designer_id, line_total
 )
-INSERT INTO commissions (order_item_id, order_id, designer_id, rate_bps, amount, status)
+INSERT INTO commissions (order_item_id, order_id, designer_id, rate_bps, amount, status, reversed_amount)
 SELECT items.id, items.order_id, items.designer_id, d.commission_rate_bps,
        (items.line_total * d.commission_rate_bps + 5000) / 10000,
-       CASE o.status WHEN 'CANCELED' THEN 'REVERSED' ELSE 'EARNED' END
+       CASE o.status WHEN 'CANCELED' THEN 'REVERSED' ELSE 'EARNED' END,
+       CASE o.status WHEN 'CANCELED' THEN (items.line_total * d.commission_rate_bps + 5000) / 10000 ELSE 0 END
 FROM items JOIN designers d ON d.id = items.designer_id JOIN orders o ON o.id = items.order_id
 """
 PAYMENTS = """

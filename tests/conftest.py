@@ -113,7 +113,8 @@ async def clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     """Every test that touches the database starts from empty tables and a fresh sandbox; unit tests
     start neither. And every such test ends reconciled: the suite reconciles itself at each test's
     teardown (the tables are emptied before the next one, so a run-end reconcile would see only the
-    last test). A test that writes stock or money straight into tables says so: ``@pytest.mark.unledgered``."""
+    last test). Seeding goes the ledger's way (tests/support/flows.py); a test that leaves money or
+    stock unaccounted for on purpose says so, and why: ``@pytest.mark.unledgered``."""
     touches = "database_url" in request.fixturenames or "runtime" in request.fixturenames
     if touches:
         sandbox: SandboxServer = request.getfixturevalue("sandbox")

@@ -298,7 +298,7 @@ class Order(Base):
     shipped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     canceled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # When the last of its refunds was confirmed (or, with none confirmed yet, when it became REFUNDED).
+    # When the last of its refunds was confirmed at Razorpay (none yet: NULL, whatever the status).
     refunded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The parcel's tracking, given when the order ships.
     tracking_carrier: Mapped[str | None] = mapped_column(String(80))

@@ -146,13 +146,14 @@ ORDER: Lifecycle[OrderStatus] = Lifecycle(
         OrderStatus.REFUNDED: (),
     },
 )
-# The order column stamped when an order reaches each status.
+# The order column stamped when an order reaches each status. REFUNDED stamps none: refunded_at is
+# when the last refund was confirmed at Razorpay (the contract), which the refund outbox writes
+# (payments/refunds.py), not when the order became REFUNDED with its refund still on its way.
 ORDER_TIMESTAMP = {
     OrderStatus.PROCESSING: "processing_at",
     OrderStatus.SHIPPED: "shipped_at",
     OrderStatus.DELIVERED: "delivered_at",
     OrderStatus.CANCELED: "canceled_at",
-    OrderStatus.REFUNDED: "refunded_at",
 }
 # Canceled before it left the warehouse: its units go back on the shelf.
 RESTOCK_FROM = frozenset({OrderStatus.PENDING, OrderStatus.PROCESSING})
@@ -184,7 +185,7 @@ class OrderStep:
 
     current: OrderStatus
     target: OrderStatus
-    timestamp: str
+    timestamp: str | None  # the column the move stamps, if any (ORDER_TIMESTAMP)
     restock: bool
     commission: CommissionMove | None
     refund_if_paid: bool
@@ -197,7 +198,7 @@ def order_step(current: OrderStatus, target: OrderStatus) -> OrderStep:
     return OrderStep(
         current=current,
         target=target,
-        timestamp=ORDER_TIMESTAMP[target],
+        timestamp=ORDER_TIMESTAMP.get(target),
         restock=target is OrderStatus.CANCELED and current in RESTOCK_FROM,
         commission=CommissionMove(after, _COMMISSION_FROM[after]) if after is not None else None,
         refund_if_paid=target in _REFUND_ON,

@@ -164,7 +164,9 @@ async def _change(
         values: dict[str, Any] = {"updated_at": now}
         if closed:
             values["status"] = rule.closes_to.value
-            values[lifecycles.ORDER_TIMESTAMP[rule.closes_to]] = now
+            stamp = lifecycles.ORDER_TIMESTAMP.get(rule.closes_to)
+            if stamp is not None:
+                values[stamp] = now
             await store.add_history(
                 tx,
                 order_id=order_id,

@@ -272,9 +272,8 @@ async def transition_order(
                 "number": parcel["tracking_number"],
                 "url": parcel["tracking_url"],
             }
-        await store.set_order(
-            tx, order_id, {"status": to.value, "updated_at": now, step.timestamp: now, **parcel}
-        )
+        stamped = {step.timestamp: now} if step.timestamp else {}
+        await store.set_order(tx, order_id, {"status": to.value, "updated_at": now, **stamped, **parcel})
         await store.add_history(
             tx, order_id=order_id, from_status=current, to_status=to, actor_id=actor.user_id, note=note
         )

@@ -7,11 +7,12 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, exists, func, insert, literal, select, update
+from sqlalchemy import BigInteger, Select, exists, func, insert, literal, select, update
 
 from kapda_gql.core.pagination import Keyset, Page, Window, encode_cursor, page_of
 from kapda_gql.db.models import (
     Commission,
+    Designer,
     Order,
     OrderItem,
     OrderStatusChange,
@@ -358,40 +359,64 @@ async def lines_with_variants(
 # --- designer figures ------------------------------------------------------------------------
 
 
-async def designer_sales(
-    tx: OrmUnit, designer_id: int, *, leaving_out: Collection[OrderStatus]
-) -> tuple[int, int, int]:
-    """(orders, units, gross) of the designer's lines, leaving out orders in ``leaving_out`` and
-    units cancelled or returned on their own."""
-    row = (
-        await tx.session.execute(
-            select(
-                func.count(func.distinct(OrderItem.order_id)),
-                func.coalesce(func.sum(_OPEN_UNITS), 0),
-                func.coalesce(func.sum(OrderItem.unit_price * _OPEN_UNITS), 0),
-            )
-            .join(Order, Order.id == OrderItem.order_id)
-            .where(OrderItem.designer_id == designer_id, Order.status.not_in([s.value for s in leaving_out]))
-        )
-    ).one()
-    return int(row[0]), int(row[1]), int(row[2])
+def designer_figures(
+    designer_id: int | None, *, leaving_out: Collection[OrderStatus]
+) -> Select[*tuple[Any, ...]]:
+    """Per designer (one, or every designer with ``None``): ``(designer_id, orders, units, gross,
+    pending, earned, reversed)``, one statement that the API runs for ``designerStats`` and
+    ``kapda-gql reconcile`` runs for every designer against the sum of their lines.
 
-
-async def commissions_by_status(tx: OrmUnit, designer_id: int) -> tuple[dict[str, int], int]:
-    """What of the designer's commissions stands in each status, and how much was reversed in all
-    (whole rows, and the parts of rows whose units were cancelled or returned)."""
-    rows = await tx.session.execute(
+    Sales leave out orders in ``leaving_out`` and units cancelled or returned on their own; an order
+    counts for a designer while at least one of its lines of theirs has an open unit (an order whose
+    lines of theirs were all cancelled or returned is no sale of theirs, whatever its other lines).
+    Commissions: what stands of each row by its status, and all that was taken back (whole rows, and
+    the parts of rows whose units were cancelled or returned)."""
+    sales = (
         select(
-            Commission.status,
-            func.coalesce(func.sum(Commission.amount - Commission.reversed_amount), 0),
-            func.coalesce(func.sum(Commission.reversed_amount), 0),
+            OrderItem.designer_id.label("designer_id"),
+            func.count(func.distinct(OrderItem.order_id)).filter(_OPEN_UNITS > 0).label("orders"),
+            func.sum(_OPEN_UNITS).label("units"),
+            func.sum(OrderItem.unit_price * _OPEN_UNITS).label("gross"),
         )
-        .where(Commission.designer_id == designer_id)
-        .group_by(Commission.status)
+        .join(Order, Order.id == OrderItem.order_id)
+        .where(Order.status.not_in([s.value for s in leaving_out]))
+        .group_by(OrderItem.designer_id)
     )
-    standing: dict[str, int] = {}
-    reversed_total = 0
-    for status, left, taken_back in rows.all():
-        standing[str(status)] = int(left)
-        reversed_total += int(taken_back)
-    return standing, reversed_total
+    standing = Commission.amount - Commission.reversed_amount
+    commissions = select(
+        Commission.designer_id.label("designer_id"),
+        func.sum(standing).filter(Commission.status == CommissionStatus.PENDING.value).label("pending"),
+        func.sum(standing).filter(Commission.status == CommissionStatus.EARNED.value).label("earned"),
+        func.sum(Commission.reversed_amount).label("reversed"),
+    ).group_by(Commission.designer_id)
+    if designer_id is not None:
+        sales = sales.where(OrderItem.designer_id == designer_id)
+        commissions = commissions.where(Commission.designer_id == designer_id)
+    s, c = sales.subquery("sales"), commissions.subquery("commissions")
+    figures = (
+        select(
+            Designer.id.label("designer_id"),
+            func.coalesce(s.c.orders, 0).label("orders_count"),
+            func.coalesce(s.c.units, 0).label("units_sold"),
+            func.coalesce(s.c.gross, 0).label("gross_sales"),
+            func.coalesce(c.c.pending, 0).label("commission_pending"),
+            func.coalesce(c.c.earned, 0).label("commission_earned"),
+            func.coalesce(c.c.reversed, 0).label("commission_reversed"),
+        )
+        .select_from(Designer)
+        .outerjoin(s, s.c.designer_id == Designer.id)
+        .outerjoin(c, c.c.designer_id == Designer.id)
+        .order_by(Designer.id)
+    )
+    return figures if designer_id is None else figures.where(Designer.id == designer_id)
+
+
+async def designer_figures_of(
+    tx: OrmUnit, designer_id: int, *, leaving_out: Collection[OrderStatus]
+) -> tuple[int, int, int, int, int, int]:
+    """``designer_figures`` of one designer (zeros for a designer with no sales or no row)."""
+    row = (await tx.session.execute(designer_figures(designer_id, leaving_out=leaving_out))).first()
+    if row is None:
+        return (0, 0, 0, 0, 0, 0)
+    _, orders, units, gross, pending, earned, reversed_total = (int(v) for v in row)
+    return orders, units, gross, pending, earned, reversed_total

@@ -20,7 +20,7 @@ with the refusal otherwise. Its audit entry says ``outside``, and ``kapda-gql re
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -232,10 +232,14 @@ class _Claimed:
     attempts: int
 
 
-async def _claim(uow: UnitOfWork, refund_id: int | None, any_time: bool) -> _Claimed | None:
+async def _claim(
+    uow: UnitOfWork, refund_id: int | None, any_time: bool, skipping: Collection[int] = ()
+) -> _Claimed | None:
     """Lease one due refund: one atomic statement, so no transaction around it."""
     async with uow.lean(read=True) as tx:
-        row = await store.claim_due_refund(tx, lease=LEASE, refund_id=refund_id, any_time=any_time)
+        row = await store.claim_due_refund(
+            tx, lease=LEASE, refund_id=refund_id, any_time=any_time, skipping=skipping
+        )
     return _Claimed(*row) if row else None
 
 
@@ -345,11 +349,13 @@ async def process_due(
 ) -> ProcessResult:
     """Work through due refunds; ``uow_factory`` (such as ``Database.uow``) gives a fresh UnitOfWork."""
     counts = {"PROCESSED": 0, "FAILED": 0, "RETRYING": 0}
+    # Each refund once per call: with include_not_due a refund that just failed is due again at
+    # once, and claiming it again would count a second attempt (and call Razorpay again).
     seen: set[int] = set()
     for _ in range(limit):
         uow = uow_factory()
-        claimed = await _claim(uow, None, include_not_due)
-        if claimed is None or claimed.id in seen:
+        claimed = await _claim(uow, None, include_not_due, skipping=seen)
+        if claimed is None:
             break
         seen.add(claimed.id)
         outcome = await _attempt(uow, gateway, claimed)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -102,6 +103,7 @@ _CLAIM = """
         WHERE status = $2
           AND ($3::bigint IS NULL OR id = $3::bigint)
           AND ($4::boolean OR next_attempt_at <= now())
+          AND id <> ALL($5::bigint[])
         ORDER BY next_attempt_at, id
         LIMIT 1 FOR UPDATE SKIP LOCKED
     ) AND p.id = r.payment_id
@@ -110,11 +112,12 @@ _CLAIM = """
 
 
 async def claim_due_refund(
-    tx: Unit, *, lease: timedelta, refund_id: int | None, any_time: bool
+    tx: Unit, *, lease: timedelta, refund_id: int | None, any_time: bool, skipping: Collection[int] = ()
 ) -> Record | None:
-    """Lease one due refund (SKIP LOCKED: several workers never take the same row)."""
+    """Lease one due refund (SKIP LOCKED: several workers never take the same row), none of
+    ``skipping`` (the ones the caller tried already)."""
     return await tx.sql.fetchrow(
-        _CLAIM, lease.total_seconds(), RefundStatus.PENDING.value, refund_id, any_time
+        _CLAIM, lease.total_seconds(), RefundStatus.PENDING.value, refund_id, any_time, list(skipping)
     )
 
 

@@ -14,7 +14,11 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy.dialects.postgresql.base import PGDialect
 
+from kapda_gql.domain.enums import OrderStatus
+from kapda_gql.domain.lifecycles import NOT_LIVE
+from kapda_gql.orders import stats
 from kapda_gql.payments.gateway import PaymentGateway
 
 # Units held now per variant, as the holds store them (0 until holds exist). The ledger's held
@@ -27,6 +31,59 @@ class Check:
     name: str
     what: str  # one line: what agreeing means
     sql: str
+
+
+# designerStats for every designer, by the very statement the API runs (orders/stats.py), its only
+# parameters the fixed statuses it is built with, rendered into the text.
+_REPORTED = str(
+    stats.figures().compile(
+        dialect=PGDialect(),  # type: ignore[no-untyped-call]
+        compile_kwargs={"literal_binds": True},
+    )
+)
+_NOT_LIVE = ", ".join(f"'{status.value}'" for status in sorted(NOT_LIVE))
+# The same figures summed line by line, written apart from the API's statement: each line counts for
+# its own designer (its commission too, whatever the commission row names), its open units are
+# its total less the closed units at their price, an order counts while a line of the designer has
+# an open unit, and a commission stands where its line's state puts it (reversed once nothing of the
+# line is open or the order no longer lives, earned once the order is delivered, pending before).
+_SUMMED = f"""SELECT i.designer_id,
+           count(DISTINCT i.order_id) FILTER (WHERE x.live AND x.open > 0) AS orders_count,
+           coalesce(sum(x.open) FILTER (WHERE x.live), 0) AS units_sold,
+           coalesce(sum(i.line_total - i.unit_price * (i.canceled_quantity + i.returned_quantity))
+                    FILTER (WHERE x.live), 0) AS gross_sales,
+           coalesce(sum(c.amount - c.reversed_amount)
+                    FILTER (WHERE x.live AND x.open > 0 AND o.status <> '{OrderStatus.DELIVERED.value}'), 0)
+               AS commission_pending,
+           coalesce(sum(c.amount - c.reversed_amount)
+                    FILTER (WHERE x.live AND x.open > 0 AND o.status = '{OrderStatus.DELIVERED.value}'), 0)
+               AS commission_earned,
+           coalesce(sum(c.reversed_amount), 0) AS commission_reversed
+    FROM order_items i JOIN orders o ON o.id = i.order_id
+    LEFT JOIN commissions c ON c.order_item_id = i.id
+    CROSS JOIN LATERAL (SELECT o.status NOT IN ({_NOT_LIVE}) AS live,
+                               i.quantity - i.canceled_quantity - i.returned_quantity AS open) x
+    GROUP BY i.designer_id"""
+# (the API's name of each figure, its column in both statements)
+FIGURES = (
+    ("ordersCount", "orders_count"),
+    ("unitsSold", "units_sold"),
+    ("grossSales", "gross_sales"),
+    ("commissionPending", "commission_pending"),
+    ("commissionEarned", "commission_earned"),
+    ("commissionReversed", "commission_reversed"),
+)
+_FIGURE_PAIRS = ", ".join(f"('{name}', r.{col}, coalesce(s.{col}, 0))" for name, col in FIGURES)
+DESIGNER_STATS = Check(
+    "designers.stats",
+    "every designer's designerStats equal the sum of their order lines and their commissions",
+    f"""WITH reported AS ({_REPORTED}), summed AS ({_SUMMED})
+        SELECT coalesce(r.designer_id, s.designer_id) AS designer, v.figure, v.reported, v.summed
+        FROM reported r FULL JOIN summed s ON s.designer_id = r.designer_id
+        CROSS JOIN LATERAL (VALUES {_FIGURE_PAIRS}) AS v(figure, reported, summed)
+        WHERE v.reported IS DISTINCT FROM v.summed
+        ORDER BY 1, 2""",
+)
 
 
 CHECKS: tuple[Check, ...] = (
@@ -99,6 +156,7 @@ CHECKS: tuple[Check, ...] = (
                  - i.returned_quantity) * c.rate_bps + 5000) / 10000
            ORDER BY c.id""",
     ),
+    DESIGNER_STATS,
 )
 
 _PROCESSED = """SELECT p.razorpay_payment_id, r.razorpay_refund_id, r.amount

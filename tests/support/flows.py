@@ -141,3 +141,25 @@ async def set_on_hand(db: Any, variant_id: int, units: int) -> None:
         variant_id,
         units,
     )
+
+
+def with_initial_movements(insert_variants: str) -> str:
+    """An ``INSERT INTO variants ...`` (no RETURNING) made to write each new variant's INITIAL
+    movement in the same statement, as createProduct does; it returns the new ids in insert order."""
+    return (
+        f"WITH made AS ({insert_variants} RETURNING id, stock),"
+        " moved AS (INSERT INTO stock_movements (variant_id, reason, delta, stock_after)"
+        " SELECT id, 'INITIAL', stock, stock FROM made) SELECT id FROM made ORDER BY id"
+    )
+
+
+async def record_payment(db: Any, order_id: int) -> None:
+    """The captured payment of an order written straight into the tables (its total, through its
+    checkout session), so the order is paid by exactly one payment as reconcile expects."""
+    await db.execute(
+        "INSERT INTO payments (razorpay_payment_id, razorpay_order_id, checkout_session_id, order_id,"
+        " amount, currency, status)"
+        " SELECT 'pay_seeded' || o.id, 'order_seeded' || o.id, o.checkout_session_id, o.id, o.total, 'INR',"
+        " 'CAPTURED' FROM orders o WHERE o.id = $1",
+        order_id,
+    )

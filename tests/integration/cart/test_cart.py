@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.assertions import code
 from tests.support.documents import ADD_FULL, CART, REMOVE, UPDATE
+from tests.support.flows import set_on_hand
 
 
 async def _cart_lines(db: Any, user_id: int) -> list[tuple[int, int, int]]:
@@ -123,7 +124,6 @@ async def test_a_line_whose_product_went_away_can_still_be_removed(
     assert (await api.ok(UPDATE, {"v": vid, "q": 0}, token=customer.token))["updateCartItem"]["items"] == []
 
 
-@pytest.mark.unledgered
 async def test_more_than_in_stock_is_insufficient_stock(
     api: Any, make_user: Any, make_product: Any, db: Any
 ) -> None:
@@ -148,7 +148,7 @@ async def test_more_than_in_stock_is_insufficient_stock(
     assert (error["extensions"]["requested"], error["extensions"]["available"]) == (5, 3)
     assert await _cart_lines(db, customer.id) == [(vid, 2, 129900)]
 
-    await db.execute("UPDATE variants SET stock = 0 WHERE id = $1", vid)
+    await set_on_hand(db, vid, 0)
     error = await api.error(UPDATE, {"v": vid, "q": 1}, token=customer.token)
     assert (error["extensions"]["code"], error["extensions"]["available"]) == ("INSUFFICIENT_STOCK", 0)
 

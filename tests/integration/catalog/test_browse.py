@@ -325,7 +325,6 @@ async def _walk(api: Any, page_size: int, **variables: Any) -> tuple[list[int], 
     return ids, pages
 
 
-@pytest.mark.unledgered
 @pytest.mark.parametrize("sort", ["NEWEST", "PRICE_ASC", "PRICE_DESC"])
 async def test_walking_every_page_sees_each_product_once_in_order(
     api: Any, many: dict[str, Any], sort: str
@@ -343,7 +342,6 @@ async def test_walking_every_page_sees_each_product_once_in_order(
         assert len(set(ids)) == len(ids) == 17
 
 
-@pytest.mark.unledgered
 async def test_relevance_ranks_and_pages_without_gaps(api: Any, many: dict[str, Any], db: Any) -> None:
     ranks = dict(
         await db.fetch(
@@ -366,14 +364,12 @@ async def test_relevance_ranks_and_pages_without_gaps(api: Any, many: dict[str, 
         assert ids == expected
 
 
-@pytest.mark.unledgered
 async def test_relevance_without_search_is_newest(api: Any, many: dict[str, Any]) -> None:
     newest, _ = await _walk(api, 5, sort="NEWEST")
     relevance, _ = await _walk(api, 5, sort="RELEVANCE")
     assert relevance == newest
 
 
-@pytest.mark.unledgered
 async def test_filter_and_sort_page_together(api: Any, many: dict[str, Any]) -> None:
     rows = [r for r in many["rows"] if 200 <= r["price"] <= 300]
     ids, _ = await _walk(api, 2, sort="PRICE_DESC", filter={"minPrice": 200, "maxPrice": 300})
@@ -426,7 +422,6 @@ BAD_CURSORS: list[tuple[str, str]] = [
 ]
 
 
-@pytest.mark.unledgered
 async def test_bad_cursors_are_bad_user_input(api: Any, many: dict[str, Any]) -> None:
     for sort, after in BAD_CURSORS:
         error = await api.error(PRODUCTS, {"sort": sort, "after": after})
@@ -434,7 +429,6 @@ async def test_bad_cursors_are_bad_user_input(api: Any, many: dict[str, Any]) ->
         assert error["extensions"]["requestId"]
 
 
-@pytest.mark.unledgered
 async def test_relevance_cursor_is_checked_too(api: Any, many: dict[str, Any]) -> None:
     variables = {"sort": "RELEVANCE", "filter": {"search": "kurta"}}
     error = await api.error(PRODUCTS, {**variables, "after": _cursor(["high", 1])})

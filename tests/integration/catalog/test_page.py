@@ -18,6 +18,7 @@ from kapda_gql.catalog import model as catalog
 from kapda_gql.core.pagination import Window, encode_cursor
 from kapda_gql.domain.policy import Actor
 from kapda_gql.runtime import Runtime
+from tests.support.flows import with_initial_movements
 
 PAGE = """
 query($filter: ProductFilter, $sort: ProductSort, $first: Int, $after: String) {
@@ -143,8 +144,10 @@ async def shop(make_user: Any, db: Any) -> Shop:
                 deleted=i % 4 == 1 and j == 0,  # product 9 keeps no live variant
             )
             variant.id = await db.fetchval(
-                "INSERT INTO variants (product_id, sku, size, color, price, stock, deleted_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN now() END) RETURNING id",
+                with_initial_movements(
+                    "INSERT INTO variants (product_id, sku, size, color, price, stock, deleted_at)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN now() END)"
+                ),
                 product.id,
                 variant.sku,
                 variant.size,
@@ -260,7 +263,6 @@ def _filters(shop: Shop) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.mark.unledgered
 async def test_every_filter_for_every_role_matches_the_model(api: Any, db: Any, shop: Shop) -> None:
     wrong = []
     nonempty = 0
@@ -280,7 +282,6 @@ async def test_every_filter_for_every_role_matches_the_model(api: Any, db: Any, 
     assert await _expected(db, shop, "d2", flt) != await _expected(db, shop, "anonymous", flt)
 
 
-@pytest.mark.unledgered
 async def test_designers_see_their_own_products_in_every_status(api: Any, shop: Shop) -> None:
     for who in ("d1", "d2"):
         mine = shop.designers[who]
@@ -333,7 +334,6 @@ WALKS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-@pytest.mark.unledgered
 @pytest.mark.parametrize("sort", ["NEWEST", "PRICE_ASC", "PRICE_DESC", "RELEVANCE"])
 async def test_each_sort_walked_with_cursors_is_the_unpaged_order(
     api: Any, db: Any, shop: Shop, sort: str
@@ -353,7 +353,6 @@ async def test_each_sort_walked_with_cursors_is_the_unpaged_order(
             assert walked == cursors
 
 
-@pytest.mark.unledgered
 async def test_a_cursor_need_not_name_a_visible_product(api: Any, db: Any, shop: Shop) -> None:
     """A cursor is a position in the order: one at a deleted product's place, or at a made-up key,
     continues with exactly the products beyond it."""
@@ -368,7 +367,6 @@ async def test_a_cursor_need_not_name_a_visible_product(api: Any, db: Any, shop:
     assert [int(e["node"]["id"]) for e in data["edges"]] == [p.id for p in price_order if p.price >= 20000]
 
 
-@pytest.mark.unledgered
 async def test_nodes_carry_their_designer_and_live_variants_in_id_order(api: Any, shop: Shop) -> None:
     data = (await api.ok(PAGE, {"first": 100}, token=shop.tokens["admin"]))["products"]
     by_id = {p.id: p for p in shop.products}
@@ -400,7 +398,6 @@ async def test_nodes_carry_their_designer_and_live_variants_in_id_order(api: Any
     assert any(len(n["variants"]) == 3 for n in nodes.values())
 
 
-@pytest.mark.unledgered
 async def test_first_zero_says_whether_anything_is_there(api: Any, shop: Shop) -> None:
     data = (await api.ok(PAGE, {"first": 0}))["products"]
     assert data["edges"] == []
@@ -418,7 +415,6 @@ async def test_first_zero_says_whether_anything_is_there(api: Any, shop: Shop) -
 # --- the service itself ----------------------------------------------------------------------
 
 
-@pytest.mark.unledgered
 async def test_list_products_returns_whole_entries(runtime: Runtime, shop: Shop) -> None:
     page = await browse.list_products(
         runtime.db.uow(), Actor(), catalog.ProductFilter(), catalog.ProductSort.PRICE_DESC, Window(5)
@@ -438,7 +434,6 @@ async def test_list_products_returns_whole_entries(runtime: Runtime, shop: Shop)
         ]
 
 
-@pytest.mark.unledgered
 async def test_the_batch_loads_keep_their_shapes(runtime: Runtime, shop: Shop) -> None:
     d1, d2 = shop.designers["d1"], shop.designers["d2"]
     assert await browse.designers_by_ids(runtime.db.uow(), [d2, 987654, d1]) == [
@@ -486,7 +481,6 @@ def _check_page(data: dict[str, Any], cursors: list[str], start: int, what: Any)
     }, what
 
 
-@pytest.mark.unledgered
 @pytest.mark.parametrize("sort", ["NEWEST", "PRICE_ASC", "PRICE_DESC", "RELEVANCE"])
 async def test_each_sort_walked_backward_is_the_unpaged_order_with_true_page_info(
     api: Any, db: Any, shop: Shop, sort: str
@@ -523,7 +517,6 @@ async def test_each_sort_walked_backward_is_the_unpaged_order_with_true_page_inf
             assert end == 0, (who, flt, size)
 
 
-@pytest.mark.unledgered
 async def test_forward_then_backward_yields_the_same_items(api: Any, shop: Shop) -> None:
     token = shop.tokens["admin"]
     for sort in ("NEWEST", "PRICE_ASC", "PRICE_DESC"):
@@ -546,7 +539,6 @@ async def test_forward_then_backward_yields_the_same_items(api: Any, shop: Shop)
         assert again["edges"] == two["edges"], sort
 
 
-@pytest.mark.unledgered
 async def test_page_sizes_and_directions_are_checked(api: Any, shop: Shop) -> None:
     for variables in ({"first": 101}, {"last": 101}, {"last": 1000}):
         error = await api.error(BOTH, variables)
@@ -575,7 +567,6 @@ async def _expected_plain(shop: Shop) -> list[Product]:
     return sorted(shop.visible("anonymous"), key=lambda p: (p.created_at, p.id), reverse=True)
 
 
-@pytest.mark.unledgered
 async def test_a_backward_page_with_a_cursor_is_one_statement(api: Any, runtime: Runtime, shop: Shop) -> None:
     from tests.support.statements import counting
 
@@ -593,7 +584,6 @@ async def test_a_backward_page_with_a_cursor_is_one_statement(api: Any, runtime:
 CATEGORIES_QUERY = "{ categories { name slug productCount } }"
 
 
-@pytest.mark.unledgered
 @pytest.mark.parametrize("who", WHO)
 async def test_categories_count_what_each_caller_sees(api: Any, shop: Shop, who: str) -> None:
     counts: dict[str, int] = {}
@@ -608,7 +598,6 @@ async def test_categories_count_what_each_caller_sees(api: Any, shop: Shop, who:
     assert [c["name"] for c in data] == sorted(c["name"] for c in data)
 
 
-@pytest.mark.unledgered
 async def test_the_category_filter_takes_a_slug_or_a_name_in_any_case(
     api: Any, db: Any, shop: Shop, make_user: Any
 ) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from kapda_gql.runtime import Runtime
+from tests.support.flows import with_initial_movements
 from tests.support.statements import counting
 
 PAGE = """
@@ -59,9 +60,11 @@ async def shelves(db: Any) -> None:
         " FROM designers ORDER BY id"
     )
     await db.execute(
-        "INSERT INTO variants (product_id, sku, size, color, stock, deleted_at)"
-        " SELECT p.id, 'V-' || p.id || '-' || s, s, 'Blue', 1 + p.id % 3, CASE WHEN s = 'L' THEN now() END"
-        " FROM products p CROSS JOIN unnest(ARRAY['S', 'M', 'L', 'XL']) s"
+        with_initial_movements(
+            "INSERT INTO variants (product_id, sku, size, color, stock, deleted_at)"
+            " SELECT p.id, 'V-' || p.id || '-' || s, s, 'Blue', 1 + p.id % 3, CASE WHEN s = 'L' THEN now() END"
+            " FROM products p CROSS JOIN unnest(ARRAY['S', 'M', 'L', 'XL']) s"
+        )
     )
 
 
@@ -72,7 +75,6 @@ async def _count(api: Any, runtime: Runtime, query: str, variables: dict[str, An
     return statements, data["products"]
 
 
-@pytest.mark.unledgered
 async def test_a_page_is_one_statement_for_any_size_filter_and_search(
     api: Any, runtime: Runtime, make_user: Any, shelves: None
 ) -> None:
@@ -102,7 +104,6 @@ async def test_a_page_is_one_statement_for_any_size_filter_and_search(
     assert len(seen) == 9
 
 
-@pytest.mark.unledgered
 async def test_total_count_adds_one_statement(api: Any, runtime: Runtime, shelves: None) -> None:
     for name, variables in QUERIES:
         statements, products = await _count(api, runtime, WITH_COUNT, {**variables, "first": 20}, None)

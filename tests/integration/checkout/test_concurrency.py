@@ -29,7 +29,6 @@ async def _sold(db: Any) -> dict[int, int]:
     return {r["variant_id"]: int(r["q"]) for r in rows}
 
 
-@pytest.mark.unledgered
 async def test_opposite_cart_orders_never_deadlock(
     api: Any,
     make_user: Any,
@@ -83,7 +82,6 @@ async def test_opposite_cart_orders_never_deadlock(
     assert await db.fetchval("SELECT count(DISTINCT cart_id) FROM cart_lines") == 21
 
 
-@pytest.mark.unledgered
 async def test_many_overlapping_sets_keep_stock_consistent(
     api: Any, make_user: Any, make_product: Any, sandbox: Any, db: Any, settings: Any
 ) -> None:

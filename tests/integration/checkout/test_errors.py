@@ -386,7 +386,6 @@ async def test_razorpay_down_at_checkout_changes_nothing_and_a_retry_completes(
     assert await db.fetchval("SELECT count(*) FROM orders") == 1
 
 
-@pytest.mark.unledgered
 async def test_stock_gone_after_start_refunds_and_keeps_the_cart(
     api: Any, make_user: Any, make_product: Any, sandbox: Any, db: Any
 ) -> None:
@@ -415,7 +414,6 @@ async def test_stock_gone_after_start_refunds_and_keeps_the_cart(
     assert await db.fetchval("SELECT count(*) FROM orders") == 0
 
 
-@pytest.mark.unledgered
 async def test_a_failed_session_keeps_its_failure_on_its_own_row(
     api: Any, make_user: Any, make_product: Any, sandbox: Any, db: Any
 ) -> None:

@@ -189,6 +189,8 @@ async def _payment(db: asyncpg.Connection, session_id: uuid.UUID, status: str) -
     )
 
 
+# Unreconciled on purpose: the purge rules are probed with sessions a reconcile rightly reports (an
+# order without its payment, a captured payment without its order), to show purge keeps them both.
 @pytest.mark.unledgered
 async def test_purge_deletes_exactly_what_expired(
     runtime: Runtime, db: asyncpg.Connection, make_user: Any

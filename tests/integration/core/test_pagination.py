@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.flows import record_payment
+
 ORDERS = """query($first: Int, $after: String, $last: Int, $before: String) {
   orders(first: $first, after: $after, last: $last, before: $before) {
     totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { id } } } }"""
@@ -56,7 +58,6 @@ async def _walk_both_ways(
     assert end == 0
 
 
-@pytest.mark.unledgered
 @pytest.mark.parametrize("size", [1, 3])
 async def test_orders_both_ways(api: Any, db: Any, make_user: Any, size: int) -> None:
     customer = await make_user()
@@ -80,6 +81,7 @@ async def test_orders_both_ways(api: Any, db: Any, make_user: Any, size: int) ->
                 at,
                 ADDRESS,
             )
+            await record_payment(db, oid)
             if who is customer:
                 mine.append((at, oid))
     expected = [oid for _, oid in sorted(mine, reverse=True)]

@@ -14,7 +14,27 @@ from tests.support.documents import PARCEL, TRANSITION
 
 
 async def _order_in(db: Any, order_id: str, status: OrderStatus) -> None:
+    """Put the order in ``status`` behind the service's back (to try a move from there, backwards
+    too), with its lines and commissions where that status leaves them, so reconcile agrees."""
     await db.execute("UPDATE orders SET status = $2 WHERE id = $1", int(order_id), status.value)
+    if status in (OrderStatus.CANCELED, OrderStatus.REFUNDED):
+        closed = "canceled_quantity" if status is OrderStatus.CANCELED else "returned_quantity"
+        await db.execute(
+            f"UPDATE order_items SET {closed} = {closed} + quantity - canceled_quantity - returned_quantity"
+            " WHERE order_id = $1",
+            int(order_id),
+        )
+    commission = {
+        OrderStatus.DELIVERED: "EARNED",
+        OrderStatus.CANCELED: "REVERSED",
+        OrderStatus.REFUNDED: "REVERSED",
+    }.get(status, "PENDING")
+    await db.execute(
+        "UPDATE commissions SET status = $2::text,"
+        " reversed_amount = CASE WHEN $2::text = 'REVERSED' THEN amount ELSE 0 END WHERE order_id = $1",
+        int(order_id),
+        commission,
+    )
 
 
 # The whole table (every pair, with its timestamps and side effects) is a unit test of the domain
@@ -240,6 +260,55 @@ async def test_refund_survives_gateway_failure_and_is_retried_once(
     assert result.processed == 1
     assert await db.fetchval("SELECT payment_status FROM orders") == "REFUNDED"
     assert len(sandbox.state.refunds_for_payment(order["payment_id"])) == 1
+
+
+async def test_one_processor_call_tries_each_refund_once(
+    api: Any, db: Any, shop: dict[str, Any], place_order: Any, sandbox: Any, runtime: Any
+) -> None:
+    """`include_not_due` takes refunds whose backoff has not run out, but a refund tried (and failed)
+    a moment ago by the same call is not claimed again: no second attempt counted, no second call."""
+    orders = [await place_order(shop["alice"], [(shop["product"]["variant_ids"][0], 1)]) for _ in range(2)]
+    sandbox.state.fail_next("refund", 4)
+    for order in orders:
+        body = await api.ok(TRANSITION, {"id": order["id"], "to": "CANCELED"}, token=shop["admin"].token)
+        assert body["transitionOrder"]["paymentStatus"] == "REFUND_PENDING"
+    assert [r["attempts"] for r in await db.fetch("SELECT attempts FROM refunds ORDER BY id")] == [1, 1]
+    result = await refunds.process_due(runtime.db.uow, runtime.gateway, include_not_due=True)
+    assert (result.processed, result.retrying) == (0, 2)
+    assert [r["attempts"] for r in await db.fetch("SELECT attempts FROM refunds ORDER BY id")] == [2, 2]
+    result = await refunds.process_due(runtime.db.uow, runtime.gateway, include_not_due=True)
+    assert result.processed == 2
+    assert [r["attempts"] for r in await db.fetch("SELECT attempts FROM refunds ORDER BY id")] == [3, 3]
+    for order in orders:
+        assert len(sandbox.state.refunds_for_payment(order["payment_id"])) == 1
+
+
+async def test_refunded_at_is_when_the_refund_was_confirmed(
+    api: Any, db: Any, shop: dict[str, Any], place_order: Any, sandbox: Any, runtime: Any
+) -> None:
+    """The contract: `refundedAt` is when the last refund was confirmed, whatever the order's status;
+    an order that became REFUNDED while Razorpay has not carried the refund out has none yet."""
+    order = await place_order(shop["alice"], [(shop["product"]["variant_ids"][0], 1)])
+    admin = shop["admin"].token
+    for to in ("PROCESSING", "SHIPPED", "DELIVERED"):
+        parcel = PARCEL if to == "SHIPPED" else None
+        await api.ok(TRANSITION, {"id": order["id"], "to": to, "tracking": parcel}, token=admin)
+    sandbox.state.fail_next("refund", 1)
+    body = await api.ok(TRANSITION, {"id": order["id"], "to": "REFUNDED"}, token=admin)
+    moved = body["transitionOrder"]
+    assert (moved["status"], moved["paymentStatus"], moved["refundedAt"]) == (
+        "REFUNDED",
+        "REFUND_PENDING",
+        None,
+    )
+    assert await db.fetchval("SELECT refunded_at FROM orders") is None
+    result = await refunds.process_due(runtime.db.uow, runtime.gateway, include_not_due=True)
+    assert result.processed == 1
+    row = await db.fetchrow(
+        "SELECT o.payment_status, o.refunded_at, r.processed_at FROM orders o JOIN refunds r ON r.order_id = o.id"
+    )
+    assert row["payment_status"] == "REFUNDED"
+    assert row["refunded_at"] is not None and row["refunded_at"] == row["processed_at"]
 
 
 async def test_crash_between_commit_and_refund_call(

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.support.documents import PARCEL, TRANSITION
+from tests.support.flows import set_on_hand
 
 ORDER = "query($id: ID!) { order(id: $id) { id number total { amount } items { sku quantity } } }"
 ORDERS = """query($status: OrderStatus, $first: Int, $after: String) {
@@ -65,7 +64,6 @@ async def test_orders_lists_own_and_admin_all_with_pages(
     assert too_many["extensions"]["code"] == "QUERY_TOO_COMPLEX"
 
 
-@pytest.mark.unledgered
 async def test_reorder_reasons_and_quantities(
     api: Any, db: Any, shop: dict[str, Any], place_order: Any, make_product: Any
 ) -> None:
@@ -89,10 +87,10 @@ async def test_reorder_reasons_and_quantities(
             (empty["variant_ids"][0], 3),
         ],
     )
-    await db.execute("UPDATE variants SET stock = 2 WHERE sku = 'LOW-1'")
+    await set_on_hand(db, low["variant_ids"][0], 2)
     await db.execute("UPDATE products SET deleted_at = now() WHERE id = $1", gone["id"])
     await db.execute("UPDATE products SET status = 'REJECTED' WHERE id = $1", hidden["id"])
-    await db.execute("UPDATE variants SET stock = 0 WHERE sku = 'EMPTY-1'")
+    await set_on_hand(db, empty["variant_ids"][0], 0)
 
     result = (await api.ok(REORDER, {"id": order["id"]}, token=shop["alice"].token))["reorder"]
     assert result["available"] == [

@@ -16,9 +16,10 @@ import uvicorn
 from kapda_gql import cli
 from kapda_gql.app import build_runtime, create_app
 from kapda_gql.payments import refunds, webhooks
+from kapda_gql.reconcile import checks
 from kapda_gql.rest import webhooks as webhook_route
 from tests.support.documents import ADD
-from tests.support.flows import finish, pay, start
+from tests.support.flows import finish, pay, set_on_hand, start
 from tests.support.webhooks import WEBHOOK, event_rows, sandbox_event, signature, signed
 
 
@@ -104,14 +105,13 @@ async def test_customer_closed_the_tab_webhook_alone_makes_the_order(
     assert [e["status"] for e in await event_rows(db)] == ["PROCESSED"] * 3
 
 
-@pytest.mark.unledgered
 @pytest.mark.parametrize("refusal", ["INSUFFICIENT_STOCK", "CHECKOUT_EXPIRED"])
 async def test_a_paid_checkout_that_cannot_become_an_order_is_refunded_once(
     refusal: str, api: Any, paid: Any, deliver: Any, sandbox: Any, db: Any
 ) -> None:
     p = await paid()
     if refusal == "INSUFFICIENT_STOCK":
-        await db.execute("UPDATE variants SET stock = 0 WHERE id = $1", p.variant_id)
+        await set_on_hand(db, p.variant_id, 0)
     else:
         await db.execute("UPDATE checkout_sessions SET expires_at = now() - interval '1 minute'")
     r = await deliver(sandbox_event(sandbox, "payment.captured", payment_id=p.payment_id))
@@ -226,13 +226,12 @@ async def test_payment_failed_before_any_capture_leaves_the_checkout_open(
 async def _out_of_stock_refund(api: Any, paid: Any, db: Any) -> Any:
     """A paid checkout whose stock ran out: checkout fails and the payment is refunded via the outbox."""
     p = await paid()
-    await db.execute("UPDATE variants SET stock = 0 WHERE id = $1", p.variant_id)
+    await set_on_hand(db, p.variant_id, 0)
     body = await finish(api, p.customer.token, p.session, p.payment)
     assert body["errors"][0]["extensions"]["code"] == "INSUFFICIENT_STOCK", body
     return p
 
 
-@pytest.mark.unledgered
 async def test_refund_processed_before_the_outbox_knew_its_id(
     api: Any, paid: Any, deliver: Any, sandbox: Any, runtime: Any, db: Any
 ) -> None:
@@ -259,7 +258,6 @@ async def test_refund_processed_before_the_outbox_knew_its_id(
     assert r.json() == {"status": "ignored"}
 
 
-@pytest.mark.unledgered
 async def test_refund_processed_after_the_outbox_settled_it_changes_nothing(
     api: Any, paid: Any, deliver: Any, sandbox: Any, db: Any
 ) -> None:
@@ -274,10 +272,17 @@ async def test_refund_processed_after_the_outbox_settled_it_changes_nothing(
     assert len(sandbox.state.refunds_for_payment(p.payment_id)) == 1
 
 
-@pytest.mark.unledgered
-@pytest.mark.parametrize("outcome", ["processed", "failed"])
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        "processed",
+        # A refund Razorpay failed leaves a captured payment neither ordered nor refunded: money an
+        # operator must see, so reconcile reports it (asserted below) and the test is unreconciled.
+        pytest.param("failed", marks=pytest.mark.unledgered),
+    ],
+)
 async def test_a_pending_refund_is_settled_by_its_webhook(
-    outcome: str, api: Any, paid: Any, deliver: Any, sandbox: Any, db: Any
+    outcome: str, api: Any, paid: Any, deliver: Any, sandbox: Any, db: Any, database_url: str
 ) -> None:
     sandbox.state.refund_status = "pending"  # the bank takes its time
     await _out_of_stock_refund(api, paid, db)
@@ -290,6 +295,10 @@ async def test_a_pending_refund_is_settled_by_its_webhook(
     expected_payment = "REFUNDED" if outcome == "processed" else "REFUND_PENDING"
     assert await db.fetchval("SELECT status FROM payments") == expected_payment
     assert await db.fetchval("SELECT count(*) FROM audit_entries WHERE action = $1", f"refund.{outcome}") == 1
+    if outcome == "failed":
+        result = await checks.run(database_url)
+        assert [row[1] for row in result.rows["money.captured"]] == ["REFUND_PENDING"]
+        assert result.disagreements == 1
 
 
 async def test_ambiguous_refund_waits_for_the_outbox_then_retry_settles_it(

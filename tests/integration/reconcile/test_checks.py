@@ -56,6 +56,18 @@ async def test_a_clean_shop_agrees_with_razorpay_too(
             "UPDATE commissions SET amount = amount + 1 WHERE id = (SELECT min(id) FROM commissions)",
             "commissions.rate",
         ),
+        # designerStats against the lines: a commission booked to the wrong designer, one earned
+        # before delivery, and a line whose charged price no longer adds up to its total.
+        (
+            "UPDATE commissions SET designer_id = (SELECT max(id) FROM designers)"
+            " WHERE id = (SELECT min(id) FROM commissions)",
+            "designers.stats",
+        ),
+        ("UPDATE commissions SET status = 'EARNED' WHERE status = 'PENDING'", "designers.stats"),
+        (
+            "UPDATE order_items SET unit_price = unit_price + 100 WHERE id = (SELECT min(id) FROM order_items)",
+            "designers.stats",
+        ),
     ],
 )
 async def test_each_corruption_is_reported(
