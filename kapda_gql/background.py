@@ -8,6 +8,8 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from kapda_gql.db.uow import is_outage
+
 log = logging.getLogger("kapda_gql.background")
 
 
@@ -20,8 +22,13 @@ async def periodic(name: str, seconds: float, job: Callable[[], Awaitable[Any]])
             await asyncio.sleep(seconds)
             try:
                 await job()
-            except Exception:  # the loop must outlive any one bad round; the next may succeed
-                log.exception("background job %s failed", name)
+            except Exception as error:  # the loop must outlive any one bad round; the next may succeed
+                if is_outage(error):  # the database is away: one line a round, not a traceback each
+                    log.warning(
+                        "background job %s skipped a round, the database is unavailable: %r", name, error
+                    )
+                else:
+                    log.exception("background job %s failed", name)
 
     task = asyncio.create_task(loop(), name=name)
     try:

@@ -146,7 +146,8 @@ class RateLimited(DomainError):
 
 
 class ServiceUnavailable(DomainError):
-    """The database did not answer in time or at all: nothing was done, so the request is safe to retry."""
+    """The database did not answer in time or at all. Retrying is safe: whatever a request had done was
+    either committed or rolled back, and its idempotency key answers a retry with the committed result."""
 
     code = "SERVICE_UNAVAILABLE"
     default_message = "The service is briefly unavailable; retry shortly"
