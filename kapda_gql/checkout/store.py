@@ -135,7 +135,7 @@ async def insert_session(
         lines=json.dumps([line.to_json() for line in lines]),
         price_adjustments=json.dumps(price_adjustments),
         shipping_address=json.dumps(shipping_address),
-        status=CheckoutStatus.OPEN.value,
+        status=_OPEN,
         expires_at=expires_at,
     )
     return model(CheckoutSession, _SESSION_COLUMNS, list(row))
@@ -152,6 +152,12 @@ def _from_open(target: CheckoutStatus) -> dict[str, str]:
     """The session states of a move out of OPEN, as the statements bind them (lifecycles.CHECKOUT)."""
     CHECKOUT.check(CheckoutStatus.OPEN, target)
     return {"open": CheckoutStatus.OPEN.value, target.value.lower(): target.value}
+
+
+# Checked and built once, at import: the hot paths bind them on every call.
+_OPEN = CheckoutStatus.OPEN.value
+_TO_FAILED = _from_open(CheckoutStatus.FAILED)
+_TO_COMPLETED = _from_open(CheckoutStatus.COMPLETED)
 
 
 _SESSION = Query(f"SELECT {_SESSION_LIST} FROM checkout_sessions s WHERE s.id = :id")
@@ -251,14 +257,11 @@ def _released(rows: Sequence[Any]) -> list[Released]:
     return [Released(r[0], int(r[1]), int(r[2]), bool(r[3])) for r in rows]
 
 
+_ENDING = {"code": "CHECKOUT_EXPIRED", "detail": _ENDED_DETAIL, **_TO_FAILED}
+
+
 def _ending(user_id: int, **more: Any) -> dict[str, Any]:
-    return {
-        "user_id": user_id,
-        "code": "CHECKOUT_EXPIRED",
-        "detail": _ENDED_DETAIL,
-        **_from_open(CheckoutStatus.FAILED),
-        **more,
-    }
+    return {"user_id": user_id, **_ENDING, **more}
 
 
 async def end_open_sessions(tx: Unit, user_id: int) -> Ended | None:
@@ -389,7 +392,7 @@ async def fail_session(
                     "id": session_id,
                     "code": code,
                     "detail": json.dumps(detail),
-                    **_from_open(CheckoutStatus.FAILED),
+                    **_TO_FAILED,
                 }
             ),
         )
@@ -507,13 +510,18 @@ _CLOSE = Query(
 
 async def close_session(tx: Unit, session_id: uuid.UUID) -> ClosedSession | None:
     """OPEN → COMPLETED, locking the session row (first in the lock order); None if not open."""
-    row = await _fetchrow(tx, _CLOSE, id=session_id, **_from_open(CheckoutStatus.COMPLETED))
+    row = await _fetchrow(tx, _CLOSE, id=session_id, **_TO_COMPLETED)
     if row is None:
         return None
     user_id, amount, currency, lines, adjustments, address = row
     return ClosedSession(
         user_id, amount, currency, [QuoteLine.from_json(x) for x in lines], adjustments, address
     )
+
+
+_ORDER_PENDING = OrderStatus.PENDING.value
+_CAPTURED = PaymentStatus.CAPTURED.value
+_COMMISSION_PENDING = CommissionStatus.PENDING.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -534,9 +542,9 @@ class NewOrder:
             "number": self.number,
             "user_id": s.user_id,
             "session_id": self.session_id,
-            "order_status": OrderStatus.PENDING.value,
-            "payment_status": PaymentStatus.CAPTURED.value,
-            "commission_status": CommissionStatus.PENDING.value,
+            "order_status": _ORDER_PENDING,
+            "payment_status": _CAPTURED,
+            "commission_status": _COMMISSION_PENDING,
             "total": s.amount,
             "currency": s.currency,
             "address": json.dumps(s.shipping_address),
@@ -757,6 +765,6 @@ async def record_stray_payment(tx: Unit, session_id: uuid.UUID, payment: Gateway
         session_id=session_id,
         amount=payment.amount,
         currency=payment.currency,
-        status=PaymentStatus.CAPTURED.value,
+        status=_CAPTURED,
     )
     return int(row[0])
