@@ -141,11 +141,30 @@ async def insert_session(
     return model(CheckoutSession, _SESSION_COLUMNS, list(row))
 
 
-_ATTACH = Query("UPDATE checkout_sessions SET razorpay_order_id = :order_id WHERE id = :id")
+# The Razorpay order goes on the session, and the key's answer (when there is a key) is stored, in
+# one statement: atomic on its own, so it runs outside a transaction (no BEGIN, no COMMIT).
+_ATTACH = Query(
+    f"""
+    WITH answer AS ({idempotency.ANSWER_PART})
+    UPDATE checkout_sessions SET razorpay_order_id = :order_id WHERE id = :id
+    """
+)
 
 
-async def attach_razorpay_order(tx: Unit, session_id: uuid.UUID, razorpay_order_id: str) -> None:
-    await tx.sql.execute(_ATTACH.sql, *_ATTACH.args({"id": session_id, "order_id": razorpay_order_id}))
+async def attach_razorpay_order(
+    tx: Unit,
+    session_id: uuid.UUID,
+    razorpay_order_id: str,
+    claim: idempotency.Claim | None,
+    answer: dict[str, Any],
+) -> None:
+    """Attach the Razorpay order to its session and answer the startCheckout key with ``answer``."""
+    values = {
+        "id": session_id,
+        "order_id": razorpay_order_id,
+        **idempotency.answer_values(claim, result=answer),
+    }
+    await tx.sql.execute(_ATTACH.sql, *_ATTACH.args(values))
 
 
 def _from_open(target: CheckoutStatus) -> dict[str, str]:

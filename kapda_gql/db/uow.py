@@ -187,9 +187,12 @@ class UnitOfWork:
         """Run ``work`` in a fresh ORM transaction, retrying it whole on 40001/40P01."""
         return await self._retrying(self.orm, work)
 
-    async def run_lean(self, work: Callable[[LeanUnit], Awaitable[T]]) -> T:
-        """``run`` for a lean unit."""
-        return await self._retrying(self.lean, work)
+    async def run_lean(self, work: Callable[[LeanUnit], Awaitable[T]], *, read: bool = False) -> T:
+        """``run`` for a lean unit; with ``read``, in autocommit (``work`` is one atomic statement)."""
+        return await self._retrying(self._autocommit if read else self.lean, work)
+
+    def _autocommit(self) -> AbstractAsyncContextManager[LeanUnit]:
+        return self.lean(read=True)
 
     async def _retrying(
         self, opener: Callable[[], AbstractAsyncContextManager[U]], work: Callable[[U], Awaitable[T]]
