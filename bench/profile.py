@@ -331,7 +331,7 @@ def _main() -> None:
     p.add_argument("kind", choices=["start", "checkout"])
     p.add_argument("--requests", type=int, default=50)
     p.add_argument("env", nargs="*", help="KEY=VALUE for the service's environment")
-    args = p.parse_args()
+    args = p.parse_intermixed_args()
     env = dict(item.split("=", 1) for item in args.env)
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     with fresh_database() as url:
