@@ -204,11 +204,14 @@ class Run:
     prepared: int
     prepare_seconds: float
     prepare_failures: dict[str, int]
+    holds: bool = True  # KAPDA_STOCK_HOLDS (off: startCheckout holds nothing)
 
     @property
     def start_invariant(self) -> bool:
-        """After startCheckout: sellable + held + sold = initial, one holding session per success."""
-        return self.start_count.holds(self.initial) and self.holding == self.start.ok + self.start_warmup_ok
+        """After startCheckout: sellable + held + sold = initial, one holding session per success
+        (none with holds off)."""
+        held = self.start.ok + self.start_warmup_ok if self.holds else 0
+        return self.start_count.holds(self.initial) and self.holding == held
 
     @property
     def invariant(self) -> bool:
@@ -236,7 +239,7 @@ async def run(
     The warm-ups run at the timed concurrency, twice over, so that what a service builds once
     under load (pool connections, the gateway's threads and their SDK clients) is built before
     the clock starts. Warm-up customers are real ones, counted in the stock checks."""
-    from bench.baseline import check
+    from bench.baseline import HOLDS, check
 
     warm = 2 * min(clients, 64)
     sessions = warm + min(4000, max(clients * 4, int(expected_rate * duration)))
@@ -314,6 +317,7 @@ async def run(
         len(ready),
         prepare_seconds,
         failures,
+        HOLDS,
     )
 
 

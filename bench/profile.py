@@ -168,3 +168,180 @@ async def record(pid: int, seconds: float, name: str) -> Path | None:
     if proc.returncode != 0:
         raise RuntimeError(f"py-spy failed: {err.decode(errors='replace')[-500:]}")
     return out
+
+
+# --- instructions per request: callgrind, immune to the machine's load ----------------------------
+#
+# `python -m bench.profile instructions start|checkout [--requests 50] [KEY=VALUE ...]` runs the
+# service (`kapda-gql serve`, 1 worker) under `valgrind --tool=callgrind` with instrumentation off,
+# prepares customers with a cart line on one hot SKU, warms up 30 startCheckouts and checkouts, and
+# then counts the instructions of `--requests` sequential requests of one kind (one client: no lock
+# waits, no queueing), for the interpreter thread and the gateway's SDK threads apart. KEY=VALUE
+# pairs go to the service's environment (KAPDA_STOCK_HOLDS=off). The same file runs against an
+# older commit with PYTHONPATH at that tree (it uses only bench helpers that commit d6d408a has),
+# which is how two commits are compared for the same work; one kind per run, because turning the
+# instrumentation off and on again inside one process loses counts.
+
+_START = """mutation Start($a: AddressInput!) {
+  startCheckout(input: {shippingAddress: $a}) { id razorpayOrderId amount { amount currency } } }"""
+
+
+async def instructions(url: str, kind: str, requests: int, env: dict[str, str]) -> dict[str, int]:
+    """Instructions per request of `kind` ("start" or "checkout"), per thread of the service."""
+    import glob
+    import os
+    import uuid
+
+    import asyncpg  # type: ignore[import-untyped]
+    import httpx
+
+    from bench import checkout, seed
+    from bench.common import HOST, Process, free_port, service_env, start_sandbox, wait_http
+
+    sandbox = await start_sandbox()
+    port = free_port()
+    out = DATA_DIR / "profiles" / f"callgrind-{kind}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for old in glob.glob(f"{out}*"):
+        os.remove(old)
+    service_vars = service_env(url, sandbox.url)
+    service_vars.update({"KAPDA_RECONCILE_SECONDS": "100000", **env})  # no poll inside the count
+    argv = [
+        "valgrind",
+        "--tool=callgrind",
+        "--instr-atstart=no",
+        "--separate-threads=yes",
+        f"--callgrind-out-file={out}",
+        PYTHON,
+        "-m",
+        "kapda_gql",
+        "serve",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    proc = Process(
+        "kapda-gql under callgrind", argv, service_vars, DATA_DIR / "logs" / f"callgrind-{kind}.log"
+    )
+
+    def control(*args: str) -> None:
+        subprocess.run(["callgrind_control", *args, str(proc.pid)], check=True, stdout=subprocess.DEVNULL)
+
+    try:
+        await wait_http(port, "/readyz", proc, timeout=600)
+        warm = 30
+        total = warm + requests
+        conn = await asyncpg.connect(url)
+        try:
+            per_session, _, _ = await seed.stock(conn, "hot", total, "cg")
+            owners = await seed.customers(conn, total, "cg")
+            await seed.carts(conn, owners, per_session, 1)
+        finally:
+            await conn.close()
+        async with (
+            httpx.AsyncClient(base_url=f"http://{HOST}:{port}", timeout=120) as api,
+            httpx.AsyncClient(base_url=sandbox.url, timeout=60) as razorpay,
+        ):
+
+            async def start(i: int) -> None:
+                r = await api.post(
+                    "/graphql",
+                    json={"query": _START, "variables": {"a": seed.ADDRESS}},
+                    headers={"Authorization": f"Bearer {owners[i].token}"},
+                )
+                if '"errors"' in r.text:
+                    raise RuntimeError(r.text)
+
+            async def paid(lo: int, hi: int) -> list[tuple[str, str, dict[str, str]]]:
+                conn = await asyncpg.connect(url)
+                try:
+                    rows = await conn.fetch(
+                        "SELECT user_id, id, razorpay_order_id FROM checkout_sessions WHERE user_id = ANY($1::bigint[])"
+                        " AND status = 'OPEN' AND razorpay_order_id IS NOT NULL",
+                        [c.id for c in owners[lo:hi]],
+                    )
+                finally:
+                    await conn.close()
+                session = {int(r[0]): (str(r[1]), str(r[2])) for r in rows}
+                ready = []
+                for c in owners[lo:hi]:
+                    checkout_id, order_id = session[c.id]
+                    r = await razorpay.post(f"/sandbox/orders/{order_id}/pay", json={})
+                    r.raise_for_status()
+                    ready.append((c.token, checkout_id, r.json()))
+                return ready
+
+            async def buy(token: str, checkout_id: str, proof: dict[str, str]) -> None:
+                variables = {
+                    "c": checkout_id,
+                    "o": proof["razorpay_order_id"],
+                    "p": proof["razorpay_payment_id"],
+                    "s": proof["razorpay_signature"],
+                    "key": str(uuid.uuid4()),
+                }
+                r = await api.post(
+                    "/graphql",
+                    json={"query": checkout.CHECKOUT, "variables": variables},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                if '"errors"' in r.text or '"number"' not in r.text:
+                    raise RuntimeError(r.text)
+
+            for i in range(warm):
+                await start(i)
+            for p in await paid(0, warm):
+                await buy(*p)
+            if kind == "start":
+                control("-i", "on")
+            for i in range(warm, total):
+                await start(i)
+            if kind == "start":
+                control("-d", kind)
+            ready = await paid(warm, total)
+            if kind == "checkout":
+                control("-i", "on")
+            for p in ready:
+                await buy(*p)
+            if kind == "checkout":
+                control("-d", kind)
+    finally:
+        proc.stop()
+        sandbox.stop()
+    counts: dict[str, int] = {}
+    for path in sorted(set(glob.glob(f"{out}.1*"))):
+        with open(path) as f:
+            n = next(int(line.split()[1]) for line in f if line.startswith("summary:"))
+        if n:
+            counts[f"thread {path.rsplit('-', 1)[-1]}"] = n // requests
+    return counts
+
+
+def _main() -> None:
+    import argparse
+
+    import uvloop
+
+    from bench.common import fresh_database
+
+    p = argparse.ArgumentParser(prog="python -m bench.profile", description="instructions per request")
+    p.add_argument("what", choices=["instructions"])
+    p.add_argument("kind", choices=["start", "checkout"])
+    p.add_argument("--requests", type=int, default=50)
+    p.add_argument("env", nargs="*", help="KEY=VALUE for the service's environment")
+    args = p.parse_intermixed_args()
+    env = dict(item.split("=", 1) for item in args.env)
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    with fresh_database() as url:
+        counts = asyncio.run(instructions(url, args.kind, args.requests, env))
+    print(
+        f"{args.kind}: {sum(counts.values()):,} instructions per request ("
+        + ", ".join(f"{k}: {v:,}" for k, v in counts.items())
+        + f"; {args.requests} sequential requests, one client)"
+    )
+
+
+if __name__ == "__main__":
+    _main()

@@ -166,10 +166,11 @@ async def carts(
 
 
 async def open_sessions(
-    conn: asyncpg.Connection, owners: list[Customer], variants: list[VariantRow], qty: int
+    conn: asyncpg.Connection, owners: list[Customer], variants: list[VariantRow], qty: int, holds: bool = True
 ) -> list[uuid.UUID]:
     """Checkout sessions as startCheckout leaves them (for the runs that bypass the API): the quote
-    frozen, and each line's units held until the session expires, each hold a HOLD movement."""
+    frozen, and each line's units held until the session expires, each hold a HOLD movement
+    (without ``holds``, as KAPDA_STOCK_HOLDS=off leaves them: no hold, no movement)."""
     ids = [uuid.uuid4() for _ in owners]
     lines = [json.dumps([quote_line(v, qty)]) for v in variants]
     await conn.execute(
@@ -185,6 +186,7 @@ async def open_sessions(
             INSERT INTO stock_holds (session_id, variant_id, quantity, expires_at)
             SELECT s.id, (l->>'variant_id')::bigint, (l->>'quantity')::int, s.expires_at
             FROM s, jsonb_array_elements(s.lines) AS l
+            WHERE $6
             RETURNING session_id, variant_id, quantity
         )
         INSERT INTO stock_movements (variant_id, reason, delta, held_delta, stock_after, checkout_session_id,
@@ -197,6 +199,7 @@ async def open_sessions(
         [v.price * qty for v in variants],
         lines,
         json.dumps({**ADDRESS, "country": "IN", "line2": None}),
+        holds,
     )
     return ids
 

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from kapda_gql.checkout import compensation, store
+from kapda_gql.checkout.named import instance
 from kapda_gql.checkout.quote import QuoteLine, shortage
 from kapda_gql.checkout.results import Completion, OutOfStock, Placed, answer
 from kapda_gql.core import idempotency, locks
@@ -42,31 +43,40 @@ def order_number() -> str:
 def written_items(order_id: int, lines: Sequence[QuoteLine]) -> list[OrderItem]:
     """The order's lines as the order statement inserted them (in the same, id, order)."""
     return [
-        OrderItem(
-            order_id=order_id,
-            variant_id=x.variant_id,
-            product_id=x.product_id,
-            designer_id=x.designer_id,
-            product_title=x.title,
-            sku=x.sku,
-            size=x.size,
-            color=x.color,
-            unit_price=x.unit_price,
-            quantity=x.quantity,
-            line_total=x.line_total,
+        instance(
+            OrderItem,
+            {
+                "order_id": order_id,
+                "variant_id": x.variant_id,
+                "product_id": x.product_id,
+                "designer_id": x.designer_id,
+                "product_title": x.title,
+                "sku": x.sku,
+                "size": x.size,
+                "color": x.color,
+                "unit_price": x.unit_price,
+                "quantity": x.quantity,
+                "line_total": x.line_total,
+            },
         )
         for x in lines
     ]
 
 
+_PENDING = OrderStatus.PENDING.value
+
+
 def first_change(order_id: int, actor: Actor, at: datetime) -> OrderStatusChange:
-    return OrderStatusChange(
-        order_id=order_id,
-        from_status=None,
-        to_status=OrderStatus.PENDING.value,
-        actor_id=actor.user_id,
-        note=PLACED_NOTE,
-        at=at,
+    return instance(
+        OrderStatusChange,
+        {
+            "order_id": order_id,
+            "from_status": None,
+            "to_status": _PENDING,
+            "actor_id": actor.user_id,
+            "note": PLACED_NOTE,
+            "at": at,
+        },
     )
 
 

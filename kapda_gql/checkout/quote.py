@@ -4,7 +4,7 @@ their prices, the price changes worth an alert, and which lines the stock cannot
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from kapda_gql.domain import pricing
@@ -33,7 +33,23 @@ class QuoteLine:
         return pricing.line_total(self.unit_price, self.quantity)
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "unit_price": self.unit_price, "line_total": self.line_total}
+        # Spelled out rather than dataclasses.asdict, which deep-copies every value; a field left
+        # out here fails the JSON round trip (from_json needs every field).
+        unit_price = self.unit_price
+        return {
+            "variant_id": self.variant_id,
+            "product_id": self.product_id,
+            "designer_id": self.designer_id,
+            "title": self.title,
+            "sku": self.sku,
+            "size": self.size,
+            "color": self.color,
+            "quantity": self.quantity,
+            "cart_price": self.cart_price,
+            "current_price": self.current_price,
+            "unit_price": unit_price,
+            "line_total": pricing.line_total(unit_price, self.quantity),
+        }
 
     @staticmethod
     def from_json(data: Mapping[str, Any]) -> QuoteLine:

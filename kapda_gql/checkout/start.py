@@ -201,11 +201,9 @@ async def _start(
         raise
 
     async def attach(tx: LeanUnit) -> None:
-        await store.attach_razorpay_order(tx, session.id, order.id)
-        await idempotency.finish(tx, claim, result={"checkoutId": str(session.id)})
-        await tx.commit()
+        await store.attach_razorpay_order(tx, session.id, order.id, claim, {"checkoutId": str(session.id)})
 
-    await uow.run_lean(attach)
+    await uow.run_lean(attach, read=True)
     session.razorpay_order_id = order.id
     return session
 

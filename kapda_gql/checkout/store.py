@@ -36,6 +36,7 @@ from kapda_gql.stock import movements
 PAYMENT_REUSED = "uq_payments_razorpay_payment_id"
 # At most one open session per customer (the partial unique index of models.CheckoutSession).
 OPEN_SESSION_TAKEN = "uq_checkout_sessions_open_user"
+_OPEN = CheckoutStatus.OPEN.value
 
 
 async def _fetchrow(tx: Unit, query: Query, **values: Any) -> Any:
@@ -82,13 +83,21 @@ class CartRow:
     priced_at: datetime
 
 
+# The other customers' live holds are every live hold less this customer's own: a live hold always
+# belongs to an OPEN session (whatever ends a session deletes its holds in the same transaction), and
+# a customer has at most one. Read so, the first term is the index-only sum the hold itself takes
+# (ix_stock_holds_variant_expires) and the second a few rows; joining every hold of a hot SKU to
+# its session to check its owner cost ~5x as much with 1,500 open checkouts on it.
 _CART = Query(
     """
     SELECT v.id, p.id, p.designer_id, p.title, v.sku, v.size, v.color, l.quantity, l.unit_price,
            v.price, p.price, p.status, p.deleted_at, v.deleted_at,
            v.stock - (SELECT coalesce(sum(h.quantity), 0) FROM stock_holds h
-                      JOIN checkout_sessions hs ON hs.id = h.session_id
-                      WHERE h.variant_id = v.id AND h.expires_at > now() AND hs.user_id <> :user_id), l.priced_at
+                      WHERE h.variant_id = v.id AND h.expires_at > now())
+                   + (SELECT coalesce(sum(h.quantity), 0) FROM checkout_sessions hs
+                      JOIN stock_holds h ON h.session_id = hs.id AND h.variant_id = v.id
+                      WHERE hs.user_id = :user_id AND hs.status = :open AND h.expires_at > now()),
+           l.priced_at
     FROM cart_lines l
     JOIN carts c ON c.id = l.cart_id
     JOIN variants v ON v.id = l.variant_id
@@ -100,7 +109,8 @@ _CART = Query(
 
 
 async def cart_rows(tx: Unit, user_id: int) -> list[CartRow]:
-    return [CartRow(*row) for row in await tx.sql.fetch(_CART.sql, *_CART.args({"user_id": user_id}))]
+    values = {"user_id": user_id, "open": _OPEN}
+    return [CartRow(*row) for row in await tx.sql.fetch(_CART.sql, *_CART.args(values))]
 
 
 _INSERT_SESSION = Query(
@@ -135,23 +145,47 @@ async def insert_session(
         lines=json.dumps([line.to_json() for line in lines]),
         price_adjustments=json.dumps(price_adjustments),
         shipping_address=json.dumps(shipping_address),
-        status=CheckoutStatus.OPEN.value,
+        status=_OPEN,
         expires_at=expires_at,
     )
     return model(CheckoutSession, _SESSION_COLUMNS, list(row))
 
 
-_ATTACH = Query("UPDATE checkout_sessions SET razorpay_order_id = :order_id WHERE id = :id")
+# The Razorpay order goes on the session, and the key's answer (when there is a key) is stored, in
+# one statement: atomic on its own, so it runs outside a transaction (no BEGIN, no COMMIT).
+_ATTACH = Query(
+    f"""
+    WITH answer AS ({idempotency.ANSWER_PART})
+    UPDATE checkout_sessions SET razorpay_order_id = :order_id WHERE id = :id
+    """
+)
 
 
-async def attach_razorpay_order(tx: Unit, session_id: uuid.UUID, razorpay_order_id: str) -> None:
-    await tx.sql.execute(_ATTACH.sql, *_ATTACH.args({"id": session_id, "order_id": razorpay_order_id}))
+async def attach_razorpay_order(
+    tx: Unit,
+    session_id: uuid.UUID,
+    razorpay_order_id: str,
+    claim: idempotency.Claim | None,
+    answer: dict[str, Any],
+) -> None:
+    """Attach the Razorpay order to its session and answer the startCheckout key with ``answer``."""
+    values = {
+        "id": session_id,
+        "order_id": razorpay_order_id,
+        **idempotency.answer_values(claim, result=answer),
+    }
+    await tx.sql.execute(_ATTACH.sql, *_ATTACH.args(values))
 
 
 def _from_open(target: CheckoutStatus) -> dict[str, str]:
     """The session states of a move out of OPEN, as the statements bind them (lifecycles.CHECKOUT)."""
     CHECKOUT.check(CheckoutStatus.OPEN, target)
     return {"open": CheckoutStatus.OPEN.value, target.value.lower(): target.value}
+
+
+# Checked and built once, at import: the hot paths bind them on every call.
+_TO_FAILED = _from_open(CheckoutStatus.FAILED)
+_TO_COMPLETED = _from_open(CheckoutStatus.COMPLETED)
 
 
 _SESSION = Query(f"SELECT {_SESSION_LIST} FROM checkout_sessions s WHERE s.id = :id")
@@ -251,14 +285,11 @@ def _released(rows: Sequence[Any]) -> list[Released]:
     return [Released(r[0], int(r[1]), int(r[2]), bool(r[3])) for r in rows]
 
 
+_ENDING = {"code": "CHECKOUT_EXPIRED", "detail": _ENDED_DETAIL, **_TO_FAILED}
+
+
 def _ending(user_id: int, **more: Any) -> dict[str, Any]:
-    return {
-        "user_id": user_id,
-        "code": "CHECKOUT_EXPIRED",
-        "detail": _ENDED_DETAIL,
-        **_from_open(CheckoutStatus.FAILED),
-        **more,
-    }
+    return {"user_id": user_id, **_ENDING, **more}
 
 
 async def end_open_sessions(tx: Unit, user_id: int) -> Ended | None:
@@ -389,7 +420,7 @@ async def fail_session(
                     "id": session_id,
                     "code": code,
                     "detail": json.dumps(detail),
-                    **_from_open(CheckoutStatus.FAILED),
+                    **_TO_FAILED,
                 }
             ),
         )
@@ -507,13 +538,18 @@ _CLOSE = Query(
 
 async def close_session(tx: Unit, session_id: uuid.UUID) -> ClosedSession | None:
     """OPEN → COMPLETED, locking the session row (first in the lock order); None if not open."""
-    row = await _fetchrow(tx, _CLOSE, id=session_id, **_from_open(CheckoutStatus.COMPLETED))
+    row = await _fetchrow(tx, _CLOSE, id=session_id, **_TO_COMPLETED)
     if row is None:
         return None
     user_id, amount, currency, lines, adjustments, address = row
     return ClosedSession(
         user_id, amount, currency, [QuoteLine.from_json(x) for x in lines], adjustments, address
     )
+
+
+_ORDER_PENDING = OrderStatus.PENDING.value
+_CAPTURED = PaymentStatus.CAPTURED.value
+_COMMISSION_PENDING = CommissionStatus.PENDING.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -534,9 +570,9 @@ class NewOrder:
             "number": self.number,
             "user_id": s.user_id,
             "session_id": self.session_id,
-            "order_status": OrderStatus.PENDING.value,
-            "payment_status": PaymentStatus.CAPTURED.value,
-            "commission_status": CommissionStatus.PENDING.value,
+            "order_status": _ORDER_PENDING,
+            "payment_status": _CAPTURED,
+            "commission_status": _COMMISSION_PENDING,
             "total": s.amount,
             "currency": s.currency,
             "address": json.dumps(s.shipping_address),
@@ -757,6 +793,6 @@ async def record_stray_payment(tx: Unit, session_id: uuid.UUID, payment: Gateway
         session_id=session_id,
         amount=payment.amount,
         currency=payment.currency,
-        status=PaymentStatus.CAPTURED.value,
+        status=_CAPTURED,
     )
     return int(row[0])

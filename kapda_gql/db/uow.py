@@ -20,8 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
@@ -175,21 +175,24 @@ class UnitOfWork:
         Autocommit is for reads whose statements need not see one snapshot: no BEGIN and no
         ROLLBACK, so a one-statement read is one round trip instead of three.
         """
-        return self._opened(self._open_orm(read))
+        return _OrmOpening(self, read)
 
     def lean(self, *, read: bool = False) -> AbstractAsyncContextManager[LeanUnit]:
         """A pooled driver connection for plain SQL, in one transaction; with ``read``, in autocommit."""
         if self._engine is None:
             raise RuntimeError("this unit of work has no engine for lean units")
-        return self._opened(self._open_lean(self._engine, read))
+        return _LeanOpening(self, self._engine, read)
 
     async def run(self, work: Callable[[OrmUnit], Awaitable[T]]) -> T:
         """Run ``work`` in a fresh ORM transaction, retrying it whole on 40001/40P01."""
         return await self._retrying(self.orm, work)
 
-    async def run_lean(self, work: Callable[[LeanUnit], Awaitable[T]]) -> T:
-        """``run`` for a lean unit."""
-        return await self._retrying(self.lean, work)
+    async def run_lean(self, work: Callable[[LeanUnit], Awaitable[T]], *, read: bool = False) -> T:
+        """``run`` for a lean unit; with ``read``, in autocommit (``work`` is one atomic statement)."""
+        return await self._retrying(self._autocommit if read else self.lean, work)
+
+    def _autocommit(self) -> AbstractAsyncContextManager[LeanUnit]:
+        return self.lean(read=True)
 
     async def _retrying(
         self, opener: Callable[[], AbstractAsyncContextManager[U]], work: Callable[[U], Awaitable[T]]
@@ -207,97 +210,153 @@ class UnitOfWork:
                 await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311
                 attempt += 1
 
-    @asynccontextmanager
-    async def _opened(self, unit: AbstractAsyncContextManager[U]) -> AsyncIterator[U]:
+    async def _enter(self) -> None:
+        """Take this call's one unit slot and a connection slot (released by ``_leave``)."""
         if self._open:
             # Two units at once from one call would hold two connections, and could wait on itself.
             raise RuntimeError("a unit of work cannot be entered twice at once")
         self._open = True
+        gate = self._gate
+        if gate is None:
+            return
+        if not gate.locked():
+            # A free slot and nobody queued before us: acquire() returns without waiting, so the
+            # checkout bound (and its timer) is not needed.
+            await gate.acquire()
+            return
+        # First come, first served for connections: the pool itself hands a released connection
+        # straight back to whoever released it, starving waiters under load.
         try:
-            if self._gate is not None:
-                # First come, first served for connections: the pool itself hands a released
-                # connection straight back to whoever released it, starving waiters under load.
-                try:
-                    async with asyncio.timeout(self._checkout_timeout):
-                        await self._gate.acquire()
-                except TimeoutError:
-                    raise PoolTimeout(
-                        f"no database connection was free within {self._checkout_timeout} s"
-                    ) from None
-            try:
-                async with unit as tx:
-                    yield tx
-            finally:
-                if self._gate is not None:
-                    self._gate.release()
-        finally:
+            async with asyncio.timeout(self._checkout_timeout):
+                await gate.acquire()
+        except BaseException as error:
             self._open = False
+            if isinstance(error, TimeoutError):
+                raise PoolTimeout(
+                    f"no database connection was free within {self._checkout_timeout} s"
+                ) from None
+            raise
 
-    @asynccontextmanager
-    async def _open_orm(self, read: bool) -> AsyncIterator[OrmUnit]:
-        session = (self._readers if read else self._sessions)()
-        tx = OrmUnit(session)
+    def _leave(self) -> None:
+        if self._gate is not None:
+            self._gate.release()
+        self._open = False
+
+
+# The units' context managers are plain classes, not ``asynccontextmanager`` generators: they are
+# entered several times per request on the hot paths, and a class costs a fraction of a generator
+# wrapped in a context manager (and, before, two of them nested).
+
+
+class _OrmOpening:
+    __slots__ = ("_read", "_tx", "_uow")
+
+    def __init__(self, uow: UnitOfWork, read: bool) -> None:
+        self._uow = uow
+        self._read = read
+        self._tx: OrmUnit | None = None
+
+    async def __aenter__(self) -> OrmUnit:
+        uow = self._uow
+        await uow._enter()
         try:
-            yield tx
-        finally:
+            session = (uow._readers if self._read else uow._sessions)()
+        except BaseException:
+            uow._leave()
+            raise
+        self._tx = OrmUnit(session)
+        return self._tx
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: Any) -> None:
+        tx = self._tx
+        assert tx is not None
+        session = tx.session
+        try:
             try:
                 if not tx.committed:
                     # Detach first: a rollback would expire every loaded row, and read-only
                     # units hand their rows to the caller after the transaction ends.
                     session.expunge_all()
-                    if not read:
+                    if not self._read:
                         await session.rollback()
             finally:
                 await session.close()
+        finally:
+            self._uow._leave()
 
-    @asynccontextmanager
-    async def _open_lean(self, engine: AsyncEngine, read: bool) -> AsyncIterator[LeanUnit]:
-        raw = await engine.raw_connection()
+
+class _LeanOpening:
+    __slots__ = ("_engine", "_raw", "_read", "_transaction", "_tx", "_uow")
+
+    def __init__(self, uow: UnitOfWork, engine: AsyncEngine, read: bool) -> None:
+        self._uow = uow
+        self._engine = engine
+        self._read = read
+        self._tx: LeanUnit | None = None
+        self._raw: PoolProxiedConnection | None = None
+        self._transaction: Any = None
+
+    async def __aenter__(self) -> LeanUnit:
+        uow = self._uow
+        await uow._enter()
+        try:
+            raw = await self._engine.raw_connection()
+        except BaseException:
+            uow._leave()
+            raise
         try:
             conn: Any = raw.driver_connection
             transaction = None
-            if not read:
+            if not self._read:
                 transaction = conn.transaction()
                 await transaction.start()
         except BaseException:
-            await greenlet_spawn(raw.invalidate)
+            try:
+                await greenlet_spawn(raw.invalidate)
+            finally:
+                uow._leave()
             raise
-        tx = LeanUnit(Sql(conn, self._listeners), transaction)
-        failing = True
-        try:
-            yield tx
-            failing = False
-        finally:
-            await self._close_lean(engine, raw, tx, transaction, failing)
+        self._raw = raw
+        self._transaction = transaction
+        self._tx = tx = LeanUnit(Sql(conn, uow._listeners), transaction)
+        return tx
 
-    async def _close_lean(
-        self, engine: AsyncEngine, raw: PoolProxiedConnection, tx: LeanUnit, transaction: Any, failing: bool
-    ) -> None:
-        if tx.sql.lost:
-            # As SQLAlchemy does on a disconnect: every connection made before this one is suspect
-            # too (a restart or failover ends them all) and is replaced at its next checkout,
-            # so one request per worker finds out instead of one per pooled connection.
-            await greenlet_spawn(engine.sync_engine.pool._invalidate, raw)
-            return
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: Any) -> None:
         try:
-            if transaction is not None and not tx.committed:
-                await transaction.rollback()
-        except Exception as error:
-            # A connection whose transaction state is unknown never goes back to the pool.
-            await greenlet_spawn(raw.invalidate)
-            if failing:
-                log.warning("rollback failed after an error; connection discarded", exc_info=True)
-                return  # the error that ended the unit is the one to report
-            raise translate(error, "ROLLBACK", ()) from error
-        except BaseException:
-            await greenlet_spawn(raw.invalidate)
-            raise
-        # In a greenlet: returning an overflow connection closes it, which awaits the driver.
-        driver: Any = raw.driver_connection
-        if driver.is_closed() or driver.is_in_transaction():
-            await greenlet_spawn(raw.invalidate)
-        else:
-            await greenlet_spawn(raw.close)
+            assert self._tx is not None and self._raw is not None
+            await _close_lean(self._engine, self._raw, self._tx, self._transaction, kind is not None)
+        finally:
+            self._uow._leave()
+
+
+async def _close_lean(
+    engine: AsyncEngine, raw: PoolProxiedConnection, tx: LeanUnit, transaction: Any, failing: bool
+) -> None:
+    if tx.sql.lost:
+        # As SQLAlchemy does on a disconnect: every connection made before this one is suspect
+        # too (a restart or failover ends them all) and is replaced at its next checkout,
+        # so one request per worker finds out instead of one per pooled connection.
+        await greenlet_spawn(engine.sync_engine.pool._invalidate, raw)
+        return
+    try:
+        if transaction is not None and not tx.committed:
+            await transaction.rollback()
+    except Exception as error:
+        # A connection whose transaction state is unknown never goes back to the pool.
+        await greenlet_spawn(raw.invalidate)
+        if failing:
+            log.warning("rollback failed after an error; connection discarded", exc_info=True)
+            return  # the error that ended the unit is the one to report
+        raise translate(error, "ROLLBACK", ()) from error
+    except BaseException:
+        await greenlet_spawn(raw.invalidate)
+        raise
+    # In a greenlet: returning an overflow connection closes it, which awaits the driver.
+    driver: Any = raw.driver_connection
+    if driver.is_closed() or driver.is_in_transaction():
+        await greenlet_spawn(raw.invalidate)
+    else:
+        await greenlet_spawn(raw.close)
 
 
 class Database:
