@@ -17,7 +17,6 @@ from kapda_gql.db.uow import Database
 from kapda_gql.graphql import graphiql
 from kapda_gql.graphql.schema import build_schema
 from kapda_gql.graphql.view import GraphQLView
-from kapda_gql.http.request_id import RequestIdMiddleware
 from kapda_gql.payments.gateway import PaymentGateway
 from kapda_gql.rest.health import healthz, readyz
 from kapda_gql.runtime import Runtime
@@ -76,7 +75,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     ]
     middleware = [
         *extensions.outer_middleware(runtime),
-        Middleware(RequestIdMiddleware),
+        # The request id, access log, security headers, CORS and bounds: one layer (http/middleware.py).
         *extensions.middleware(runtime),
     ]
 
