@@ -94,6 +94,7 @@ class GraphQLView:
 
     async def aclose(self) -> None:
         await self.persisted.aclose()
+        await self.cache.aclose()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

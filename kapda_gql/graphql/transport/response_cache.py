@@ -70,6 +70,9 @@ class ResponseCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    async def aclose(self) -> None:
+        await self.clock.aclose()
+
     @staticmethod
     def key_of(request: GraphQLRequest) -> Key | None:
         """Everything in the request that can change its answer; None when it cannot be a key."""
