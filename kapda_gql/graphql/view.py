@@ -33,6 +33,7 @@ from kapda_gql.graphql.errors import format_error, unavailable
 from kapda_gql.graphql.ratelimit import count_rejected, limiter_of
 from kapda_gql.graphql.schema import KapdaSchema
 from kapda_gql.graphql.transport import caching, media
+from kapda_gql.graphql.transport.fast import FastPath, raw_key
 from kapda_gql.graphql.transport.persisted import PersistedQueries
 from kapda_gql.graphql.transport.request import (
     GraphQLRequest,
@@ -90,6 +91,7 @@ class GraphQLView:
         self.settings = runtime.settings
         self.persisted = PersistedQueries(runtime.settings, runtime.db)
         self.cache = ResponseCache(runtime.settings, runtime.db)
+        self.fast = FastPath(self)
         caching.check_public_fields(schema._schema)
 
     async def aclose(self) -> None:
@@ -97,12 +99,18 @@ class GraphQLView:
         await self.cache.aclose()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        prefetched: tuple[int, float] | None = None
         if scope["type"] != "http":
             response: Response = Response(status_code=400)
         else:
+            if self.cache.enabled:
+                fast = await self.fast.serve(scope, receive, send)
+                if fast.served:
+                    return
+                receive, prefetched = fast.receive, fast.version
             request = Request(scope, receive=receive)
             try:
-                response = await self.handle(request)
+                response = await self.handle(request, prefetched)
             except Rejected as rejected:
                 response = self.rejection(request, rejected)
             except Exception as error:
@@ -127,7 +135,9 @@ class GraphQLView:
             headers={"Cache-Control": caching.PRIVATE, **rejected.headers},
         )
 
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, request: Request, prefetched: tuple[int, float] | None = None) -> Response:
+        """``prefetched``: the catalog version (and when its read began) the fast path already read
+        for this request, whose cached entry turned out to be stale."""
         method = request.method
         if method not in {"GET", "POST"}:
             raise Rejected(405, "METHOD_NOT_ALLOWED", f"{method} is not served here", {"Allow": "GET, POST"})
@@ -139,10 +149,12 @@ class GraphQLView:
             raise Rejected(
                 406, "NOT_ACCEPTABLE", f"Accept {media.GRAPHQL_RESPONSE} or {media.JSON}", {"Vary": VARY}
             )
+        body = b""
         if method == "GET":
             parsed: GraphQLRequest | list[GraphQLRequest] = from_get(request)
         else:
-            parsed = await from_post(request, await request.body(), batching=self.settings.batching)
+            body = await request.body()
+            parsed = await from_post(request, body, batching=self.settings.batching)
         sub_response = Response()
         context = self.context(request, sub_response)
         operations = POST_OPERATIONS if method == "POST" else GET_OPERATIONS
@@ -160,7 +172,9 @@ class GraphQLView:
             log.warning("database unavailable during authentication: %s", type(crashed).__name__)
             outcomes = [_failed(outage)] * (len(parsed) if isinstance(parsed, list) else 1)
         else:
-            shared = await self.shared_lookup(parsed, context)
+            shared = await self.shared_lookup(parsed, context, prefetched)
+            if isinstance(shared, tuple) and context.token is None:
+                self.fast.learn(raw_key(request.scope, body), shared[0])
             if isinstance(shared, Response):
                 return shared
             outcomes = [await self.run(one, context, operations) for one in _as_list(parsed)]
@@ -210,7 +224,10 @@ class GraphQLView:
         return caching.is_public(document, parsed.operation_name)
 
     async def shared_lookup(
-        self, parsed: GraphQLRequest | list[GraphQLRequest], context: Context
+        self,
+        parsed: GraphQLRequest | list[GraphQLRequest],
+        context: Context,
+        prefetched: tuple[int, float] | None = None,
     ) -> Response | tuple[Key, int, float] | None:
         """A shared cached answer, or what to keep this one under after it ran, or None (not shared)."""
         cache = self.cache
@@ -224,6 +241,9 @@ class GraphQLView:
         key = cache.key_of(parsed)
         if key is None or not cache.may_be_public(key):
             return None
+        if prefetched is not None:
+            version, started = prefetched  # read for this request already; its entry was stale
+            return (key, version, started)
         started = time.monotonic()
         try:
             version = await cache.fresh_version()
@@ -234,13 +254,23 @@ class GraphQLView:
             return (key, version, started)
         if principal is None and not await self.anonymous_allowance(context):
             return None  # refused: the live path answers RATE_LIMITED as usual
+        state = context.request.scope.setdefault("state", {})
+        if entry.operation is not None:
+            state["graphql_operation"] = entry.operation
+        if entry.operation_name is not None:
+            state["operation_name"] = entry.operation_name
         return self.cached_response(context.request, entry.body, entry.etag)
 
     async def anonymous_allowance(self, context: Context) -> bool:
         """A cached answer still counts against the anonymous per-IP limit."""
         if not self.settings.rate_limits:
             return True
-        rule = Rule(f"anon-ip:{context.ip or 'unknown'}", *self.settings.rate_anonymous_per_ip)
+        return await self.anonymous_ip_allowance(context.ip)
+
+    async def anonymous_ip_allowance(self, ip: str | None) -> bool:
+        if not self.settings.rate_limits:
+            return True
+        rule = Rule(f"anon-ip:{ip or 'unknown'}", *self.settings.rate_anonymous_per_ip)
         return strictest(await limiter_of(self.runtime).hit([rule])) is None
 
     def cached_response(self, request: Request, body: bytes, etag: str) -> Response:
@@ -265,11 +295,20 @@ class GraphQLView:
         if status != 200 or outcome.request_error or outcome.result.errors or outcome.result.extensions:
             return
         key, version, started = shared
-        document = request.scope.get("state", {}).get(caching.DOCUMENT_KEY)
+        state = request.scope.get("state", {})
+        document = state.get(caching.DOCUMENT_KEY)
         public = caching.is_public(document, key[1] if isinstance(key[1], str) else None)
         self.cache.judged(key, public)
         if public:
-            self.cache.put(key, version, payload, caching.etag_of(payload), computed_at=started)
+            self.cache.put(
+                key,
+                version,
+                payload,
+                caching.etag_of(payload),
+                computed_at=started,
+                operation=state.get("graphql_operation"),
+                operation_name=state.get("operation_name"),
+            )
 
     @staticmethod
     def respond(

@@ -161,7 +161,7 @@ def _access_log(scope: Scope, request_id: str, status: int, seconds: float) -> N
         access_log.name,
         logging.INFO,
         __file__,
-        0,
+        _LINE,
         "%s %s %s %.1fms",
         (method, shown, status, duration_ms),
         None,
@@ -180,6 +180,9 @@ def _access_log(scope: Scope, request_id: str, status: int, seconds: float) -> N
     if codes:
         fields["errors"] = codes
     access_log.handle(record)
+
+
+_LINE = _access_log.__code__.co_firstlineno
 
 
 async def _refuse(scope: Scope, send: Send, status: int, code: str, message: str, **extensions: Any) -> None:

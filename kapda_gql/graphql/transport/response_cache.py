@@ -46,6 +46,9 @@ class Entry:
     version: int
     expires: float
     weight: int
+    # What the access log and metrics name the request by, as the run that made it did.
+    operation: str | None = None
+    operation_name: str | None = None
 
 
 def shares_cache(role: Role | None) -> bool:
@@ -108,6 +111,11 @@ class ResponseCache:
             self.total = 0
         return version
 
+    def peek(self, key: Key) -> bool:
+        """Whether an unexpired entry is kept under ``key`` (of whatever version; nothing counted)."""
+        entry = self._entries.get(key)
+        return entry is not None and entry.expires > time.monotonic()
+
     def get(self, key: Key, version: int) -> Entry | None:
         entry = self._entries.get(key)
         if entry is None or entry.version != version or entry.expires <= time.monotonic():
@@ -119,7 +127,17 @@ class ResponseCache:
         observability.CATALOG_CACHE_HIT.inc()
         return entry
 
-    def put(self, key: Key, version: int, body: bytes, etag: str, *, computed_at: float) -> None:
+    def put(
+        self,
+        key: Key,
+        version: int,
+        body: bytes,
+        etag: str,
+        *,
+        computed_at: float,
+        operation: str | None = None,
+        operation_name: str | None = None,
+    ) -> None:
         """Keep an answer computed at ``computed_at`` (monotonic) from catalog ``version``."""
         if version != self.version:
             return  # the catalog moved while it ran: the answer may be older than the version
@@ -129,7 +147,9 @@ class ResponseCache:
         old = self._entries.pop(key, None)
         if old is not None:
             self.total -= old.weight
-        self._entries[key] = Entry(body, etag, version, computed_at + self.seconds, weight)
+        self._entries[key] = Entry(
+            body, etag, version, computed_at + self.seconds, weight, operation, operation_name
+        )
         self.total += weight
         while self.total > self.max_bytes:
             _, dropped = self._entries.popitem(last=False)
