@@ -3,8 +3,10 @@
 No sockets and no load generator: the app (or the bench's floor and plain-Strawberry apps) is
 called directly with an ASGI scope, one request after another, so cProfile, pyinstrument or
 `valgrind --tool=callgrind` see only the work of a request. MODE is `post`, `apq` (cached, with
-the shared cache on), `uncached` (the cache off), `plain` or `floor`. With `--profile`, cProfile's
-top functions by cumulative and own time are printed. Needs KAPDA_DATABASE_URL (a fresh
+the shared cache on), `uncached` (the cache off), `plain` or `floor`; `ab-uncached`, `ab-post` or `ab-apq` run ours and its reference (plain
+Strawberry, the floor) in alternating batches and print the median CPU per call of each. With `--profile`, cProfile's
+top functions by cumulative and own time are printed. A third argument runs that many callers at
+once (as connections would: concurrent cache hits share their version reads). Needs KAPDA_DATABASE_URL (a fresh
 database is made, seeded and dropped).
 """
 
@@ -16,6 +18,7 @@ import json
 import logging
 import os
 import pstats
+import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -101,58 +104,105 @@ async def _service(url: str, cached: bool) -> ASGI:
     return app
 
 
-def main(mode: str, n: int, profile: bool) -> None:
+def main(mode: str, n: int, profile: bool, concurrency: int = 1) -> None:
     with fresh_database() as url:
-        asyncio.run(run(url, mode, n, profile))
+        asyncio.run(run(url, mode, n, profile, concurrency))
 
 
-async def run(url: str, mode: str, n: int, profile: bool) -> None:
-    if True:
-        await catalog.seed_catalog(url)
-        app = await _service(url, cached=mode in {"post", "apq"})
-        method, query, body = _request("post")
-        status, page = await call(app, method, query, body)
-        assert status == 200, page[:300]
-        if mode in {"plain", "floor"}:
-            data = DATA_DIR / "inproc-data.json"
-            if mode == "floor":
-                data.write_bytes(page)
-                os.environ["BENCH_FLOOR_DATA"] = str(data)
-                from bench.floor import create_app as floor_app
+async def _apps(url: str, cached: bool) -> tuple[ASGI, bytes]:
+    """The service, and the page it answers (the floor's and plain Strawberry's data)."""
+    await catalog.seed_catalog(url)
+    app = await _service(url, cached=cached)
+    method, query, body = _request("post")
+    status, page = await call(app, method, query, body)
+    assert status == 200, page[:300]
+    return app, page
 
-                app = floor_app()
-            else:
-                from bench.plain import create_app as plain_app
 
-                data.write_text(json.dumps({"page": json.loads(page)["data"]["products"]["edges"]}))
-                os.environ["BENCH_PLAIN_DATA"] = str(data)
-                app = plain_app()
-        method, query, body = _request(mode)
-        if mode == "apq":
-            from bench.cache import apq_path, page_payload
+def _reference(mode: str, page: bytes) -> ASGI:
+    data = DATA_DIR / "inproc-data.json"
+    if mode == "floor":
+        data.write_bytes(page)
+        os.environ["BENCH_FLOOR_DATA"] = str(data)
+        from bench.floor import create_app as floor_app
 
-            _, extensions = apq_path()
-            await call(app, "POST", b"", json.dumps({**page_payload(), "extensions": extensions}).encode())
-        for _ in range(50):
+        return floor_app()
+    from bench.plain import create_app as plain_app
+
+    data.write_text(json.dumps({"page": json.loads(page)["data"]["products"]["edges"]}))
+    os.environ["BENCH_PLAIN_DATA"] = str(data)
+    return plain_app()
+
+
+async def _load(app: ASGI, mode: str, n: int, concurrency: int) -> float:
+    """CPU seconds per call of ``n`` calls on ``concurrency`` callers."""
+    method, query, body = _request(mode)
+
+    async def worker(calls: int) -> None:
+        for _ in range(calls):
             status, got = await call(app, method, query, body)
-        assert status == 200, got[:300]
-        profiler = cProfile.Profile() if profile else None
-        started = time.perf_counter()
-        cpu = time.process_time()
-        if profiler:
-            profiler.enable()
-        for _ in range(n):
-            await call(app, method, query, body)
-        if profiler:
-            profiler.disable()
-        wall, used = time.perf_counter() - started, time.process_time() - cpu
-        print(f"{mode}: {n} calls, {wall / n * 1e6:.0f} us wall, {used / n * 1e6:.0f} us CPU per call")
-        if profiler:
-            stats = pstats.Stats(profiler, stream=sys.stdout)
-            stats.sort_stats("cumulative").print_stats(45)
-            stats.sort_stats("tottime").print_stats(30)
+            assert status == 200, got[:300]
+
+    cpu = time.process_time()
+    await asyncio.gather(*(worker(n // concurrency) for _ in range(concurrency)))
+    return (time.process_time() - cpu) / n
+
+
+async def run(url: str, mode: str, n: int, profile: bool, concurrency: int) -> None:
+    if mode.startswith("ab-"):
+        await _ab(url, mode[3:], n, concurrency)
+        return
+    app, page = await _apps(url, cached=mode in {"post", "apq"})
+    if mode in {"plain", "floor"}:
+        app = _reference(mode, page)
+    if mode == "apq":
+        await _register(app)
+    await _load(app, mode, 50, 1)
+    profiler = cProfile.Profile() if profile else None
+    started = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    used = await _load(app, mode, n, concurrency)
+    if profiler:
+        profiler.disable()
+    wall = (time.perf_counter() - started) / n
+    print(f"{mode}: {n} calls, {wall * 1e6:.0f} us wall, {used * 1e6:.0f} us CPU per call")
+    if profiler:
+        profiler.dump_stats(str(DATA_DIR / f"inproc-{mode}.prof"))
+        stats = pstats.Stats(profiler, stream=sys.stdout)
+        stats.sort_stats("cumulative").print_stats(45)
+        stats.sort_stats("tottime").print_stats(30)
+
+
+async def _register(app: ASGI) -> None:
+    from bench.cache import apq_path, page_payload
+
+    _, extensions = apq_path()
+    await call(app, "POST", b"", json.dumps({**page_payload(), "extensions": extensions}).encode())
+
+
+async def _ab(url: str, what: str, n: int, concurrency: int) -> None:
+    """Ours and the reference in alternating batches of ``n`` calls in this one process, 15 batches
+    each: the medians are what the machine's noise moves least."""
+    cached = what in {"post", "apq"}
+    ours, page = await _apps(url, cached=cached)
+    reference = _reference("floor" if cached else "plain", page)
+    if what == "apq":
+        await _register(ours)
+    ref_mode = "post"
+    a: list[float] = []
+    b: list[float] = []
+    for _ in range(15):
+        a.append(await _load(ours, what, n, concurrency))
+        b.append(await _load(reference, ref_mode, n, concurrency))
+    ma, mb = statistics.median(a), statistics.median(b)
+    print(
+        f"{what} vs {'floor' if cached else 'plain'}: ours {ma * 1e6:.0f} us CPU per call, reference"
+        f" {mb * 1e6:.0f} us; reference/ours {mb / ma:.0%} (batches of {n}, {concurrency} callers)"
+    )
 
 
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    main(args[0], int(args[1]) if len(args) > 1 else 2000, "--profile" in sys.argv)
+    concurrency = int(args[2]) if len(args) > 2 else 1
+    main(args[0], int(args[1]) if len(args) > 1 else 2000, "--profile" in sys.argv, concurrency)
