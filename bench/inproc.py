@@ -106,7 +106,9 @@ async def _service(url: str, cached: bool) -> ASGI:
 
 def main(mode: str, n: int, profile: bool, concurrency: int = 1) -> None:
     with fresh_database() as url:
-        asyncio.run(run(url, mode, n, profile, concurrency))
+        import uvloop  # as the service runs
+
+        uvloop.run(run(url, mode, n, profile, concurrency))
 
 
 async def _apps(url: str, cached: bool) -> tuple[ASGI, bytes]:
