@@ -42,7 +42,7 @@ from kapda_gql.graphql.transport.request import (
     from_post,
     require_document,
 )
-from kapda_gql.graphql.transport.response_cache import Key, ResponseCache, shares_cache
+from kapda_gql.graphql.transport.response_cache import Pending, ResponseCache, shares_cache
 from kapda_gql.http.errors import request_error
 from kapda_gql.http.request_id import request_id_of
 from kapda_gql.runtime import Runtime
@@ -55,6 +55,7 @@ POST_OPERATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION, Operat
 # a better status for why nothing ran.
 REQUEST_ERROR_STATUS = {"UNAUTHENTICATED": 401, ServiceUnavailable.code: 503}
 VARY = "Accept, Authorization"
+_PENDING = "catalog_cache_pending"  # scope state: the shared answer this request is computing
 
 
 class Outcome:
@@ -121,6 +122,10 @@ class GraphQLView:
                     raise
                 log.warning("database unavailable: %s", type(error).__name__)
                 response = self.rejection(request, _unavailable_rejection(outage))
+            finally:
+                pending = scope.get("state", {}).pop(_PENDING, None)
+                if pending is not None:
+                    self.cache.settle(pending)  # if nothing was kept, its waiters run it themselves
         await response(scope, receive, send)
 
     def rejection(self, request: Request, rejected: Rejected) -> Response:
@@ -158,7 +163,7 @@ class GraphQLView:
         sub_response = Response()
         context = self.context(request, sub_response)
         operations = POST_OPERATIONS if method == "POST" else GET_OPERATIONS
-        shared: tuple[Key, int, float] | Response | None = None
+        shared: Pending | Response | None = None
         try:
             await context.authenticate()
         except DomainError as rejected:
@@ -173,10 +178,13 @@ class GraphQLView:
             outcomes = [_failed(outage)] * (len(parsed) if isinstance(parsed, list) else 1)
         else:
             shared = await self.shared_lookup(parsed, context, prefetched)
-            if isinstance(shared, tuple) and context.token is None:
-                self.fast.learn(raw_key(request.scope, body), shared[0])
+            if isinstance(shared, Pending) and context.token is None:
+                self.fast.learn(raw_key(request.scope, body), shared.key)
             if isinstance(shared, Response):
                 return shared
+            if isinstance(shared, Pending):
+                # However this request ends from here on, its waiters hear of it (settle is idempotent).
+                request.scope.setdefault("state", {})[_PENDING] = shared
             outcomes = [await self.run(one, context, operations) for one in _as_list(parsed)]
         bodies = [self.body(request, outcome, kind) for outcome in outcomes]
         if any(_unavailable(body) for body in bodies):
@@ -195,8 +203,9 @@ class GraphQLView:
         payload = json.dumps(bodies[0]).encode()
         if status == 401:
             sub_response.headers["WWW-Authenticate"] = "Bearer"  # a 401 must say which scheme (RFC 9110)
-        if isinstance(shared, tuple):
+        if isinstance(shared, Pending):
             self.keep_shared(request, shared, outcome, status, payload)
+            self.cache.settle(shared)
         if method == "GET" and self._cacheable(request, context, outcome, parsed):
             etag = caching.etag_of(payload)
             cache_control = caching.public(self.settings.http_cache_seconds)
@@ -228,7 +237,7 @@ class GraphQLView:
         parsed: GraphQLRequest | list[GraphQLRequest],
         context: Context,
         prefetched: tuple[int, float] | None = None,
-    ) -> Response | tuple[Key, int, float] | None:
+    ) -> Response | Pending | None:
         """A shared cached answer, or what to keep this one under after it ran, or None (not shared)."""
         cache = self.cache
         principal = context.principal
@@ -243,15 +252,19 @@ class GraphQLView:
             return None
         if prefetched is not None:
             version, started = prefetched  # read for this request already; its entry was stale
-            return (key, version, started)
-        started = time.monotonic()
-        try:
-            version = await cache.fresh_version()
-        except Exception:  # the live path reports the database's failure, if it is one
-            return None
-        entry = cache.get(key, version)
+            entry = None
+        else:
+            started = time.monotonic()
+            try:
+                version = await cache.fresh_version()
+            except Exception:  # the live path reports the database's failure, if it is one
+                return None
+            entry = cache.get(key, version)
         if entry is None:
-            return (key, version, started)
+            entry = await cache.join(key, version)
+        cache.count(hit=entry is not None)
+        if entry is None:
+            return cache.begin(key, version, started)
         if principal is None and not await self.anonymous_allowance(context):
             return None  # refused: the live path answers RATE_LIMITED as usual
         state = context.request.scope.setdefault("state", {})
@@ -290,11 +303,11 @@ class GraphQLView:
         return response
 
     def keep_shared(
-        self, request: Request, shared: tuple[Key, int, float], outcome: Outcome, status: int, payload: bytes
+        self, request: Request, shared: Pending, outcome: Outcome, status: int, payload: bytes
     ) -> None:
         if status != 200 or outcome.request_error or outcome.result.errors or outcome.result.extensions:
             return
-        key, version, started = shared
+        key, version, started = shared.key, shared.version, shared.started
         state = request.scope.get("state", {})
         document = state.get(caching.DOCUMENT_KEY)
         public = caching.is_public(document, key[1] if isinstance(key[1], str) else None)

@@ -126,7 +126,7 @@ class FastPath:
         except Exception:  # the view reads it again and reports the database's failure, if it is one
             return Fallthrough(False, receive)
         entry = self.cache.get(key, version)
-        if entry is None:
+        if entry is None:  # stale: the view waits for it or runs it, and counts the lookup
             return Fallthrough(False, receive, (version, started))
         client = scope.get("client")
         if self.settings.rate_limits and not await self.view.anonymous_ip_allowance(
@@ -134,6 +134,7 @@ class FastPath:
         ):
             # Refused: the live path answers RATE_LIMITED as usual (the version read stands).
             return Fallthrough(False, receive, (version, started))
+        self.cache.count(hit=True)
         self._keys.move_to_end(raw)  # type: ignore[arg-type]  # raw is set: a key was found by it
         state: dict[str, Any] = scope.setdefault("state", {})
         if entry.operation is not None:

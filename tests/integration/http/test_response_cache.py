@@ -317,3 +317,32 @@ async def test_a_repeated_anonymous_request_is_answered_by_its_bytes_exactly_as_
     assert graphql_response.status_code == 200
     assert graphql_response.headers["content-type"] == "application/graphql-response+json"
     assert graphql_response.content == posts[0].content
+
+
+async def test_misses_of_one_answer_at_once_compute_it_once_and_the_rest_wait_for_it(
+    serve: Any, settings: Settings, make_user: Any, make_product: Any
+) -> None:
+    designer = await make_user("DESIGNER")
+    await make_product(designer.designer_id, title="Pochampally ikat")
+    served = serve(_cached(settings))
+    cache = cache_of(served)
+    payload = {"query": PAGE, "variables": {"first": 20}}
+    async with served.client() as client:
+        with counting(served.runtime) as statements:
+            answers = await asyncio.wait_for(
+                asyncio.gather(*(client.post("/graphql", json=payload) for _ in range(12))), 30
+            )
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.content for a in answers}) == 1
+    assert len(catalog_statements(statements)) == 2, statements  # the page and its count, once
+    assert (cache.misses, cache.hits) == (1, 11)
+
+    # An answer that is not kept (not all public): the waiters run it themselves, and all answer.
+    private = {"query": "{ products(first: 1) { totalCount } me { id } }"}
+    async with served.client() as client:
+        others = await asyncio.wait_for(
+            asyncio.gather(*(client.post("/graphql", json=private) for _ in range(6))), 30
+        )
+    assert {o.status_code for o in others} == {200}
+    assert len({o.content for o in others}) == 1
+    assert len(cache) == 1  # still only the page
