@@ -16,6 +16,7 @@ from kapda_gql.db.engine import Bounds, database_url, make_engine
 from kapda_gql.db.uow import Database
 from kapda_gql.graphql import graphiql
 from kapda_gql.graphql.schema import build_schema
+from kapda_gql.graphql.transport.fast import FastPathMiddleware
 from kapda_gql.graphql.view import GraphQLView
 from kapda_gql.payments.gateway import PaymentGateway
 from kapda_gql.rest.health import healthz, readyz
@@ -77,6 +78,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         *extensions.outer_middleware(runtime),
         # The request id, access log, security headers, CORS and bounds: one layer (http/middleware.py).
         *extensions.middleware(runtime),
+        # Innermost: cached catalog answers skip Starlette's routing (graphql/transport/fast.py).
+        Middleware(FastPathMiddleware, fast=view.fast),
     ]
 
     @contextlib.asynccontextmanager

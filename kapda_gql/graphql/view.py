@@ -33,7 +33,7 @@ from kapda_gql.graphql.errors import format_error, unavailable
 from kapda_gql.graphql.ratelimit import count_rejected, limiter_of
 from kapda_gql.graphql.schema import KapdaSchema
 from kapda_gql.graphql.transport import caching, media
-from kapda_gql.graphql.transport.fast import FastPath, raw_key
+from kapda_gql.graphql.transport.fast import TRIED, FastPath, raw_key
 from kapda_gql.graphql.transport.persisted import PersistedQueries
 from kapda_gql.graphql.transport.request import (
     GraphQLRequest,
@@ -104,7 +104,10 @@ class GraphQLView:
         if scope["type"] != "http":
             response: Response = Response(status_code=400)
         else:
-            if self.cache.enabled:
+            state = scope.setdefault("state", {})
+            if TRIED in state:
+                prefetched = state.pop(TRIED)  # FastPathMiddleware saw it first
+            elif self.cache.enabled:
                 fast = await self.fast.serve(scope, receive, send)
                 if fast.served:
                     return

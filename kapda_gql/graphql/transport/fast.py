@@ -24,7 +24,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kapda_gql.graphql.transport import caching, media
 from kapda_gql.graphql.transport.response_cache import Key
@@ -32,6 +32,8 @@ from kapda_gql.graphql.transport.response_cache import Key
 if TYPE_CHECKING:
     from kapda_gql.graphql.view import GraphQLView
 
+PATH = "/graphql"
+TRIED = "catalog_fast_path"  # scope state: the fast path has seen this request (and what it read)
 RAW_KEYS = 1024
 RAW_KEY_BYTES = 8 * 1024
 ACCEPT_MEMO = 256  # distinct Accept headers remembered (clients send a handful)
@@ -145,6 +147,25 @@ class FastPath:
             send, entry.body, entry.etag, kind, method, if_none_match, self.settings.http_cache_seconds
         )
         return Fallthrough(True, receive)
+
+
+class FastPathMiddleware:
+    """The innermost middleware: a /graphql request answered from the cache does not go through
+    Starlette's exception middleware, router and route at all. What it did not answer goes on with
+    the body it read and, in the scope's state, the version it read (the view picks both up)."""
+
+    def __init__(self, app: ASGIApp, *, fast: FastPath) -> None:
+        self.app = app
+        self.fast = fast
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("path") == PATH and self.fast.cache.enabled:
+            fall = await self.fast.serve(scope, receive, send)
+            if fall.served:
+                return
+            receive = fall.receive
+            scope.setdefault("state", {})[TRIED] = fall.version
+        await self.app(scope, receive, send)
 
 
 async def _answer(
