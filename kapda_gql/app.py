@@ -16,8 +16,8 @@ from kapda_gql.db.engine import Bounds, database_url, make_engine
 from kapda_gql.db.uow import Database
 from kapda_gql.graphql import graphiql
 from kapda_gql.graphql.schema import build_schema
+from kapda_gql.graphql.transport.fast import FastPathMiddleware
 from kapda_gql.graphql.view import GraphQLView
-from kapda_gql.http.request_id import RequestIdMiddleware
 from kapda_gql.payments.gateway import PaymentGateway
 from kapda_gql.rest.health import healthz, readyz
 from kapda_gql.runtime import Runtime
@@ -76,8 +76,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     ]
     middleware = [
         *extensions.outer_middleware(runtime),
-        Middleware(RequestIdMiddleware),
+        # The request id, access log, security headers, CORS and bounds: one layer (http/middleware.py).
         *extensions.middleware(runtime),
+        # Innermost: cached catalog answers skip Starlette's routing (graphql/transport/fast.py).
+        Middleware(FastPathMiddleware, fast=view.fast),
     ]
 
     @contextlib.asynccontextmanager

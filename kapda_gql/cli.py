@@ -92,9 +92,14 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
     from kapda_gql.core import maintenance
 
-    counts = _run_async(lambda rt: maintenance.purge(rt.db.uow()), settings)
+    retention = timedelta(days=settings.persisted_query_days)
+    counts = _run_async(
+        lambda rt: maintenance.purge(rt.db.uow(), persisted_query_retention=retention), settings
+    )
     for name, count in counts.items():
         print(f"{name}: {count} deleted")
     return 0
@@ -298,9 +303,9 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True)
     create.add_argument("--role", choices=["customer", "designer", "admin"], default="customer")
     create.set_defaults(fn=cmd_create_user)
-    sub.add_parser("purge", help="delete expired keys, tokens, sessions, old audit entries").set_defaults(
-        fn=cmd_purge
-    )
+    sub.add_parser(
+        "purge", help="delete expired keys, tokens, sessions, old audit entries, unused persisted queries"
+    ).set_defaults(fn=cmd_purge)
     hooks = sub.add_parser("webhooks", help="webhook maintenance")
     hooks_sub = hooks.add_subparsers(dest="action", required=True)
     hooks_sub.add_parser("retry", help="handle failed webhook events again").set_defaults(

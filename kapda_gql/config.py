@@ -142,6 +142,8 @@ class Settings:
     # Automatic persisted queries: apq (register on first use), trusted (the manifest only), off.
     persisted_queries: str = "apq"
     trusted_documents: Path | None = None
+    # `kapda-gql purge` drops registered persisted queries unused for this many days.
+    persisted_query_days: int = 30
     # max-age of the anonymous, all-public GET answers shared caches may keep.
     http_cache_seconds: int = 10
     # The shared in-process cache of catalog answers (graphql/transport/response_cache.py): how
@@ -249,6 +251,7 @@ class Settings:
             body_timeout_seconds=_seconds(env, "KAPDA_BODY_TIMEOUT_SECONDS", 10.0),
             persisted_queries=persisted_mode,
             trusted_documents=trusted_documents,
+            persisted_query_days=_int(env, "KAPDA_PERSISTED_QUERY_DAYS", 30, minimum=1),
             http_cache_seconds=_int(env, "KAPDA_HTTP_CACHE_SECONDS", 10, minimum=0),
             catalog_cache_seconds=_non_negative_seconds(env, "KAPDA_CATALOG_CACHE_SECONDS", 2.0),
             catalog_cache_bytes=_int(env, "KAPDA_CATALOG_CACHE_BYTES", 32 * 1024 * 1024, minimum=0),

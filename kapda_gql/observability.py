@@ -103,10 +103,22 @@ class _Bounded:
 bounded = _Bounded()
 
 
+# (operation, status) -> the request counter's and the latency histogram's children: looked up
+# once, not per request (each lookup takes the metric's lock). What `bounded` answered for a value
+# never changes afterwards, so the answer can be kept with them.
+_REQUEST_SERIES: dict[tuple[str, int], tuple[Any, Any]] = {}
+_MAX_REQUEST_SERIES = 4096
+
+
 def record_request(operation: str, status: int, seconds: float, error_codes: Iterable[str] = ()) -> None:
-    op = bounded("operation", operation)
-    REQUESTS.labels(op, str(status)).inc()
-    LATENCY.labels(op).observe(seconds)
+    series = _REQUEST_SERIES.get((operation, status))
+    if series is None:
+        op = bounded("operation", operation)
+        series = (REQUESTS.labels(op, str(status)), LATENCY.labels(op))
+        if len(_REQUEST_SERIES) < _MAX_REQUEST_SERIES:
+            _REQUEST_SERIES[(operation, status)] = series
+    series[0].inc()
+    series[1].observe(seconds)
     for code in error_codes:
         ERRORS.labels(bounded("code", code)).inc()
 

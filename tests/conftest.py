@@ -253,13 +253,17 @@ def client_ip() -> str:
 async def serve() -> AsyncIterator[Any]:
     """serve(settings) -> Served: a whole app with its own runtime, disposed after the test."""
     made: list[Runtime] = []
+    apps: list[Any] = []
 
     def make(settings: Settings) -> Served:
         runtime = build_runtime(settings)
         made.append(runtime)
-        return Served(create_app(runtime=runtime), runtime)
+        apps.append(create_app(runtime=runtime))
+        return Served(apps[-1], runtime)
 
     yield make
+    for app in apps:
+        await app.state.response_cache.aclose()  # its catalog-version connection is its own
     for runtime in made:
         limiter = runtime.extras.get("rate_limiter")
         if limiter is not None:

@@ -6,7 +6,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Delete, and_, delete, exists, func, or_
+from sqlalchemy import Delete, and_, delete, exists, func, or_, text
 from sqlalchemy.engine import CursorResult
 
 from kapda_gql.core import audit
@@ -33,6 +33,10 @@ FAILED_CHECKOUT_RETENTION = timedelta(days=30)
 # Deduplication needs a processed event only while Razorpay might still redeliver it; the rest is history.
 WEBHOOK_RETENTION = timedelta(days=90)
 DONE_WEBHOOK_STATUSES = (WebhookStatus.PROCESSED.value, WebhookStatus.IGNORED.value)
+# A registered persisted query nobody used for this long is dropped; a client that still has its
+# hash gets PERSISTED_QUERY_NOT_FOUND once and sends the document again (Apollo's protocol).
+PERSISTED_QUERY_RETENTION = timedelta(days=30)
+_UNUSED_PERSISTED_QUERIES = text("DELETE FROM persisted_queries WHERE last_used_at < :cutoff")
 
 
 async def _delete(tx: OrmUnit, stmt: Delete) -> int:
@@ -50,7 +54,12 @@ def _unreferenced_checkout() -> Any:
     )
 
 
-async def purge(uow: UnitOfWork, *, now: datetime | None = None) -> dict[str, int]:
+async def purge(
+    uow: UnitOfWork,
+    *,
+    now: datetime | None = None,
+    persisted_query_retention: timedelta = PERSISTED_QUERY_RETENTION,
+) -> dict[str, int]:
     """Deletes expired rows of every kind; returns how many of each went."""
     at = now or datetime.now(UTC)
 
@@ -87,6 +96,15 @@ async def purge(uow: UnitOfWork, *, now: datetime | None = None) -> dict[str, in
                     func.coalesce(WebhookEvent.processed_at, WebhookEvent.received_at)
                     < at - WEBHOOK_RETENTION,
                 ),
+            ),
+            "persisted_queries": int(
+                cast(
+                    CursorResult[Any],
+                    await tx.session.execute(
+                        _UNUSED_PERSISTED_QUERIES, {"cutoff": at - persisted_query_retention}
+                    ),
+                ).rowcount
+                or 0
             ),
         }
         await tx.commit()

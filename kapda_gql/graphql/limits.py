@@ -25,7 +25,8 @@ from __future__ import annotations
 import math
 import re
 import weakref
-from collections.abc import Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -137,6 +138,7 @@ class _Walk:
     depth_memo: dict[str, int] = field(default_factory=dict)
     cost_memo: dict[str, int] = field(default_factory=dict)
     visiting: set[str] = field(default_factory=set)
+    read: set[str] = field(default_factory=set)  # the variables the walk read (page sizes)
 
     def depth(self, selection_set: SelectionSetNode | None) -> int:
         deepest = 0
@@ -241,6 +243,7 @@ class _Walk:
                 value = float(literal.value)
             elif isinstance(literal, VariableNode):
                 variable = literal.name.value
+                self.read.add(variable)
                 if _not_whole(self.raw_variables.get(variable)):
                     raise too_complex(f"`{name}` must be a whole number", limit)
                 value = self.variables.get(variable)
@@ -305,16 +308,74 @@ def count_aliases(document: DocumentNode) -> int:
     return count
 
 
+@dataclass(slots=True)
+class _Passed:
+    """A document that passed its checks: for which schema, limits and values of the variables the
+    walk read (the page sizes; nothing else in the variables moves the outcome)."""
+
+    document: weakref.ref[DocumentNode]
+    names: tuple[str, ...]
+    passed: set[Hashable]
+
+
+# Parsed documents are shared by every request that sends the same text (graphql/transport/
+# caches.py), so a document that passed once passes again for the same page sizes: its walk is
+# skipped. Keyed by identity (a node's hash walks the whole tree); bounded like the parser cache.
+_PASSED: OrderedDict[int, _Passed] = OrderedDict()
+MAX_PASSED_DOCUMENTS = 512
+MAX_PASSED_PER_DOCUMENT = 64
+_ABSENT = object()
+
+
+def _signature(
+    schema: GraphQLSchema, limits: Limits, names: tuple[str, ...], variables: Mapping[str, Any] | None
+) -> Hashable | None:
+    given = variables if isinstance(variables, Mapping) else {}
+    values = []
+    for name in names:
+        value = given.get(name, _ABSENT)
+        # The type too: 20, 20.0 and True hash alike but are not checked alike.
+        values.append((name, type(value), value))
+    key = (id(schema), limits, tuple(values))
+    try:
+        hash(key)
+    except TypeError:  # a list or object where a page size goes: checked every time
+        return None
+    return key
+
+
 def check_document(
     schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any] | None, limits: Limits
 ) -> None:
     """Raise QUERY_TOO_COMPLEX for the first limit the document exceeds; otherwise return."""
+    known = _PASSED.get(id(document))
+    if known is not None and known.document() is document:
+        signature = _signature(schema, limits, known.names, variables)
+        if signature is not None and signature in known.passed:
+            return
+    read = _check(schema, document, variables, limits)
+    if known is None or known.document() is not document:
+        known = _Passed(weakref.ref(document), tuple(sorted(read)), set())
+        _PASSED[id(document)] = known
+        while len(_PASSED) > MAX_PASSED_DOCUMENTS:
+            _PASSED.popitem(last=False)
+    _PASSED.move_to_end(id(document))
+    signature = _signature(schema, limits, known.names, variables)
+    if signature is not None and len(known.passed) < MAX_PASSED_PER_DOCUMENT:
+        known.passed.add(signature)
+
+
+def _check(
+    schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any] | None, limits: Limits
+) -> set[str]:
+    """The checks themselves; the variables they read, when all passed."""
     aliases = count_aliases(document)
     if aliases > limits.aliases:
         raise too_complex(
             f"The query uses {aliases} aliases; at most {limits.aliases} are allowed", limits.aliases
         )
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    read: set[str] = set()
     for operation in document.definitions:
         if not isinstance(operation, OperationDefinitionNode):
             continue
@@ -329,6 +390,8 @@ def check_document(
                 f"The query would cost more than {limits.cost} (lists count by their size); ask for less",
                 limits.cost,
             )
+        read |= walk.read
+    return read
 
 
 def estimate_cost(

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
+from strawberry.utils.await_maybe import await_maybe
 
 from kapda_gql.domain.errors import ServiceUnavailable
 from kapda_gql.graphql.audit.queries import AuditQuery
@@ -39,7 +44,128 @@ Query = merge_types("Query", QUERY_PARTS)
 Mutation = merge_types("Mutation", MUTATION_PARTS)
 
 
+Factory = Callable[[SchemaExtension], AbstractContextManager[None] | AbstractAsyncContextManager[None]]
+
+
+_HOOKS: dict[tuple[type, str], tuple[Factory, bool] | None] = {}
+_RESULTS: dict[type, bool] = {}
+
+
+def _hooks(kind: type[SchemaExtension], name: str) -> tuple[Factory, bool] | None:
+    """The context-manager factory of one hook of an extension class, and whether it is async.
+
+    Strawberry works this out for every extension and every hook of every request (inspecting
+    the function and wrapping a bound method each time); it depends on the class only.
+    """
+    key = (kind, name)
+    if key not in _HOOKS:
+        _HOOKS[key] = _factory(kind, name)
+    return _HOOKS[key]
+
+
+def _factory(kind: type[SchemaExtension], name: str) -> tuple[Factory, bool] | None:
+    fn: Any = getattr(kind, name)
+    if fn is getattr(SchemaExtension, name):
+        return None
+    if inspect.isgeneratorfunction(fn):
+        return contextlib.contextmanager(fn), False
+    if inspect.isasyncgenfunction(fn):
+        return contextlib.asynccontextmanager(fn), True
+    if inspect.iscoroutinefunction(fn):
+
+        @contextlib.asynccontextmanager
+        async def awaited(extension: SchemaExtension) -> AsyncIterator[None]:
+            await fn(extension)
+            yield
+
+        return awaited, True
+
+    @contextlib.contextmanager
+    def called(extension: SchemaExtension) -> Iterator[None]:
+        fn(extension)
+        yield
+
+    return called, False
+
+
+class _Hooks:
+    """One lifecycle stage's hooks, entered in the extensions' order and left in reverse, with
+    the exceptions passed through them: what Strawberry's own context managers do."""
+
+    __slots__ = ("async_stack", "hooks", "name", "stack")
+
+    def __init__(self, extensions: list[SchemaExtension], name: str) -> None:
+        self.name = name
+        self.hooks = [
+            (found[0], found[1], extension)
+            for extension in extensions
+            if (found := _hooks(type(extension), name)) is not None
+        ]
+
+    def __enter__(self) -> None:
+        self.stack = contextlib.ExitStack()
+        self.stack.__enter__()
+        for factory, is_async, extension in self.hooks:
+            if is_async:
+                raise RuntimeError(
+                    f"SchemaExtension hook {extension}.{self.name} failed to complete synchronously."
+                )
+            self.stack.enter_context(factory(extension))  # type: ignore[arg-type]
+
+    def __exit__(self, *exc: Any) -> bool:
+        return bool(self.stack.__exit__(*exc))
+
+    async def __aenter__(self) -> None:
+        self.async_stack = contextlib.AsyncExitStack()
+        await self.async_stack.__aenter__()
+        for factory, is_async, extension in self.hooks:
+            if is_async:
+                await self.async_stack.enter_async_context(factory(extension))  # type: ignore[arg-type]
+            else:
+                self.async_stack.enter_context(factory(extension))  # type: ignore[arg-type]
+
+    async def __aexit__(self, *exc: Any) -> bool:
+        return bool(await self.async_stack.__aexit__(*exc))
+
+
+def _has_results(kind: type[SchemaExtension]) -> bool:
+    found = _RESULTS.get(kind)
+    if found is None:
+        found = _RESULTS[kind] = kind.get_results is not SchemaExtension.get_results
+    return found
+
+
+class _Runner(SchemaExtensionsRunner):
+    """Strawberry's runner with each class's hooks worked out once (``_hooks``) rather than per
+    request: about a third of what seven extensions cost a request."""
+
+    def operation(self) -> Any:
+        return _Hooks(self.extensions, "on_operation")
+
+    def validation(self) -> Any:
+        return _Hooks(self.extensions, "on_validate")
+
+    def parsing(self) -> Any:
+        return _Hooks(self.extensions, "on_parse")
+
+    def executing(self) -> Any:
+        return _Hooks(self.extensions, "on_execute")
+
+    async def get_extensions_results(self, ctx: ExecutionContext) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for extension in self.extensions:
+            if _has_results(type(extension)):
+                data.update(await await_maybe(extension.get_results()))
+        data.update(ctx.extensions_results)
+        return data
+
+
 class KapdaSchema(strawberry.Schema):
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        return _Runner(execution_context=execution_context, extensions=extensions)
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:

@@ -33,6 +33,7 @@ from kapda_gql.graphql.errors import format_error, unavailable
 from kapda_gql.graphql.ratelimit import count_rejected, limiter_of
 from kapda_gql.graphql.schema import KapdaSchema
 from kapda_gql.graphql.transport import caching, media
+from kapda_gql.graphql.transport.fast import TRIED, FastPath, raw_key
 from kapda_gql.graphql.transport.persisted import PersistedQueries
 from kapda_gql.graphql.transport.request import (
     GraphQLRequest,
@@ -41,7 +42,7 @@ from kapda_gql.graphql.transport.request import (
     from_post,
     require_document,
 )
-from kapda_gql.graphql.transport.response_cache import Key, ResponseCache, shares_cache
+from kapda_gql.graphql.transport.response_cache import Pending, ResponseCache, shares_cache
 from kapda_gql.http.errors import request_error
 from kapda_gql.http.request_id import request_id_of
 from kapda_gql.runtime import Runtime
@@ -54,6 +55,7 @@ POST_OPERATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION, Operat
 # a better status for why nothing ran.
 REQUEST_ERROR_STATUS = {"UNAUTHENTICATED": 401, ServiceUnavailable.code: 503}
 VARY = "Accept, Authorization"
+_PENDING = "catalog_cache_pending"  # scope state: the shared answer this request is computing
 
 
 class Outcome:
@@ -90,18 +92,29 @@ class GraphQLView:
         self.settings = runtime.settings
         self.persisted = PersistedQueries(runtime.settings, runtime.db)
         self.cache = ResponseCache(runtime.settings, runtime.db)
+        self.fast = FastPath(self)
         caching.check_public_fields(schema._schema)
 
     async def aclose(self) -> None:
         await self.persisted.aclose()
+        await self.cache.aclose()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        prefetched: tuple[int, float] | None = None
         if scope["type"] != "http":
             response: Response = Response(status_code=400)
         else:
+            state = scope.setdefault("state", {})
+            if TRIED in state:
+                prefetched = state.pop(TRIED)  # FastPathMiddleware saw it first
+            elif self.cache.enabled:
+                fast = await self.fast.serve(scope, receive, send)
+                if fast.served:
+                    return
+                receive, prefetched = fast.receive, fast.version
             request = Request(scope, receive=receive)
             try:
-                response = await self.handle(request)
+                response = await self.handle(request, prefetched)
             except Rejected as rejected:
                 response = self.rejection(request, rejected)
             except Exception as error:
@@ -112,6 +125,10 @@ class GraphQLView:
                     raise
                 log.warning("database unavailable: %s", type(error).__name__)
                 response = self.rejection(request, _unavailable_rejection(outage))
+            finally:
+                pending = scope.get("state", {}).pop(_PENDING, None)
+                if pending is not None:
+                    self.cache.settle(pending)  # if nothing was kept, its waiters run it themselves
         await response(scope, receive, send)
 
     def rejection(self, request: Request, rejected: Rejected) -> Response:
@@ -126,7 +143,9 @@ class GraphQLView:
             headers={"Cache-Control": caching.PRIVATE, **rejected.headers},
         )
 
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, request: Request, prefetched: tuple[int, float] | None = None) -> Response:
+        """``prefetched``: the catalog version (and when its read began) the fast path already read
+        for this request, whose cached entry turned out to be stale."""
         method = request.method
         if method not in {"GET", "POST"}:
             raise Rejected(405, "METHOD_NOT_ALLOWED", f"{method} is not served here", {"Allow": "GET, POST"})
@@ -138,14 +157,16 @@ class GraphQLView:
             raise Rejected(
                 406, "NOT_ACCEPTABLE", f"Accept {media.GRAPHQL_RESPONSE} or {media.JSON}", {"Vary": VARY}
             )
+        body = b""
         if method == "GET":
             parsed: GraphQLRequest | list[GraphQLRequest] = from_get(request)
         else:
-            parsed = await from_post(request, await request.body(), batching=self.settings.batching)
+            body = await request.body()
+            parsed = await from_post(request, body, batching=self.settings.batching)
         sub_response = Response()
         context = self.context(request, sub_response)
         operations = POST_OPERATIONS if method == "POST" else GET_OPERATIONS
-        shared: tuple[Key, int, float] | Response | None = None
+        shared: Pending | Response | None = None
         try:
             await context.authenticate()
         except DomainError as rejected:
@@ -159,9 +180,14 @@ class GraphQLView:
             log.warning("database unavailable during authentication: %s", type(crashed).__name__)
             outcomes = [_failed(outage)] * (len(parsed) if isinstance(parsed, list) else 1)
         else:
-            shared = await self.shared_lookup(parsed, context)
+            shared = await self.shared_lookup(parsed, context, prefetched)
+            if isinstance(shared, Pending) and context.token is None:
+                self.fast.learn(raw_key(request.scope, body), shared.key)
             if isinstance(shared, Response):
                 return shared
+            if isinstance(shared, Pending):
+                # However this request ends from here on, its waiters hear of it (settle is idempotent).
+                request.scope.setdefault("state", {})[_PENDING] = shared
             outcomes = [await self.run(one, context, operations) for one in _as_list(parsed)]
         bodies = [self.body(request, outcome, kind) for outcome in outcomes]
         if any(_unavailable(body) for body in bodies):
@@ -180,8 +206,9 @@ class GraphQLView:
         payload = json.dumps(bodies[0]).encode()
         if status == 401:
             sub_response.headers["WWW-Authenticate"] = "Bearer"  # a 401 must say which scheme (RFC 9110)
-        if isinstance(shared, tuple):
+        if isinstance(shared, Pending):
             self.keep_shared(request, shared, outcome, status, payload)
+            self.cache.settle(shared)
         if method == "GET" and self._cacheable(request, context, outcome, parsed):
             etag = caching.etag_of(payload)
             cache_control = caching.public(self.settings.http_cache_seconds)
@@ -209,8 +236,11 @@ class GraphQLView:
         return caching.is_public(document, parsed.operation_name)
 
     async def shared_lookup(
-        self, parsed: GraphQLRequest | list[GraphQLRequest], context: Context
-    ) -> Response | tuple[Key, int, float] | None:
+        self,
+        parsed: GraphQLRequest | list[GraphQLRequest],
+        context: Context,
+        prefetched: tuple[int, float] | None = None,
+    ) -> Response | Pending | None:
         """A shared cached answer, or what to keep this one under after it ran, or None (not shared)."""
         cache = self.cache
         principal = context.principal
@@ -223,23 +253,40 @@ class GraphQLView:
         key = cache.key_of(parsed)
         if key is None or not cache.may_be_public(key):
             return None
-        started = time.monotonic()
-        try:
-            version = await cache.fresh_version()
-        except Exception:  # the live path reports the database's failure, if it is one
-            return None
-        entry = cache.get(key, version)
+        if prefetched is not None:
+            version, started = prefetched  # read for this request already; its entry was stale
+            entry = None
+        else:
+            started = time.monotonic()
+            try:
+                version = await cache.fresh_version()
+            except Exception:  # the live path reports the database's failure, if it is one
+                return None
+            entry = cache.get(key, version)
         if entry is None:
-            return (key, version, started)
+            entry = await cache.join(key, version)
+        cache.count(hit=entry is not None)
+        if entry is None:
+            return cache.begin(key, version, started)
         if principal is None and not await self.anonymous_allowance(context):
             return None  # refused: the live path answers RATE_LIMITED as usual
+        state = context.request.scope.setdefault("state", {})
+        if entry.operation is not None:
+            state["graphql_operation"] = entry.operation
+        if entry.operation_name is not None:
+            state["operation_name"] = entry.operation_name
         return self.cached_response(context.request, entry.body, entry.etag)
 
     async def anonymous_allowance(self, context: Context) -> bool:
         """A cached answer still counts against the anonymous per-IP limit."""
         if not self.settings.rate_limits:
             return True
-        rule = Rule(f"anon-ip:{context.ip or 'unknown'}", *self.settings.rate_anonymous_per_ip)
+        return await self.anonymous_ip_allowance(context.ip)
+
+    async def anonymous_ip_allowance(self, ip: str | None) -> bool:
+        if not self.settings.rate_limits:
+            return True
+        rule = Rule(f"anon-ip:{ip or 'unknown'}", *self.settings.rate_anonymous_per_ip)
         return strictest(await limiter_of(self.runtime).hit([rule])) is None
 
     def cached_response(self, request: Request, body: bytes, etag: str) -> Response:
@@ -259,16 +306,25 @@ class GraphQLView:
         return response
 
     def keep_shared(
-        self, request: Request, shared: tuple[Key, int, float], outcome: Outcome, status: int, payload: bytes
+        self, request: Request, shared: Pending, outcome: Outcome, status: int, payload: bytes
     ) -> None:
         if status != 200 or outcome.request_error or outcome.result.errors or outcome.result.extensions:
             return
-        key, version, started = shared
-        document = request.scope.get("state", {}).get(caching.DOCUMENT_KEY)
+        key, version, started = shared.key, shared.version, shared.started
+        state = request.scope.get("state", {})
+        document = state.get(caching.DOCUMENT_KEY)
         public = caching.is_public(document, key[1] if isinstance(key[1], str) else None)
         self.cache.judged(key, public)
         if public:
-            self.cache.put(key, version, payload, caching.etag_of(payload), computed_at=started)
+            self.cache.put(
+                key,
+                version,
+                payload,
+                caching.etag_of(payload),
+                computed_at=started,
+                operation=state.get("graphql_operation"),
+                operation_name=state.get("operation_name"),
+            )
 
     @staticmethod
     def respond(

@@ -119,6 +119,9 @@ def test_http_settings_default_are_read_and_checked(tmp_path: Path) -> None:
     assert (settings.persisted_queries, settings.trusted_documents) == ("trusted", manifest)
     assert (settings.http_cache_seconds, settings.body_timeout_seconds) == (30, 1.5)
     assert Settings.from_env({**base, "KAPDA_PERSISTED_QUERIES": "OFF"}).persisted_queries == "off"
+    assert defaults.persisted_query_days == 30
+    assert Settings.from_env({**base, "KAPDA_PERSISTED_QUERY_DAYS": "7"}).persisted_query_days == 7
+    assert "KAPDA_PERSISTED_QUERY_DAYS" in refusal({**base, "KAPDA_PERSISTED_QUERY_DAYS": "0"})
     assert "KAPDA_PERSISTED_QUERIES" in refusal({**base, "KAPDA_PERSISTED_QUERIES": "sometimes"})
     assert "KAPDA_TRUSTED_DOCUMENTS" in refusal({**base, "KAPDA_PERSISTED_QUERIES": "trusted"})
     assert "is not a file" in refusal(

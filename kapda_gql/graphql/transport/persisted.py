@@ -4,7 +4,10 @@
 PERSISTED_QUERY_NOT_FOUND, and the client sends the document with the hash, which is registered
 once it parsed and validated. The store is shared by every worker and replica (PostgreSQL, or
 Redis when configured); a small in-process map sits in front of it, safe because an entry is
-content-addressed and so never changes.
+content-addressed and so never changes. In PostgreSQL each entry says when it was last used
+(looked up from the store, registered again, or served from a worker's map: that one at most
+once per ``TOUCH_SECONDS``), and `kapda-gql purge` drops those unused for
+``KAPDA_PERSISTED_QUERY_DAYS``.
 
 ``trusted``: only the operations of Apollo's persisted-query manifest are served, by hash or by
 their exact text; anything else is PERSISTED_QUERY_NOT_FOUND. ``off``: a hash is
@@ -13,10 +16,12 @@ PERSISTED_QUERY_NOT_SUPPORTED.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,6 +42,9 @@ MANIFEST_FORMAT = "apollo-persisted-query-manifest"
 # Documents bigger than this are served but never registered: the store is for real clients' operations.
 MAX_REGISTERED_CHARS = 100_000
 LOCAL_ENTRIES = 1_000
+# How often a worker that serves a hash from its own map tells the store it is still in use: far
+# more often than the purge's period (days), far less than once per request.
+TOUCH_SECONDS = 3600.0
 
 
 def sha256_of(document: str) -> str:
@@ -48,13 +56,18 @@ class Store(Protocol):
 
     async def put(self, sha256: str, document: str) -> None: ...
 
+    async def touch(self, sha256: str) -> None: ...
+
     async def aclose(self) -> None: ...
 
 
-_GET = text("SELECT document FROM persisted_queries WHERE sha256 = :sha256")
+# A lookup is a use: it moves last_used_at in the same statement.
+_GET = text("UPDATE persisted_queries SET last_used_at = now() WHERE sha256 = :sha256 RETURNING document")
 _PUT = text(
-    "INSERT INTO persisted_queries (sha256, document) VALUES (:sha256, :document) ON CONFLICT DO NOTHING"
+    "INSERT INTO persisted_queries (sha256, document) VALUES (:sha256, :document)"
+    " ON CONFLICT (sha256) DO UPDATE SET last_used_at = now()"
 )
+_TOUCH = text("UPDATE persisted_queries SET last_used_at = now() WHERE sha256 = :sha256")
 
 
 class PostgresStore:
@@ -62,13 +75,23 @@ class PostgresStore:
         self.db = db
 
     async def get(self, sha256: str) -> str | None:
-        async with self.db.uow().orm(read=True) as tx:
+        async def work(tx: OrmUnit) -> str | None:
             value = (await tx.session.execute(_GET, {"sha256": sha256})).scalar_one_or_none()
-        return None if value is None else str(value)
+            await tx.commit()
+            return None if value is None else str(value)
+
+        return await self.db.uow().run(work)
 
     async def put(self, sha256: str, document: str) -> None:
         async def work(tx: OrmUnit) -> None:
             await tx.session.execute(_PUT, {"sha256": sha256, "document": document})
+            await tx.commit()
+
+        await self.db.uow().run(work)
+
+    async def touch(self, sha256: str) -> None:
+        async def work(tx: OrmUnit) -> None:
+            await tx.session.execute(_TOUCH, {"sha256": sha256})
             await tx.commit()
 
         await self.db.uow().run(work)
@@ -90,6 +113,9 @@ class RedisStore:
 
     async def put(self, sha256: str, document: str) -> None:
         await self.client.set(self.prefix + sha256, document.encode(), nx=True)
+
+    async def touch(self, sha256: str) -> None:
+        return None  # Redis keeps what it keeps (its own eviction policy); `purge` is PostgreSQL's
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -138,7 +164,9 @@ class PersistedQueries:
             self.manifest = Manifest.load(settings.trusted_documents)
         elif self.mode == "apq":
             self.store = RedisStore(settings.redis_url) if settings.redis_url else PostgresStore(db)
-        self._local: OrderedDict[str, str] = OrderedDict()
+        # sha256 -> (document, when this worker last told the store it is in use: monotonic)
+        self._local: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._touching: set[asyncio.Task[None]] = set()
 
     async def resolve(self, request: GraphQLRequest) -> str | None:
         """Fill in ``request.query``; the hash to register after a good run (apq), if any."""
@@ -157,6 +185,7 @@ class PersistedQueries:
                 raise bad_request("provided sha does not match query")
             if self.manifest is not None and sha256 not in self.manifest.by_hash:
                 raise PersistedQueryNotFound()
+            # Registered again (a client that lost the hash): the store learns it is still used.
             return sha256 if self.store is not None and sha256 not in self._local else None
         request.query = await self._lookup(sha256)
         return None
@@ -170,13 +199,17 @@ class PersistedQueries:
         local = self._local.get(sha256)
         if local is not None:
             self._local.move_to_end(sha256)
-            return local
+            document, touched = local
+            if time.monotonic() - touched > TOUCH_SECONDS:
+                self._local[sha256] = (document, time.monotonic())
+                self._touch_later(sha256)
+            return document
         assert self.store is not None
-        document = await self.store.get(sha256)
-        if document is None:
+        stored = await self.store.get(sha256)
+        if stored is None:
             raise PersistedQueryNotFound()
-        self._remember(sha256, document)
-        return document
+        self._remember(sha256, stored)
+        return stored
 
     async def register(self, sha256: str, document: str) -> None:
         """After the document parsed and validated: a bad document is never stored."""
@@ -189,13 +222,29 @@ class PersistedQueries:
             return
         self._remember(sha256, document)
 
+    def _touch_later(self, sha256: str) -> None:
+        """In the background: the request it came with need not wait for the write."""
+        assert self.store is not None
+        task = asyncio.ensure_future(self._touch(self.store, sha256))
+        self._touching.add(task)
+        task.add_done_callback(self._touching.discard)
+
+    @staticmethod
+    async def _touch(store: Store, sha256: str) -> None:
+        try:
+            await store.touch(sha256)
+        except Exception:  # the next touch (or registration) tries again
+            log.warning("persisted-query store unavailable; %s not marked used", sha256, exc_info=True)
+
     def _remember(self, sha256: str, document: str) -> None:
-        self._local[sha256] = document
+        self._local[sha256] = (document, time.monotonic())
         self._local.move_to_end(sha256)
         while len(self._local) > LOCAL_ENTRIES:
             self._local.popitem(last=False)
 
     async def aclose(self) -> None:
+        if self._touching:
+            await asyncio.gather(*self._touching, return_exceptions=True)
         if self.store is not None:
             await self.store.aclose()
 

@@ -11,10 +11,16 @@ content, price, status or setStock change committed anywhere is never served aft
 Stock moved by sales and holds does not move the version: every answer also expires
 ``KAPDA_CATALOG_CACHE_SECONDS`` after it was computed. Memory: entries are weighed by their bytes
 and the least recently used go first past ``KAPDA_CATALOG_CACHE_BYTES``.
+
+One computation per answer: a request that misses while the same answer (same key, same catalog
+version) is already being computed waits for it (``Pending``) instead of running it again, so an
+expired page read by many connections at once is recomputed once, not once per connection. The
+waiter's own fresh read of the version is what lets it use that answer, exactly as for a kept one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -46,6 +52,19 @@ class Entry:
     version: int
     expires: float
     weight: int
+    # What the access log and metrics name the request by, as the run that made it did.
+    operation: str | None = None
+    operation_name: str | None = None
+
+
+@dataclass(slots=True)
+class Pending:
+    """A miss being computed: what to keep its answer under, and the future its waiters await."""
+
+    key: Key
+    version: int
+    started: float
+    flight: asyncio.Future[Entry | None] | None = None
 
 
 def shares_cache(role: Role | None) -> bool:
@@ -64,11 +83,15 @@ class ResponseCache:
         self.hits = 0
         self.misses = 0
         self._entries: OrderedDict[Key, Entry] = OrderedDict()
+        self._flights: dict[Key, Pending] = {}
         # Per document: whether its answers are public. Unknown documents are tried once.
         self._verdicts: OrderedDict[Key, bool] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    async def aclose(self) -> None:
+        await self.clock.aclose()
 
     @staticmethod
     def key_of(request: GraphQLRequest) -> Key | None:
@@ -105,18 +128,67 @@ class ResponseCache:
             self.total = 0
         return version
 
+    def peek(self, key: Key) -> bool:
+        """Whether an unexpired entry is kept under ``key`` (of whatever version; nothing counted)."""
+        entry = self._entries.get(key)
+        return entry is not None and entry.expires > time.monotonic()
+
     def get(self, key: Key, version: int) -> Entry | None:
+        """The entry kept for ``key`` at ``version`` if unexpired (the caller counts the outcome)."""
         entry = self._entries.get(key)
         if entry is None or entry.version != version or entry.expires <= time.monotonic():
-            self.misses += 1
-            observability.CATALOG_CACHE_MISS.inc()
             return None
         self._entries.move_to_end(key)
-        self.hits += 1
-        observability.CATALOG_CACHE_HIT.inc()
         return entry
 
-    def put(self, key: Key, version: int, body: bytes, etag: str, *, computed_at: float) -> None:
+    def count(self, *, hit: bool) -> None:
+        """One lookup's outcome: a hit is an answer served without running it (kept, or waited
+        for while another request computed it); a miss is a request that ran it."""
+        if hit:
+            self.hits += 1
+            observability.CATALOG_CACHE_HIT.inc()
+        else:
+            self.misses += 1
+            observability.CATALOG_CACHE_MISS.inc()
+
+    async def join(self, key: Key, version: int) -> Entry | None:
+        """The answer being computed for ``key`` at ``version``, once it is; None when nothing is
+        being computed, or it kept nothing (an error, not public, the catalog moved)."""
+        flight = self._flights.get(key)
+        if flight is None or flight.version != version or flight.flight is None or flight.flight.done():
+            return None
+        return await asyncio.shield(flight.flight)
+
+    def begin(self, key: Key, version: int, started: float) -> Pending:
+        """This request computes the answer; later misses of the same key and version wait for it."""
+        pending = Pending(key, version, started)
+        current = self._flights.get(key)
+        if current is None or current.version != version or current.flight is None or current.flight.done():
+            pending.flight = asyncio.get_running_loop().create_future()
+            self._flights[key] = pending
+        return pending
+
+    def settle(self, pending: Pending) -> None:
+        """The computation is over, however it ended: its waiters get the entry it kept, or None."""
+        flight = pending.flight
+        if flight is None or flight.done():
+            return
+        entry = self._entries.get(pending.key)
+        flight.set_result(entry if entry is not None and entry.version == pending.version else None)
+        if self._flights.get(pending.key) is pending:
+            del self._flights[pending.key]
+
+    def put(
+        self,
+        key: Key,
+        version: int,
+        body: bytes,
+        etag: str,
+        *,
+        computed_at: float,
+        operation: str | None = None,
+        operation_name: str | None = None,
+    ) -> None:
         """Keep an answer computed at ``computed_at`` (monotonic) from catalog ``version``."""
         if version != self.version:
             return  # the catalog moved while it ran: the answer may be older than the version
@@ -126,11 +198,13 @@ class ResponseCache:
         old = self._entries.pop(key, None)
         if old is not None:
             self.total -= old.weight
-        self._entries[key] = Entry(body, etag, version, computed_at + self.seconds, weight)
+        self._entries[key] = Entry(
+            body, etag, version, computed_at + self.seconds, weight, operation, operation_name
+        )
         self.total += weight
         while self.total > self.max_bytes:
             _, dropped = self._entries.popitem(last=False)
             self.total -= dropped.weight
 
 
-__all__ = ["Entry", "ResponseCache", "shares_cache"]
+__all__ = ["Entry", "Pending", "ResponseCache", "shares_cache"]

@@ -3,6 +3,7 @@ shared stores (PostgreSQL, Redis), and the trusted and off modes."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import uuid
@@ -87,6 +88,56 @@ async def test_a_registered_document_is_served_by_every_replica(
             assert (await redis.get("kapda:pq:" + sha(text))) == text.encode()
         finally:
             await redis.aclose()
+
+
+async def test_every_use_moves_last_used_at_so_purge_keeps_what_clients_still_send(
+    app_client: Callable[..., Any], db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from kapda_gql.core import maintenance
+    from kapda_gql.graphql.transport import persisted as module
+
+    first, second = app_client(), app_client()
+    used, forgotten = unique_query(), unique_query()
+    for text in (used, forgotten):
+        registered = await first.post("/graphql", json={"query": text, "extensions": persisted(sha(text))})
+        assert registered.status_code == 200
+    await db.execute("UPDATE persisted_queries SET last_used_at = now() - interval '40 days'")
+
+    async def last_used(text: str) -> datetime:
+        return await db.fetchval("SELECT last_used_at FROM persisted_queries WHERE sha256 = $1", sha(text))
+
+    # Looked up from the store by another replica: that is a use.
+    by_hash = await second.post("/graphql", json={"extensions": persisted(sha(used))})
+    assert by_hash.json() == {"data": {"products": {"totalCount": 0}}}
+    assert await last_used(used) > datetime.now(UTC) - timedelta(minutes=1)
+    assert await last_used(forgotten) < datetime.now(UTC) - timedelta(days=39)
+
+    # Served from a replica's own map: the store hears of it once the touch interval has passed.
+    await db.execute("UPDATE persisted_queries SET last_used_at = now() - interval '40 days'")
+    monkeypatch.setattr(module, "TOUCH_SECONDS", 0.0)
+    again = await second.post("/graphql", json={"extensions": persisted(sha(used))})
+    assert again.status_code == 200
+    view = next(r.app for r in second._transport.app.routes if getattr(r, "path", "") == "/graphql")
+    await asyncio.gather(*view.persisted._touching)
+    assert await last_used(used) > datetime.now(UTC) - timedelta(minutes=1)
+
+    # Registered again with its document (a client that lost the hash): a use too.
+    await db.execute(
+        "UPDATE persisted_queries SET last_used_at = now() - interval '40 days' WHERE sha256 = $1", sha(used)
+    )
+    third = app_client()
+    await third.post("/graphql", json={"query": used, "extensions": persisted(sha(used))})
+    assert await last_used(used) > datetime.now(UTC) - timedelta(minutes=1)
+
+    counts = await maintenance.purge(first._transport.app.state.runtime.db.uow())
+    assert counts["persisted_queries"] >= 1
+    remaining = {r[0] for r in await db.fetch("SELECT sha256 FROM persisted_queries")}
+    assert sha(used) in remaining and sha(forgotten) not in remaining
+    # A hash purged is not found, and the link's protocol brings it back.
+    gone = await second.post("/graphql", json={"extensions": persisted(sha(forgotten))})
+    assert code_of(gone) == "PERSISTED_QUERY_NOT_FOUND"
 
 
 async def test_a_document_whose_hash_is_not_the_one_given_is_bad_request(

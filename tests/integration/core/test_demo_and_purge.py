@@ -267,6 +267,7 @@ async def test_purge_deletes_exactly_what_expired(
         "checkout_sessions": 2,
         "rate_limit_buckets": 1,
         "webhook_events": 2,
+        "persisted_queries": 0,  # none here; test_purge_drops_persisted_queries_unused_... has them
     }
     assert [r[0] for r in await db.fetch("SELECT action FROM audit_entries")] == ["fresh"]
     assert [r[0] for r in await db.fetch("SELECT key FROM idempotency_keys")] == ["fresh"]
@@ -303,3 +304,24 @@ async def test_purge_uses_the_clock_when_no_time_is_given(runtime: Runtime, db: 
     counts = await maintenance.purge(runtime.db.uow())
     assert counts["revoked_tokens"] == 1
     assert [r[0] for r in await db.fetch("SELECT jti FROM revoked_tokens")] == ["kept"]
+
+
+async def test_purge_drops_persisted_queries_unused_for_the_configured_period(
+    runtime: Runtime, db: asyncpg.Connection
+) -> None:
+    now = datetime.now(UTC)
+    rows = {"a" * 64: 31, "b" * 64: 29, "c" * 64: 8, "d" * 64: 6}  # days since each was last used
+    await db.executemany(
+        "INSERT INTO persisted_queries (sha256, document, last_used_at) VALUES ($1, '{ __typename }', $2)",
+        [(key, now - timedelta(days=days)) for key, days in rows.items()],
+    )
+
+    def left() -> Any:
+        return db.fetch("SELECT sha256 FROM persisted_queries WHERE sha256 = ANY($1)", list(rows))
+
+    counts = await maintenance.purge(runtime.db.uow(), now=now)  # the default: 30 days
+    assert counts["persisted_queries"] == 1
+    assert {r[0] for r in await left()} == {"b" * 64, "c" * 64, "d" * 64}
+    week = await maintenance.purge(runtime.db.uow(), now=now, persisted_query_retention=timedelta(days=7))
+    assert week["persisted_queries"] == 2
+    assert {r[0] for r in await left()} == {"d" * 64}

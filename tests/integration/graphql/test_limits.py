@@ -95,6 +95,24 @@ async def test_page_size_limit_literal_variable_and_default(api: Any) -> None:
     )
 
 
+async def test_a_document_that_passed_is_checked_again_for_other_page_sizes_and_limits(
+    api: Any, serve: Any, settings: Settings
+) -> None:
+    """A passed document skips its walk only for the same page sizes, schema and limits."""
+    query = "query($n: Int, $m: Int) { a: products(first: $n) { totalCount } b: products(first: $m) { totalCount } }"
+    for _ in range(2):
+        assert not (await api(query, {"n": 100, "m": 1})).get("errors")
+    too_complex(await api(query, {"n": 100, "m": 101}), 100)
+    too_complex(await api(query, {"n": 100.5, "m": 1}), 100)  # not a whole number
+    assert not (await api(query, {"n": 100, "m": 1, "unused": [1, 2]})).get("errors")
+    # The same document and page sizes under smaller limits: refused there, still served here.
+    served = serve(settings.with_overrides(max_page_size=50))
+    async with served.client() as client:
+        small = (await client.post("/graphql", json={"query": query, "variables": {"n": 100, "m": 1}})).json()
+    too_complex(small, 50)
+    assert not (await api(query, {"n": 100, "m": 1})).get("errors")
+
+
 async def test_page_size_on_every_paginated_field(api: Any, make_user: Any) -> None:
     admin = await make_user("ADMIN")
     schema = build_schema()._schema

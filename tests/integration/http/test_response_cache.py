@@ -260,3 +260,89 @@ async def test_requests_waiting_together_share_one_version_read_that_began_after
     assert 1 <= len(statements) <= 2  # the first read, and one for everyone who came during it
     await db.execute("SELECT kapda_bump_catalog()")
     assert await clock.now() == before + 1
+
+
+async def test_a_repeated_anonymous_request_is_answered_by_its_bytes_exactly_as_the_view_would(
+    serve: Any, settings: Settings, make_user: Any, make_product: Any, logs: Any
+) -> None:
+    """The fast path (graphql/transport/fast.py): the same bytes again skip parsing, with the same
+    answer and headers; whatever the view would refuse or treat apart still goes to the view."""
+    designer = await make_user("DESIGNER")
+    await make_product(designer.designer_id, title="Kutch shawl")
+    served = serve(_cached(settings))
+    cache = cache_of(served)
+    payload = {"query": PAGE, "operationName": None, "variables": {"first": 20}}
+    params = {"query": PAGE, "variables": '{"first": 20}'}
+    skipped = ("x-request-id", "date")
+
+    async with served.client() as client:
+        posts = [await client.post("/graphql", json=payload) for _ in range(3)]
+        gets = [await client.get("/graphql", params=params) for _ in range(3)]
+        with counting(served.runtime) as statements:
+            fast = await client.post("/graphql", json=payload, headers={"x-request-id": "fast-1"})
+    assert statements == ["SELECT version FROM catalog_version WHERE id = 1"]
+    assert cache.hits == 6  # the first POST ran; every later request was a hit, the GETs included
+    for answers in (posts, gets):
+        first = answers[0]
+        for later in answers[1:]:
+            assert later.status_code == 200
+            assert later.content == first.content
+            assert {k: v for k, v in later.headers.items() if k not in skipped} == {
+                k: v for k, v in first.headers.items() if k not in skipped
+            }
+    assert gets[2].headers["cache-control"] == "public, max-age=10" and gets[2].headers["etag"]
+    assert posts[2].headers["cache-control"] == "private, no-store"
+    assert fast.headers["x-request-id"] == "fast-1"
+    assert fast.headers["x-content-type-options"] == "nosniff"
+    assert fast.headers["vary"] == "Accept, Authorization, Origin"
+    logged = [r for r in logs.records if r.name == "kapda_gql.access" and r.request_id == "fast-1"]
+    assert [(r.operation, r.status) for r in logged] == [("query:products", 200)]
+
+    async with served.client() as client:
+        # The same bytes with another content type, an Accept nothing can meet, a revalidation.
+        wrong_type = await client.post(
+            "/graphql", content=posts[0].request.content, headers={"content-type": "text/plain"}
+        )
+        unacceptable = await client.post("/graphql", json=payload, headers={"accept": "text/csv"})
+        revalidated = await client.get(
+            "/graphql", params=params, headers={"if-none-match": gets[0].headers["etag"]}
+        )
+        graphql_response = await client.post(
+            "/graphql", json=payload, headers={"accept": "application/graphql-response+json"}
+        )
+    assert wrong_type.status_code == 415
+    assert unacceptable.status_code == 406
+    assert revalidated.status_code == 304 and revalidated.content == b""
+    assert revalidated.headers["etag"] == gets[0].headers["etag"]
+    assert graphql_response.status_code == 200
+    assert graphql_response.headers["content-type"] == "application/graphql-response+json"
+    assert graphql_response.content == posts[0].content
+
+
+async def test_misses_of_one_answer_at_once_compute_it_once_and_the_rest_wait_for_it(
+    serve: Any, settings: Settings, make_user: Any, make_product: Any
+) -> None:
+    designer = await make_user("DESIGNER")
+    await make_product(designer.designer_id, title="Pochampally ikat")
+    served = serve(_cached(settings))
+    cache = cache_of(served)
+    payload = {"query": PAGE, "variables": {"first": 20}}
+    async with served.client() as client:
+        with counting(served.runtime) as statements:
+            answers = await asyncio.wait_for(
+                asyncio.gather(*(client.post("/graphql", json=payload) for _ in range(12))), 30
+            )
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.content for a in answers}) == 1
+    assert len(catalog_statements(statements)) == 2, statements  # the page and its count, once
+    assert (cache.misses, cache.hits) == (1, 11)
+
+    # An answer that is not kept (not all public): the waiters run it themselves, and all answer.
+    private = {"query": "{ products(first: 1) { totalCount } me { id } }"}
+    async with served.client() as client:
+        others = await asyncio.wait_for(
+            asyncio.gather(*(client.post("/graphql", json=private) for _ in range(6))), 30
+        )
+    assert {o.status_code for o in others} == {200}
+    assert len({o.content for o in others}) == 1
+    assert len(cache) == 1  # still only the page
