@@ -135,7 +135,7 @@ def _has_results(kind: type[SchemaExtension]) -> bool:
     return found
 
 
-class _Runner(SchemaExtensionsRunner):
+class ExtensionsRunner(SchemaExtensionsRunner):
     """Strawberry's runner with each class's hooks worked out once (``_hooks``) rather than per
     request: about a third of what seven extensions cost a request."""
 
@@ -164,7 +164,7 @@ class KapdaSchema(strawberry.Schema):
     def create_extensions_runner(
         self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
     ) -> SchemaExtensionsRunner:
-        return _Runner(execution_context=execution_context, extensions=extensions)
+        return ExtensionsRunner(execution_context=execution_context, extensions=extensions)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
