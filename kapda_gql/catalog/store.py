@@ -40,7 +40,7 @@ from kapda_gql.db.sql import Query, Record, violated_constraint
 from kapda_gql.db.uow import LeanUnit, Unit
 from kapda_gql.domain.ledger import StockReason
 from kapda_gql.domain.policy import CatalogScope
-from kapda_gql.domain.stock import LIVE_VARIANT_SQL, held_sql, sellable_sql
+from kapda_gql.domain.stock import LIVE_VARIANT_SQL, held_sql, sellable, sellable_sql
 from kapda_gql.stock import movements
 
 # --- rows -------------------------------------------------------------------------------------
@@ -172,10 +172,12 @@ def _keyset(sort: ProductSort, where: _Where) -> _Keyset:
     return _NEWEST
 
 
+# A variant's units on hand and its held units, each read once: what a customer can buy now is
+# worked out from the two by ``stock.sellable`` (the SQL form would read the holds a second time).
 _PAGE_OF = (
     " JOIN designers d ON d.id = p.designer_id"
     " LEFT JOIN LATERAL (SELECT json_agg(json_build_array(v.id, v.sku, v.size, v.color, v.price,"
-    f" {sellable_sql('v')}, {held_sql('v')})"
+    f" v.stock, {held_sql('v')})"
     " ORDER BY v.id) AS variants FROM variants v WHERE v.product_id = p.id AND v.deleted_at IS NULL) lv ON true"
 )
 _ENTRY_START = 3  # beyond, designer_name, variants, then the product's columns
@@ -206,13 +208,19 @@ def _page_sql(where: _Where, keyset: _Keyset, win: Window, limit: str, beyond: s
     )
 
 
+_ENTRY_END = _ENTRY_START + len(_PRODUCT_FIELDS)
+
+
 def _entry(row: Record) -> CatalogEntry:
-    product = _product(row, _ENTRY_START)
+    product = ProductRow(*row[_ENTRY_START:_ENTRY_END])
     pid = product.id
     return CatalogEntry(
-        product=product,
-        designer=DesignerRow(product.designer_id, row[1]),
-        variants=[VariantRow(v[0], pid, v[1], v[2], v[3], v[4], v[5], None, v[6]) for v in row[2] or ()],
+        product,
+        DesignerRow(product.designer_id, row[1]),
+        [
+            VariantRow(v[0], pid, v[1], v[2], v[3], v[4], sellable(v[5], v[6]), None, v[6])
+            for v in row[2] or ()
+        ],
     )
 
 
@@ -236,13 +244,14 @@ async def page(
     # One row more than asked for says whether there is a page further on.
     query = _page_sql(where, keyset, win, where.bind(win.size + 1), beyond)
     rows = await tx.sql.fetch(query, *where.args)
-    name = keyset.name
+    # The sort key's column in the row (a rank follows the product's columns), the id at the start.
+    key = _ENTRY_START + _PRODUCT_FIELDS.index(keyset.name) if keyset.name in _PRODUCT_FIELDS else _ENTRY_END
     return page_of(
-        [r for r in rows if r["id"] is not None],
+        [r for r in rows if r[_ENTRY_START] is not None],
         win,
         item=_entry,
-        cursor=lambda r: encode_cursor(r[name], r["id"]),
-        beyond_cursor=bool(rows and rows[0]["beyond"]),
+        cursor=lambda r: encode_cursor(r[key], r[_ENTRY_START]),
+        beyond_cursor=bool(rows and rows[0][0]),
     )
 
 

@@ -4,6 +4,7 @@ way loads its designer and variants through the request's DataLoaders."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -38,7 +39,14 @@ class Designer:
 
     @classmethod
     def of(cls, row: catalog.DesignerRow) -> Designer:
-        return cls(id=strawberry.ID(str(row.id)), name=row.name)
+        return _designer(row.id, row.name)
+
+
+@functools.lru_cache(maxsize=8192)
+def _designer(designer_id: int, name: str) -> Designer:
+    # Shared instances, as Money's: a designer is shown with each of its products, and nothing
+    # mutates them (a renamed designer is another key).
+    return Designer(id=strawberry.ID(str(designer_id)), name=name)
 
 
 @strawberry.type
@@ -140,6 +148,10 @@ class PendingProductChanges:
         )
 
 
+# By value, without the enum's call (a Python-level lookup per product of a page).
+_STATUS = {status.value: status for status in ProductStatus}
+
+
 @strawberry.type
 class Product:
     id: strawberry.ID
@@ -168,7 +180,7 @@ class Product:
             category=row.category,
             price=Money.of(row.price, row.currency),
             images=list(row.images or []),
-            status=ProductStatus(row.status),
+            status=_STATUS[row.status],
             created_at=row.created_at,
             designer=Designer.of(designer),
             variants=[Variant.of(v, product_price=row.price) for v in variants],
