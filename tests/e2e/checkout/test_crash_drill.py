@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from kapda_gql.devtools.sandbox.server import SandboxServer
-from tests.e2e.checkout.support import PAUSE_SECONDS, api_on, eventually
 from tests.e2e.devtools.processes import Serving, cli_env, free_port
+from tests.e2e.support import PAUSE_SECONDS, api_on, eventually
 from tests.support.flows import fill_cart, finish, pay, start
 
 

@@ -11,8 +11,8 @@ import asyncpg
 import httpx
 
 from kapda_gql.devtools.sandbox.server import SandboxServer
-from tests.e2e.checkout.support import api_on, eventually
 from tests.e2e.devtools.processes import Serving, cli_env, free_port
+from tests.e2e.support import api_on, eventually
 from tests.support.flows import fill_cart, pay, start
 
 POLL_SECONDS = 4

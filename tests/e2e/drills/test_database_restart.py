@@ -23,9 +23,9 @@ import httpx
 import pytest
 
 from kapda_gql.auth.security import issue_token
-from kapda_gql.config import SANDBOX_KEY_ID, SANDBOX_KEY_SECRET, SANDBOX_WEBHOOK_SECRET
 from kapda_gql.devtools.sandbox.server import SandboxServer
 from tests.e2e.devtools.processes import Serving, cli_env, free_port, run
+from tests.e2e.support import eventually
 from tests.support.apps import PASSWORD_HASH, Api, UserInfo
 from tests.support.embedded import EmbeddedPostgres
 from tests.support.flows import fill_cart, finish, pay, start
@@ -43,32 +43,6 @@ def postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
     server = EmbeddedPostgres(tmp_path / "db")
     yield server
     server.close()
-
-
-@pytest.fixture
-def drill_sandbox() -> Iterator[SandboxServer]:
-    """A sandbox of the drill's own, retrying failed webhooks quickly (0.5 s, doubling)."""
-    server = SandboxServer(
-        key_id=SANDBOX_KEY_ID,
-        key_secret=SANDBOX_KEY_SECRET,
-        webhook_secret=SANDBOX_WEBHOOK_SECRET,
-        webhook_retry_window=600,
-        webhook_backoff=0.5,
-    ).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def serving() -> Iterator[list[Serving]]:
-    started: list[Serving] = []
-    yield started
-    for s in started:
-        if s.process.poll() is None:
-            try:
-                s.terminate()
-            except Exception:
-                s.kill()
 
 
 @pytest.fixture
@@ -140,16 +114,6 @@ def _unavailable(response: httpx.Response) -> str:
     return str(error["extensions"]["requestId"])
 
 
-async def _eventually(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = await check()
-        if value:
-            return value
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{what} did not happen within {timeout} s")
-
-
 async def test_database_restart_during_checkouts_ends_in_one_order_per_payment(
     tmp_path: Path,
     postgres: EmbeddedPostgres,
@@ -204,7 +168,7 @@ async def test_database_restart_during_checkouts_ends_in_one_order_per_payment(
                 drill_sandbox.state.payments[payment_ids[c.id]]["status"] == "captured" for c in during
             )
 
-    await _eventually(captured, PAUSE_SECONDS - 1.5, "the in-flight captures")
+    await eventually(captured, PAUSE_SECONDS - 1.5, "the in-flight captures", every=0.1)
     await asyncio.to_thread(postgres.stop)
     stopped_at = time.monotonic()
 
@@ -240,7 +204,7 @@ async def test_database_restart_during_checkouts_ends_in_one_order_per_payment(
         body = await api(ME, token=before[0].token)
         return ready.status_code == 200 and body.get("data", {}) is not None and not body.get("errors")
 
-    await _eventually(answering, 10, "recovery after the restart")
+    await eventually(answering, 10, "recovery after the restart", every=0.1)
     recovered_in = time.monotonic() - back_at
     assert recovered_in < 5, recovered_in
     drill_sandbox.webhook_url = f"http://127.0.0.1:{port}/webhooks/razorpay"
@@ -270,7 +234,7 @@ async def test_database_restart_during_checkouts_ends_in_one_order_per_payment(
             )
             return bool(placed) or bool(drill_sandbox.state.refunds_for_payment(payment_ids[unattended.id]))
 
-        await _eventually(settled, 60, "settling the unattended payment")
+        await eventually(settled, 60, "settling the unattended payment", every=0.1)
         await asyncio.sleep(3)  # late webhooks and poll rounds must not add a second outcome
 
         with drill_sandbox.state.lock:

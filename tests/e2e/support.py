@@ -1,4 +1,4 @@
-"""Helpers of the checkout tests against a real `kapda-gql serve`."""
+"""Helpers of the tests against a real `kapda-gql serve`."""
 
 from __future__ import annotations
 
@@ -21,11 +21,13 @@ def api_on(client: httpx.AsyncClient, port: int) -> Api:
     return Api(httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=client.timeout))
 
 
-async def eventually(check: Callable[[], Awaitable[T]], timeout: float, what: str) -> T:
+async def eventually(
+    check: Callable[[], Awaitable[T]], timeout: float, what: str, *, every: float = 0.2
+) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = await check()
         if value:
             return value
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(every)
     raise AssertionError(f"{what} did not happen within {timeout} s")
