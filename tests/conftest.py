@@ -30,7 +30,7 @@ from kapda_gql.devtools.sandbox.server import SandboxServer
 from kapda_gql.runtime import Runtime
 from tests.support.apps import PASSWORD_HASH, ROOT, Api, LogCapture, Served, UserInfo, production_env
 from tests.support.documents import ADD
-from tests.support.flows import finish, pay, start
+from tests.support.flows import finish, inside_one_window, pay, start
 
 
 def _server_url() -> str:
@@ -241,6 +241,13 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(database_url)
     yield conn
     await conn.close()
+
+
+@pytest.fixture
+async def fresh_rate_window() -> None:
+    """For tests that count hits to a limit within one fixed window: they start with at least 10 s
+    left of the current 60 s window, and so of every 300 s one too (both end at multiples of 60 s)."""
+    await inside_one_window(60)
 
 
 @pytest.fixture

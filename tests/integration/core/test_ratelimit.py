@@ -14,11 +14,13 @@ from kapda_gql.config import Settings
 from kapda_gql.core.ratelimit import PostgresRateLimiter, RedisRateLimiter, Rule
 from tests.support.apps import PASSWORD, Served
 from tests.support.assertions import codes
-from tests.support.flows import inside_one_window
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 LOGIN = "mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { token } }"
 
+
+# Every test here counts hits within one fixed window (core/ratelimit.py).
+pytestmark = pytest.mark.usefixtures("fresh_rate_window")
 
 def limited(settings: Settings, **over: Any) -> Settings:
     return settings.with_overrides(rate_limits=True, **over)
@@ -96,7 +98,6 @@ async def test_login_attempts_per_address_and_aliases_count_each(
 ) -> None:
     served = serve(limited(settings, rate_login_per_ip=(4, 300)))
     users = [await make_user("CUSTOMER") for _ in range(3)]
-    await inside_one_window(300)
     async with served.client("192.0.2.50") as client:
         # Two attempts in one request, on two accounts, written as literals.
         doc = (

@@ -7,13 +7,16 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
 from kapda_gql.config import Settings
 from tests.support.assertions import codes
-from tests.support.flows import inside_one_window
 
 ME = "{ me { id } }"
 
+
+# Every test here counts hits within one fixed window (core/ratelimit.py).
+pytestmark = pytest.mark.usefixtures("fresh_rate_window")
 
 def limited(settings: Settings, **over: Any) -> Settings:
     return settings.with_overrides(rate_limits=True, **over)
@@ -73,7 +76,6 @@ async def test_anonymous_mutation_fields_count_each_per_address(
     serve: Any, settings: Settings, db: asyncpg.Connection
 ) -> None:
     served = serve(limited(settings, rate_mutations_per_ip=(3, 60)))
-    await inside_one_window(60)
     two = " ".join(
         f'r{i}: register(input: {{email: "pair{i}@example.com", password: "long enough pw", name: "P{i}"}})'
         " { token }"
