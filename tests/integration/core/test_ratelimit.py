@@ -22,6 +22,7 @@ LOGIN = "mutation($e: String!, $p: String!) { login(input: {email: $e, password:
 # Every test here counts hits within one fixed window (core/ratelimit.py).
 pytestmark = pytest.mark.usefixtures("fresh_rate_window")
 
+
 def limited(settings: Settings, **over: Any) -> Settings:
     return settings.with_overrides(rate_limits=True, **over)
 
