@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -25,7 +25,7 @@ from kapda_gql.checkout.quote import (
     price_alerts,
     shortage,
 )
-from kapda_gql.core import audit, idempotency, locks
+from kapda_gql.core import audit, idempotency
 from kapda_gql.db.models import CheckoutSession
 from kapda_gql.db.sql import violated_constraint
 from kapda_gql.db.uow import LeanUnit, UnitOfWork
@@ -37,6 +37,7 @@ from kapda_gql.domain.errors import (
     NotFound,
     PaymentGatewayUnavailable,
     ProductUnavailable,
+    ServiceUnavailable,
 )
 from kapda_gql.domain.money import check_cart_total
 from kapda_gql.domain.policy import Actor, require_user
@@ -147,9 +148,9 @@ async def _start(
         check_cart_total(amount, "cart")
         changes = adjustments(lines)
         # Lock order: the sessions (the open one ends, the new one is made), then the variants (the
-        # ended session's and the new lines', in one ascending lock), then the hold rows.
-        ended = await store.end_open_sessions(tx, user_id)
-        session = await store.insert_session(
+        # ended session's and the new lines', in one ascending lock), all in one statement; then
+        # the hold rows.
+        opened = await store.open_session(
             tx,
             user_id=user_id,
             amount=amount,
@@ -158,10 +159,9 @@ async def _start(
             price_adjustments=changes,
             shipping_address=address.to_json(),
             expires_at=datetime.now(UTC) + timedelta(seconds=ttl_seconds),
+            lock=[x.variant_id for x in lines] if holds else [],
         )
-        if holds or ended is not None:
-            ids = {x.variant_id for x in lines} if holds else set()
-            await locks.variants(tx, sorted(ids | set(ended.variant_ids if ended else ())))
+        session, ended = opened.session, opened.ended
         if ended is not None:
             await store.release(tx, ended, actor.user_id)
         if holds:
@@ -180,13 +180,7 @@ async def _start(
         await tx.commit()
         return session
 
-    try:
-        session = await uow.run_lean(quote)
-    except IntegrityError as error:
-        if violated_constraint(error) != store.OPEN_SESSION_TAKEN:
-            raise
-        # Another startCheckout of this customer committed its session first: replace that one.
-        session = await uow.run_lean(quote)
+    session = await _replacing(uow, quote)
     try:
         order = await gateway.create_order(
             amount=session.amount,
@@ -206,6 +200,25 @@ async def _start(
     await uow.run_lean(attach, read=True)
     session.razorpay_order_id = order.id
     return session
+
+
+# Each lost race means another startCheckout of the same customer committed: a customer firing
+# this many at once gets SERVICE_UNAVAILABLE (retry) rather than waiting on itself without end.
+_REPLACE_ATTEMPTS = 8
+
+
+async def _replacing(
+    uow: UnitOfWork, quote: Callable[[LeanUnit], Awaitable[CheckoutSession]]
+) -> CheckoutSession:
+    """Run the quote; when another startCheckout of this customer committed its session first (the
+    one-open-session index says so), run it again, replacing that one."""
+    for _ in range(_REPLACE_ATTEMPTS):
+        try:
+            return await uow.run_lean(quote)
+        except IntegrityError as error:
+            if violated_constraint(error) != store.OPEN_SESSION_TAKEN:
+                raise
+    raise ServiceUnavailable("Too many checkouts of this account at once; retry shortly")
 
 
 async def own_session(uow: UnitOfWork, user_id: int, session_id: uuid.UUID) -> CheckoutSession:

@@ -113,18 +113,52 @@ async def cart_rows(tx: Unit, user_id: int) -> list[CartRow]:
     return [CartRow(*row) for row in await tx.sql.fetch(_CART.sql, *_CART.args(values))]
 
 
-_INSERT_SESSION = Query(
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """A new open session, and the open sessions it replaced (their holds still to release)."""
+
+    session: CheckoutSession
+    ended: Ended | None
+
+
+# One statement takes startCheckout's rows in the lock order: the customer's open sessions end
+# (replaced: CHECKOUT_EXPIRED for a payment that still comes), the new session is inserted (after
+# them: the INSERT reads ``ended``, so the old row is no longer OPEN when the partial unique index
+# checks the new one), then the variants are locked (the new lines' and the ended holds', after the
+# insert, which ``locked`` reads). The holds themselves are read and taken in the next statement.
+_OPEN_SESSION = Query(
     f"""
-    INSERT INTO checkout_sessions AS s (id, user_id, amount, currency, lines, price_adjustments,
-                                        shipping_address, status, expires_at)
-    VALUES (:id, :user_id, :amount, :currency, :lines::jsonb, :price_adjustments::jsonb,
-            :shipping_address::jsonb, :status, :expires_at)
-    RETURNING {_SESSION_LIST}
+    WITH ended AS (
+        UPDATE checkout_sessions SET status = :failed, failure_code = :code, failure_detail = :detail::jsonb
+        WHERE user_id = :user_id AND status = :open RETURNING id
+    ), ended_holds AS (
+        SELECT ended.id, h.variant_id FROM ended LEFT JOIN stock_holds h ON h.session_id = ended.id
+    ), made AS (
+        INSERT INTO checkout_sessions AS s (id, user_id, amount, currency, lines, price_adjustments,
+                                            shipping_address, status, expires_at)
+        SELECT :id, :user_id, :amount, :currency, :lines::jsonb, :price_adjustments::jsonb,
+               :shipping_address::jsonb, :open, :expires_at
+        WHERE (SELECT count(*) FROM ended) >= 0
+        RETURNING {_SESSION_LIST}
+    ), locked AS (
+        {
+        locks.variants_part(
+            "SELECT unnest(:lock_ids::bigint[]) UNION SELECT variant_id FROM ended_holds",
+            "(SELECT count(*) FROM made) = 1",
+        )
+    }
+    )
+    SELECT made.*,
+           (SELECT array_agg(DISTINCT id) FROM ended_holds),
+           (SELECT array_agg(DISTINCT variant_id) FROM ended_holds WHERE variant_id IS NOT NULL),
+           (SELECT count(*) FROM locked)
+    FROM made
     """
 )
+_SESSION_WIDTH = len(_SESSION_COLUMNS)
 
 
-async def insert_session(
+async def open_session(
     tx: Unit,
     *,
     user_id: int,
@@ -134,10 +168,13 @@ async def insert_session(
     price_adjustments: list[dict[str, int]],
     shipping_address: dict[str, Any],
     expires_at: datetime,
-) -> CheckoutSession:
+    lock: Sequence[int],
+) -> Opened:
+    """End the customer's open sessions, insert the new one, and lock the variants in ``lock`` and
+    those the ended sessions hold (their holds stay until ``release``)."""
     row = await _fetchrow(
         tx,
-        _INSERT_SESSION,
+        _OPEN_SESSION,
         id=uuid.uuid4(),
         user_id=user_id,
         amount=amount,
@@ -145,10 +182,15 @@ async def insert_session(
         lines=json.dumps([line.to_json() for line in lines]),
         price_adjustments=json.dumps(price_adjustments),
         shipping_address=json.dumps(shipping_address),
-        status=_OPEN,
         expires_at=expires_at,
+        lock_ids=list(lock),
+        **_ENDING,
     )
-    return model(CheckoutSession, _SESSION_COLUMNS, list(row))
+    values = list(row)
+    session = model(CheckoutSession, _SESSION_COLUMNS, values[:_SESSION_WIDTH])
+    ended_ids, ended_variants = values[_SESSION_WIDTH], values[_SESSION_WIDTH + 1]
+    ended = Ended(sorted(ended_ids), sorted(int(v) for v in ended_variants or ())) if ended_ids else None
+    return Opened(session, ended)
 
 
 # The Razorpay order goes on the session, and the key's answer (when there is a key) is stored, in
@@ -237,15 +279,6 @@ def _ended(rows: Sequence[Any]) -> Ended | None:
 # then (locks.variants) their variants, and only then the hold rows (``release``).
 _ENDED_HOLDS = " SELECT ended.id, h.variant_id FROM ended LEFT JOIN stock_holds h ON h.session_id = ended.id"
 _ENDED_DETAIL = json.dumps({"code": "CHECKOUT_EXPIRED"})
-# The customer's open sessions end (replaced: CHECKOUT_EXPIRED for a payment that still comes).
-_REPLACE_OPEN = Query(
-    f"""
-    WITH ended AS (
-        UPDATE checkout_sessions SET status = :failed, failure_code = :code, failure_detail = :detail::jsonb
-        WHERE user_id = :user_id AND status = :open RETURNING id
-    ){_ENDED_HOLDS}
-    """
-)
 _CANCEL = Query(
     f"""
     WITH ended AS (
@@ -290,12 +323,6 @@ _ENDING = {"code": "CHECKOUT_EXPIRED", "detail": _ENDED_DETAIL, **_TO_FAILED}
 
 def _ending(user_id: int, **more: Any) -> dict[str, Any]:
     return {"user_id": user_id, **_ENDING, **more}
-
-
-async def end_open_sessions(tx: Unit, user_id: int) -> Ended | None:
-    """End every open session of this customer (a new one replaces them); their holds stay until
-    ``release`` (after the variants are locked)."""
-    return _ended(await tx.sql.fetch(_REPLACE_OPEN.sql, *_REPLACE_OPEN.args(_ending(user_id))))
 
 
 async def cancel_session(tx: Unit, session_id: uuid.UUID, user_id: int) -> Ended | None:

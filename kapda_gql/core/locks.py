@@ -20,7 +20,8 @@ is exact. A single-row ``UPDATE ... WHERE stock >= q`` locks one variant and so 
 out of order; it needs no lock of its own first.
 
 The functions here are the only ``SELECT ... FOR UPDATE`` statements outside the stock-taking
-statements themselves: any module that locks a row calls them (they work in either kind of unit).
+statements themselves: any module that locks a row calls them (they work in either kind of unit),
+or, to lock in the statement that takes the rows before them, embeds ``variants_part``.
 """
 
 from __future__ import annotations
@@ -53,6 +54,16 @@ _UNNAMED_REFUNDS = (
     "WHERE payment_id = $1 AND status = $2 AND razorpay_refund_id IS NULL AND amount = $3 "
     "ORDER BY id FOR UPDATE"
 )
+
+
+def variants_part(ids: str, after: str) -> str:
+    """The variant lock as a part of a larger statement (a CTE's body), for a statement that takes
+    the rows before the variants in the lock order itself: ``ids`` selects the ids to lock, and
+    ``after`` is a condition that reads what must be locked first. A data-modifying CTE runs when
+    its rows are first read, so reading them here takes those rows before these (same lock order,
+    one round trip). The caller reads the stock it needs in a later statement: this one's snapshot
+    predates any wait for the lock."""
+    return f"SELECT id, stock FROM variants WHERE id IN ({ids}) AND ({after}) ORDER BY id FOR NO KEY UPDATE"  # noqa: S608 (the callers' constant fragments)
 
 
 async def variants(tx: Unit, ids: Sequence[int]) -> dict[int, int]:

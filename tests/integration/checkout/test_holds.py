@@ -152,6 +152,29 @@ async def test_a_new_checkout_replaces_the_open_one_and_gives_its_units_back_onc
     assert len(await _movements(db, vid, "HOLD")) == 2
 
 
+async def test_one_customers_concurrent_checkouts_leave_one_open_session_holding_once(
+    api: Any, make_user: Any, make_product: Any, db: Any
+) -> None:
+    """Each startCheckout ends the open session, inserts its own and locks the variants in one
+    statement: racing each other, they must still leave one OPEN session and one hold."""
+    _, product, customer, vid = await _one(api, make_user, make_product, db, stock=3, quantity=3)
+    answers = await asyncio.gather(*(api(START, token=customer.token) for _ in range(6)))
+    # Each one that loses the race to insert runs again and replaces the winner: all succeed.
+    started = [
+        a["data"]["startCheckout"]["id"] for a in answers if (a.get("data") or {}).get("startCheckout")
+    ]
+    assert len(started) == 6, answers
+    rows = await db.fetch("SELECT id::text, status FROM checkout_sessions WHERE user_id = $1", customer.id)
+    assert sorted(status for _, status in rows).count("OPEN") == 1
+    (open_id,) = [sid for sid, status in rows if status == "OPEN"]
+    assert open_id in started
+    held = await db.fetch("SELECT session_id::text, quantity FROM stock_holds WHERE variant_id = $1", vid)
+    assert [tuple(h) for h in held] == [(open_id, 3)]
+    # Every hold but the open one's was given back once: HOLDs less RELEASEs is the one left.
+    assert len(await _movements(db, vid, "HOLD")) - len(await _movements(db, vid, "RELEASE")) == 1
+    assert (await _variant(api, product["id"]))["stock"] == 0
+
+
 async def test_expiry_gives_the_units_back_at_once_and_the_sweep_records_it_once(
     api: Any, make_user: Any, make_product: Any, db: Any, runtime: Any
 ) -> None:
