@@ -142,6 +142,15 @@ class _Failure(Exception):
 class _ThreadClient:
     sdk: Any  # razorpay.Client; the SDK ships no type hints
     adapter: _DeadlineAdapter
+    last_used: float = 0.0  # time.monotonic() at the end of the last call
+
+
+# A pooled connection idle this long is closed rather than reused: a server (or a load balancer
+# in between) ends idle keep-alive connections on its own clock, and a request sent just as it
+# does so fails with a transport error although Razorpay never saw it (measured against the
+# sandbox's uvicorn, 5 s: one call in twelve made at the edge). Below every common idle timeout
+# (uvicorn 5 s, AWS load balancers 60 s, nginx 75 s); a busy worker never waits this long.
+IDLE_CONNECTION_SECONDS = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +371,8 @@ class PaymentGateway:
     def _call_in_thread(self, invoke: Callable[[Any], Any]) -> dict[str, Any]:
         client = self._thread_client()
         client.adapter.last_status = None
+        if time.monotonic() - client.last_used > IDLE_CONNECTION_SECONDS:
+            client.adapter.close()  # its pools reconnect on demand
         try:
             result = invoke(client.sdk)
         except (BadRequestError, GatewayError, ServerError, requests.RequestException) as exc:
@@ -370,6 +381,8 @@ class PaymentGateway:
             raise self._failure_from_response(exc, client.adapter.last_status) from None
         except _TransportError as exc:
             raise _Failure(PaymentGatewayUnavailable(), f"transport {exc}") from None
+        finally:
+            client.last_used = time.monotonic()
         if not isinstance(result, dict):
             raise _Failure(_unexpected_response(), "non-object body")
         return result

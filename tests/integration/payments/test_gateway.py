@@ -633,3 +633,92 @@ async def test_gateway_calls_do_not_queue_behind_a_busy_default_executor(gateway
         await asyncio.gather(*busy)
     assert order.status == "created"
     assert elapsed < 2.0  # the default executor stays blocked for up to 10 s
+
+
+async def test_a_connection_idle_past_the_servers_keep_alive_is_never_reused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server ends idle keep-alive connections on its own clock; a request sent on one just as
+    it does fails although the server never read it. This server makes that moment certain: a
+    request arriving on a connection idle longer than ``SERVER_IDLE`` is dropped unanswered. The
+    gateway closes connections idle past ``IDLE_CONNECTION_SECONDS`` instead of reusing them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kapda_gql.payments import gateway as gateway_module
+
+    server_idle = 0.4
+    connections: list[int] = []
+
+    class KeepAlive(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def handle(self) -> None:
+            self.answered_at: float | None = None
+            connections.append(self.client_address[1])
+            super().handle()
+
+        def do_GET(self) -> None:
+            if self.answered_at is not None and time.monotonic() - self.answered_at > server_idle:
+                self.close_connection = True  # "closed while idle": nothing read, nothing answered
+                return
+            body = json.dumps(
+                {
+                    "id": "order_keepalive",
+                    "amount": AMOUNT,
+                    "currency": "INR",
+                    "receipt": None,
+                    "status": "created",
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            self.wfile.flush()
+            self.answered_at = time.monotonic()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    # One SDK thread, so consecutive calls share one client and its pooled connection.
+    one_thread = ThreadPoolExecutor(max_workers=1)
+    monkeypatch.setattr(gateway_module, "_THREADS", one_thread)
+    gateway = PaymentGateway(
+        key_id=KEY_ID,
+        key_secret=KEY_SECRET,
+        webhook_secret=WEBHOOK_SECRET,
+        base_url=f"http://127.0.0.1:{server.server_address[1]}",
+    )
+
+    async def calls(spacing: float, count: int) -> list[str]:
+        outcomes = []
+        for _ in range(count):
+            await asyncio.sleep(spacing)
+            try:
+                outcomes.append((await gateway.fetch_order("order_keepalive")).id)
+            except PaymentGatewayUnavailable:
+                outcomes.append("unavailable")
+        return outcomes
+
+    try:
+        # Quick calls reuse the connection.
+        assert await calls(0.0, 3) == ["order_keepalive"] * 3
+        assert len(connections) == 1
+        # Reused past the server's idle time, the call fails: the race this guards against.
+        monkeypatch.setattr(gateway_module, "IDLE_CONNECTION_SECONDS", 60.0)
+        assert await calls(server_idle + 0.2, 1) == ["unavailable"]
+        # Closed first when idle past the gateway's own bound: every call gets its answer.
+        monkeypatch.setattr(gateway_module, "IDLE_CONNECTION_SECONDS", server_idle / 2)
+        before = len(connections)
+        assert await calls(server_idle + 0.2, 3) == ["order_keepalive"] * 3
+        assert len(connections) - before == 3  # a new connection for each
+    finally:
+        gateway.close()
+        one_thread.shutdown(wait=False)
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
