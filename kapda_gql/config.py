@@ -241,6 +241,7 @@ class Settings:
             razorpay_webhook_secret=env.get("KAPDA_RAZORPAY_WEBHOOK_SECRET")
             or ("" if production else SANDBOX_WEBHOOK_SECRET),
             razorpay_base_url=env.get("KAPDA_RAZORPAY_BASE_URL") or None,
+            razorpay_timeout_seconds=_seconds(env, "KAPDA_RAZORPAY_TIMEOUT_SECONDS", 10.0),
             rate_limits=_env_flag(env, "KAPDA_RATE_LIMITS", True),
             redis_url=env.get("KAPDA_REDIS_URL") or None,
             graphiql=_env_flag(env, "KAPDA_GRAPHIQL", not production),

@@ -12,12 +12,21 @@ from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError, GraphQLInputObjectType, GraphQLObjectType, GraphQLSchema
+from graphql import (
+    GraphQLError,
+    GraphQLInputObjectType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    Undefined,
+    is_leaf_type,
+)
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.relay.types import GlobalID
 from strawberry.scalars import is_scalar
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
@@ -202,6 +211,62 @@ def _read_attributes_directly(schema: GraphQLSchema) -> None:
                 and definition.default_resolver is getattr
             ):
                 field.resolve = _attribute(definition.python_name)
+                of = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
+                if is_leaf_type(of):
+                    field.extensions = {
+                        **(field.extensions or {}),
+                        _LEAF: (operator.attrgetter(definition.python_name), of, of is not field.type),
+                    }
+
+
+# A basic field of a scalar or enum type: (read its attribute, its named type, whether non-null).
+_LEAF = "kapda-leaf"
+
+
+class _Executor(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core's executor, with one shortcut: a basic leaf field (an attribute of a scalar or
+    enum type, ~2/3 of a catalog page's 705 fields) is read and completed here, without the
+    resolve info, argument values and type dispatch graphql-core builds for every field. Its value,
+    its errors and where they are located are graphql-core's own (``complete_leaf_value``,
+    ``handle_field_error``); anything else, and every field once an extension wraps resolvers
+    (field middleware), takes graphql-core's path."""
+
+    def execute_field(
+        self,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        field_details_list: Any,
+        path: Any,
+        position_context: Any,
+    ) -> Any:
+        node = field_details_list[0].node
+        field_def = self.schema.get_field(parent_type, node.name.value)
+        middleware = self.middleware_manager
+        leaf = field_def.extensions.get(_LEAF) if field_def is not None and field_def.extensions else None
+        if (
+            field_def is None
+            or leaf is None
+            or node.arguments
+            or (middleware is not None and middleware.middlewares)
+        ):
+            return super().execute_field(parent_type, source, field_details_list, path, position_context)
+        read, kind, non_null = leaf
+        try:
+            result = read(source)
+            if self.is_awaitable(result):
+                return super().execute_field(parent_type, source, field_details_list, path, position_context)
+            if isinstance(result, Exception):
+                raise result
+            if result is None or result is Undefined:
+                if non_null:
+                    raise TypeError(
+                        f"Cannot return null for non-nullable field {parent_type}.{node.name.value}."
+                    )
+                return None
+            return self.complete_leaf_value(kind, result)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, field_def.type, field_details_list, path)
+            return None
 
 
 def _leaf(kind: StrawberryType | type, scalars: Any) -> bool:
@@ -257,6 +322,7 @@ def _build_inputs_directly(schema: GraphQLSchema, config: StrawberryConfig, scal
 
 class KapdaSchema(strawberry.Schema):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("execution_context_class", _Executor)
         super().__init__(*args, **kwargs)
         _read_attributes_directly(self._schema)
         _build_inputs_directly(self._schema, self.config, self.schema_converter.scalar_registry)

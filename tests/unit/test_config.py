@@ -73,8 +73,11 @@ def test_environment_values_are_read(tmp_path: Path) -> None:
             "KAPDA_RATE_LIMITS": "off",
             "KAPDA_RAZORPAY_BASE_URL": "http://127.0.0.1:9999",
             "KAPDA_RAZORPAY_KEY_ID": "rzp_test_mine",
+            "KAPDA_RAZORPAY_TIMEOUT_SECONDS": "4.5",
         }
     )
+    assert settings.razorpay_timeout_seconds == 4.5
+    assert Settings.from_env({"KAPDA_DATA_DIR": str(tmp_path)}).razorpay_timeout_seconds == 10.0
     assert settings.database_url == "postgresql://u@h/db"
     assert settings.rate_limits is False
     assert settings.razorpay_base_url == "http://127.0.0.1:9999"
@@ -86,6 +89,9 @@ def test_bad_values_are_refused_by_name(tmp_path: Path) -> None:
     assert "KAPDA_RATE_LIMITS" in refusal({"KAPDA_DATA_DIR": str(tmp_path), "KAPDA_RATE_LIMITS": "maybe"})
     assert "KAPDA_TOKEN_TTL_SECONDS" in refusal(
         {"KAPDA_DATA_DIR": str(tmp_path), "KAPDA_TOKEN_TTL_SECONDS": "a week"}
+    )
+    assert "KAPDA_RAZORPAY_TIMEOUT_SECONDS must be more than 0" in refusal(
+        {"KAPDA_DATA_DIR": str(tmp_path), "KAPDA_RAZORPAY_TIMEOUT_SECONDS": "0"}
     )
     # A pool of no connections would leave every request waiting forever.
     assert "KAPDA_DB_POOL_SIZE must be at least 1" in refusal(
