@@ -50,6 +50,26 @@ class JsonFormatter(logging.Formatter):
         return _ENCODER.encode(payload)
 
 
+def emit(
+    logger: logging.Logger,
+    msg: str,
+    args: tuple[Any, ...],
+    where: tuple[str, int],
+    fields: dict[str, Any] | None = None,
+) -> None:
+    """An INFO line whose text cannot hold a secret (a request's method, route and status; a
+    Razorpay call that went well), made here rather than by ``logger.info``: the record
+    factory's redaction (observability.install_log_redaction) has nothing to find in it, and the
+    caller lookup would walk the stack to name ``where``, which the caller already knows. Every
+    request logs one or two such lines. ``fields`` become record attributes, keys of the JSON."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    record = logging.LogRecord(logger.name, logging.INFO, where[0], where[1], msg, args, None)
+    if fields:
+        record.__dict__.update(fields)
+    logger.handle(record)
+
+
 def configure_logging(settings: Settings, level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(

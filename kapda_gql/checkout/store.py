@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kapda_gql.checkout.named import attributes, model, select_list
+from kapda_gql.checkout.named import attributes, instance, model, select_list
 from kapda_gql.checkout.quote import QuoteLine
 from kapda_gql.core import audit, idempotency, locks
 from kapda_gql.db.models import CheckoutSession, Order
@@ -121,6 +121,20 @@ class Opened:
     ended: Ended | None
 
 
+# What the new session's row holds that its INSERT does not send (defaults: created_at, the
+# columns still empty); the rest is the caller's own values, not read back (the quote's JSON).
+_SENT = (
+    "id",
+    "user_id",
+    "amount",
+    "currency",
+    "lines",
+    "price_adjustments",
+    "shipping_address",
+    "status",
+    "expires_at",
+)
+_UNSENT = [c for c in _SESSION_COLUMNS if c not in _SENT]
 # One statement takes startCheckout's rows in the lock order: the customer's open sessions end
 # (replaced: CHECKOUT_EXPIRED for a payment that still comes), the new session is inserted (after
 # them: the INSERT reads ``ended``, so the old row is no longer OPEN when the partial unique index
@@ -139,7 +153,7 @@ _OPEN_SESSION = Query(
         SELECT :id, :user_id, :amount, :currency, :lines::jsonb, :price_adjustments::jsonb,
                :shipping_address::jsonb, :open, :expires_at
         WHERE (SELECT count(*) FROM ended) >= 0
-        RETURNING {_SESSION_LIST}
+        RETURNING {", ".join(f"s.{c}" for c in _UNSENT)}
     ), locked AS (
         {
         locks.variants_part(
@@ -155,7 +169,7 @@ _OPEN_SESSION = Query(
     FROM made
     """
 )
-_SESSION_WIDTH = len(_SESSION_COLUMNS)
+_UNSENT_WIDTH = len(_UNSENT)
 
 
 async def open_session(
@@ -172,23 +186,29 @@ async def open_session(
 ) -> Opened:
     """End the customer's open sessions, insert the new one, and lock the variants in ``lock`` and
     those the ended sessions hold (their holds stay until ``release``)."""
-    row = await _fetchrow(
-        tx,
-        _OPEN_SESSION,
-        id=uuid.uuid4(),
-        user_id=user_id,
-        amount=amount,
-        currency=currency,
-        lines=json.dumps([line.to_json() for line in lines]),
-        price_adjustments=json.dumps(price_adjustments),
-        shipping_address=json.dumps(shipping_address),
-        expires_at=expires_at,
-        lock_ids=list(lock),
+    sent: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "user_id": user_id,
+        "amount": amount,
+        "currency": currency,
+        "lines": [line.to_json() for line in lines],
+        "price_adjustments": price_adjustments,
+        "shipping_address": shipping_address,
+        "status": _OPEN,
+        "expires_at": expires_at,
+    }
+    bound = {
+        **sent,
+        "lines": json.dumps(sent["lines"]),
+        "price_adjustments": json.dumps(price_adjustments),
+        "shipping_address": json.dumps(shipping_address),
+        "lock_ids": list(lock),
         **_ENDING,
-    )
+    }
+    row = await _fetchrow(tx, _OPEN_SESSION, **bound)
     values = list(row)
-    session = model(CheckoutSession, _SESSION_COLUMNS, values[:_SESSION_WIDTH])
-    ended_ids, ended_variants = values[_SESSION_WIDTH], values[_SESSION_WIDTH + 1]
+    session = instance(CheckoutSession, {**sent, **dict(zip(_UNSENT, values[:_UNSENT_WIDTH], strict=True))})
+    ended_ids, ended_variants = values[_UNSENT_WIDTH], values[_UNSENT_WIDTH + 1]
     ended = Ended(sorted(ended_ids), sorted(int(v) for v in ended_variants or ())) if ended_ids else None
     return Opened(session, ended)
 

@@ -26,6 +26,7 @@ from kapda_gql import observability
 from kapda_gql.config import Settings
 from kapda_gql.http.errors import request_error
 from kapda_gql.http.request_id import is_sane, request_id_of
+from kapda_gql.logs import emit
 
 access_log = logging.getLogger("kapda_gql.access")
 
@@ -149,40 +150,27 @@ def _access_log(scope: Scope, request_id: str, status: int, seconds: float) -> N
     operation = state.get("graphql_operation") or route
     codes = [c for c in state.get("error_codes") or () if isinstance(c, str)]
     observability.record_request(operation, status, seconds, codes)
-    if not access_log.isEnabledFor(logging.INFO):
-        return
     client = scope.get("client")
     method = scope.get("method")
     shown = route if route == "other" else path
     duration_ms = round(seconds * 1000, 2)
-    # Made here rather than by logger.info: the record factory's redaction has nothing to find in
-    # a message of method, route and status, and the caller lookup would only name this function.
-    record = logging.LogRecord(
-        access_log.name,
-        logging.INFO,
-        __file__,
-        _LINE,
-        "%s %s %s %.1fms",
-        (method, shown, status, duration_ms),
-        None,
-    )
-    # The fields go in as record attributes: the JSON formatter emits them as keys.
-    fields = record.__dict__
-    fields["request_id"] = request_id
-    fields["method"] = method
-    fields["path"] = shown
-    fields["status"] = status
-    fields["duration_ms"] = duration_ms
-    fields["operation"] = operation
-    fields["operation_name"] = state.get("operation_name")
-    fields["user_id"] = state.get("user_id")
-    fields["ip"] = client[0] if client else None
+    fields: dict[str, Any] = {
+        "request_id": request_id,
+        "method": method,
+        "path": shown,
+        "status": status,
+        "duration_ms": duration_ms,
+        "operation": operation,
+        "operation_name": state.get("operation_name"),
+        "user_id": state.get("user_id"),
+        "ip": client[0] if client else None,
+    }
     if codes:
         fields["errors"] = codes
-    access_log.handle(record)
+    emit(access_log, "%s %s %s %.1fms", (method, shown, status, duration_ms), _WHERE, fields)
 
 
-_LINE = _access_log.__code__.co_firstlineno
+_WHERE = (__file__, _access_log.__code__.co_firstlineno)
 
 
 async def _refuse(scope: Scope, send: Send, status: int, code: str, message: str, **extensions: Any) -> None:

@@ -33,8 +33,10 @@ from razorpay.errors import BadRequestError, GatewayError, ServerError
 from requests.adapters import HTTPAdapter
 
 from kapda_gql.domain.errors import PaymentGatewayRejected, PaymentGatewayUnavailable
+from kapda_gql.logs import emit
 
 logger = logging.getLogger("kapda_gql.payments")
+_CALL_LINE = "razorpay %s %s %s -> %s in %.1f ms"
 
 # Head-room over the HTTP timeout so that requests' own timeout normally fires
 # first (and closes the socket) before the asyncio deadline abandons the thread.
@@ -359,14 +361,11 @@ class PaymentGateway:
             outcome = failure.detail
             raise failure.error from None
         finally:
-            logger.info(
-                "razorpay %s %s %s -> %s in %.1f ms",
-                call.operation,
-                call.method,
-                call.path,
-                outcome,
-                (time.perf_counter() - started) * 1000,
-            )
+            line = (call.operation, call.method, call.path, outcome, (time.perf_counter() - started) * 1000)
+            if outcome == "ok":
+                emit(logger, _CALL_LINE, line, _WHERE)
+            else:  # a failure's detail is the gateway's text: through the redaction, as any line
+                logger.info(_CALL_LINE, *line)
 
     def _call_in_thread(self, invoke: Callable[[Any], Any]) -> dict[str, Any]:
         client = self._thread_client()
@@ -540,3 +539,6 @@ def _int(raw: Mapping[str, Any], key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{key} is not an integer")
     return value
+
+
+_WHERE = (__file__, PaymentGateway._call.__code__.co_firstlineno)
