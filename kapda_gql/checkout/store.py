@@ -121,6 +121,9 @@ class Opened:
     ended: Ended | None
 
 
+# What ended sessions held, read by the statement that ended them. Lock order: the sessions here,
+# then (locks.variants) their variants, and only then the hold rows (``release``).
+_ENDED_HOLDS = " SELECT ended.id, h.variant_id FROM ended LEFT JOIN stock_holds h ON h.session_id = ended.id"
 # What the new session's row holds that its INSERT does not send (defaults: created_at, the
 # columns still empty); the rest is the caller's own values, not read back (the quote's JSON).
 _SENT = (
@@ -135,6 +138,10 @@ _SENT = (
     "expires_at",
 )
 _UNSENT = [c for c in _SESSION_COLUMNS if c not in _SENT]
+_LOCK_AFTER_INSERT = locks.variants_part(
+    "SELECT unnest(:lock_ids::bigint[]) UNION SELECT variant_id FROM ended_holds",
+    "(SELECT count(*) FROM made) = 1",
+)
 # One statement takes startCheckout's rows in the lock order: the customer's open sessions end
 # (replaced: CHECKOUT_EXPIRED for a payment that still comes), the new session is inserted (after
 # them: the INSERT reads ``ended``, so the old row is no longer OPEN when the partial unique index
@@ -145,8 +152,7 @@ _OPEN_SESSION = Query(
     WITH ended AS (
         UPDATE checkout_sessions SET status = :failed, failure_code = :code, failure_detail = :detail::jsonb
         WHERE user_id = :user_id AND status = :open RETURNING id
-    ), ended_holds AS (
-        SELECT ended.id, h.variant_id FROM ended LEFT JOIN stock_holds h ON h.session_id = ended.id
+    ), ended_holds AS ({_ENDED_HOLDS}
     ), made AS (
         INSERT INTO checkout_sessions AS s (id, user_id, amount, currency, lines, price_adjustments,
                                             shipping_address, status, expires_at)
@@ -154,14 +160,7 @@ _OPEN_SESSION = Query(
                :shipping_address::jsonb, :open, :expires_at
         WHERE (SELECT count(*) FROM ended) >= 0
         RETURNING {", ".join(f"s.{c}" for c in _UNSENT)}
-    ), locked AS (
-        {
-        locks.variants_part(
-            "SELECT unnest(:lock_ids::bigint[]) UNION SELECT variant_id FROM ended_holds",
-            "(SELECT count(*) FROM made) = 1",
-        )
-    }
-    )
+    ), locked AS ({_LOCK_AFTER_INSERT})
     SELECT made.*,
            (SELECT array_agg(DISTINCT id) FROM ended_holds),
            (SELECT array_agg(DISTINCT variant_id) FROM ended_holds WHERE variant_id IS NOT NULL),
@@ -295,9 +294,6 @@ def _ended(rows: Sequence[Any]) -> Ended | None:
     return Ended(sorted({r[0] for r in rows}), sorted({int(r[1]) for r in rows if r[1] is not None}))
 
 
-# What ended sessions held, read by the statement that ended them. Lock order: the sessions here,
-# then (locks.variants) their variants, and only then the hold rows (``release``).
-_ENDED_HOLDS = " SELECT ended.id, h.variant_id FROM ended LEFT JOIN stock_holds h ON h.session_id = ended.id"
 _ENDED_DETAIL = json.dumps({"code": "CHECKOUT_EXPIRED"})
 _CANCEL = Query(
     f"""
