@@ -168,7 +168,7 @@ class Settings:
     # How long a cart line's remembered price holds; after that the current price applies.
     cart_price_ttl_seconds: int = 7 * 24 * 3600
     # Per worker process. Sized to what the database can run at once, not to how many requests
-    # arrive: requests queue first come first served in front of the pool (db/uow.py), and on one
+    # arrive: requests queue first come first served in front of the pool (db/gate.py), and on one
     # hot row every extra transaction in PostgreSQL's lock queue costs throughput (bench/README.md).
     db_pool_size: int = 5
     db_pool_overflow: int = 0

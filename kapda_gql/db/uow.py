@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 
+from kapda_gql.db.gate import Gate, PoolTimeout
 from kapda_gql.db.holder import Holder
 from kapda_gql.db.sql import Listener, SessionSql, Sql, Statements, translate
 
@@ -80,10 +81,6 @@ def is_outage(error: BaseException) -> bool:
             return True
         seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
     return False
-
-
-class PoolTimeout(TimeoutError):
-    """No connection was free within the checkout bound (``KAPDA_DB_POOL_TIMEOUT_SECONDS``)."""
 
 
 class Unit(Protocol):
@@ -152,15 +149,13 @@ class UnitOfWork:
         sessions: async_sessionmaker[AsyncSession],
         *,
         readers: async_sessionmaker[AsyncSession] | None = None,
-        gate: asyncio.Semaphore | None = None,
+        gate: Gate | None = None,
         attempts: int = DEFAULT_ATTEMPTS,
         engine: AsyncEngine | None = None,
         listeners: list[Listener] | None = None,
         holder: Holder | None = None,
-        checkout_timeout: float | None = None,
     ):
         self._sessions = sessions
-        self._checkout_timeout = checkout_timeout
         self.holder = holder
         self._readers = readers or sessions
         self._gate = gate
@@ -216,25 +211,14 @@ class UnitOfWork:
             # Two units at once from one call would hold two connections, and could wait on itself.
             raise RuntimeError("a unit of work cannot be entered twice at once")
         self._open = True
-        gate = self._gate
-        if gate is None:
+        if self._gate is None:
             return
-        if not gate.locked():
-            # A free slot and nobody queued before us: acquire() returns without waiting, so the
-            # checkout bound (and its timer) is not needed.
-            await gate.acquire()
-            return
-        # First come, first served for connections: the pool itself hands a released connection
-        # straight back to whoever released it, starving waiters under load.
+        # First come, first served for connections (db/gate.py): the pool itself hands a released
+        # connection straight back to whoever released it, starving waiters under load.
         try:
-            async with asyncio.timeout(self._checkout_timeout):
-                await gate.acquire()
-        except BaseException as error:
+            await self._gate.acquire()
+        except BaseException:
             self._open = False
-            if isinstance(error, TimeoutError):
-                raise PoolTimeout(
-                    f"no database connection was free within {self._checkout_timeout} s"
-                ) from None
             raise
 
     def _leave(self) -> None:
@@ -375,7 +359,7 @@ class Database:
         )
         pool: Any = engine.pool
         capacity = pool.size() + max(pool._max_overflow, 0) if hasattr(pool, "_max_overflow") else None
-        self.gate = asyncio.Semaphore(capacity) if capacity else None
+        self.gate = Gate(capacity, checkout_timeout) if capacity else None
         self.holder = Holder(engine)
 
     def _before_cursor_execute(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -390,7 +374,6 @@ class Database:
             engine=self.engine,
             listeners=self.listeners,
             holder=self.holder,
-            checkout_timeout=self.checkout_timeout,
         )
 
     async def ping(self, seconds: float = 2.0) -> bool:
