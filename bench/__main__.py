@@ -224,17 +224,7 @@ class Bench:
             ]
             expected = 1.5 * max(done) if done else min(150.0, 0.5 * self.raw[kind, n].result.ok_rate)
             await self.quiet()
-            run = await checkout.run(
-                self.url,
-                service,
-                sandbox,
-                kind,
-                n,
-                self.duration,
-                self.meter(service),
-                expected_rate=expected,
-                start_meter=self.meter(service),
-            )
+            run = await self.checkout_run(service, sandbox, kind, n, expected)
             self.http[kind, workers, n] = run
             say(
                 f"  N={n}: {run.holding} sessions started, {run.prepared} paid; untimed preparation"
@@ -286,6 +276,22 @@ class Bench:
             )
         )
 
+    async def checkout_run(
+        self, service: Service, sandbox: Sandbox, kind: str, n: int, expected: float
+    ) -> checkout.Run:
+        """Both timed phases through the service, each phase's CPU metered."""
+        return await checkout.run(
+            self.url,
+            service,
+            sandbox,
+            kind,
+            n,
+            self.duration,
+            self.meter(service),
+            expected_rate=expected,
+            start_meter=self.meter(service),
+        )
+
     async def more_rounds(
         self,
         kind: str,
@@ -310,17 +316,7 @@ class Bench:
                 self.url, kind, n, self.duration, self.meter(), sessions=self.args.raw_sessions
             )
             await self.quiet()
-            run = await checkout.run(
-                self.url,
-                service,
-                sandbox,
-                kind,
-                n,
-                self.duration,
-                self.meter(service),
-                expected_rate=expected,
-                start_meter=self.meter(service),
-            )
+            run = await self.checkout_run(service, sandbox, kind, n, expected)
             rounds.append((run, hold, sale))
         if len(rounds) < 2:
             return

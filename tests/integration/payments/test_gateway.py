@@ -133,6 +133,13 @@ async def captured_payment_id(gateway: PaymentGateway, sandbox: SandboxServer) -
     return str(response.json()["razorpay_payment_id"])
 
 
+def _order_body(order_id: str) -> bytes:
+    """A Razorpay order as the API sends it, for the hand-made servers below."""
+    return json.dumps(
+        {"id": order_id, "amount": AMOUNT, "currency": "INR", "receipt": None, "status": "created"}
+    ).encode()
+
+
 def sign(secret: str, message: bytes) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
@@ -550,15 +557,7 @@ async def test_a_proxy_from_the_environment_is_still_used(monkeypatch: pytest.Mo
     class Proxy(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             seen.append(self.path)  # a proxy receives the absolute URL
-            body = json.dumps(
-                {
-                    "id": "order_viaproxy",
-                    "amount": AMOUNT,
-                    "currency": "INR",
-                    "receipt": None,
-                    "status": "created",
-                }
-            ).encode()
+            body = _order_body("order_viaproxy")
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -661,15 +660,7 @@ async def test_a_connection_idle_past_the_servers_keep_alive_is_never_reused(
             if self.answered_at is not None and time.monotonic() - self.answered_at > server_idle:
                 self.close_connection = True  # "closed while idle": nothing read, nothing answered
                 return
-            body = json.dumps(
-                {
-                    "id": "order_keepalive",
-                    "amount": AMOUNT,
-                    "currency": "INR",
-                    "receipt": None,
-                    "status": "created",
-                }
-            ).encode()
+            body = _order_body("order_keepalive")
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
