@@ -182,9 +182,7 @@ class ExtensionsRunner(SchemaExtensionsRunner):
         return data
 
 
-def _attribute(name: str) -> Callable[..., Any]:
-    get = operator.attrgetter(name)
-
+def _attribute(get: Callable[[Any], Any]) -> Callable[..., Any]:
     def resolve(source: Any, _info: Any) -> Any:
         return get(source)
 
@@ -210,13 +208,11 @@ def _read_attributes_directly(schema: GraphQLSchema) -> None:
                 and definition.is_basic_field
                 and definition.default_resolver is getattr
             ):
-                field.resolve = _attribute(definition.python_name)
+                read = operator.attrgetter(definition.python_name)
+                field.resolve = _attribute(read)
                 of = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
                 if is_leaf_type(of):
-                    field.extensions = {
-                        **(field.extensions or {}),
-                        _LEAF: (operator.attrgetter(definition.python_name), of, of is not field.type),
-                    }
+                    field.extensions = {**(field.extensions or {}), _LEAF: (read, of, of is not field.type)}
 
 
 # A basic field of a scalar or enum type: (read its attribute, its named type, whether non-null).
