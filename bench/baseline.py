@@ -5,8 +5,10 @@ Two transactions, one per mutation of the hot-SKU scenario (stock is held at sta
 
 * **hold** (`startCheckout`, kapda_gql/checkout/start.py): insert the session with its frozen
   quote, lock the variant, read its sellable units (on hand less unexpired holds) in the next
-  statement, insert the hold and its HOLD movement, COMMIT. The session goes in before the lock, as
-  the service does it, so the hot row is held for the same steps.
+  statement, insert the hold and its HOLD movement, COMMIT: the issue's reference transaction,
+  the targets' baseline since it was set. The service now does all of it in one statement
+  outside a transaction (checkout/store.py ``START``), so its hot row is locked for that
+  statement alone; ``asyncpg 1-stmt hold`` runs that very statement here too, as its ceiling.
 * **sale** (`checkout`, kapda_gql/checkout/completion.py, SQL in checkout/store.py): close the
   session, insert the order, its items and commissions, the status history, the payment and the
   audit entry, clear the cart line, and only then lock the variant, delete the session's holds,
@@ -27,7 +29,7 @@ import os
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -270,6 +272,34 @@ async def raw_hold(conn: asyncpg.Connection, user_id: int, line: dict[str, Any],
     return None
 
 
+async def raw_hold_statement(
+    conn: asyncpg.Connection, user_id: int, line: dict[str, Any], address: dict[str, Any]
+) -> str | None:
+    """The service's own startCheckout statement (checkout/store.py ``START``) with the values the
+    service binds, outside a transaction as the service runs it: the ceiling of what the service
+    does, where ``raw_hold`` is the issue's reference transaction."""
+    from kapda_gql.checkout import store
+    from kapda_gql.checkout.quote import QuoteLine
+    from kapda_gql.domain.policy import Actor
+
+    new = store.NewSession(
+        user_id=user_id,
+        amount=line["line_total"],
+        currency="INR",
+        lines=[QuoteLine.from_json(line)],
+        price_adjustments=[],
+        price_alerts=[],
+        shipping_address=address,
+        expires_at=datetime.now(UTC) + timedelta(seconds=900),
+        holds=True,
+    )
+    _, bound = new.values(Actor(user_id=user_id))
+    row = await conn.fetchrow(store.START.sql, *store.START.args(bound))
+    if row is None or row["created_at"] is None:
+        raise _Short
+    return None
+
+
 @dataclass
 class Run:
     layer: str
@@ -363,8 +393,10 @@ async def run_hold(
     meter: CpuMeter | None,
     connections: int = POOL,
     sessions: int | None = None,
+    one_statement: bool = False,
 ) -> Run:
-    """startCheckout's transaction (raw_hold) by N clients over the pool, one session per customer."""
+    """startCheckout's transaction (raw_hold) by N clients over the pool, one session per customer;
+    with ``one_statement``, the service's own statement instead (raw_hold_statement)."""
     sessions = sessions or int(1500 * duration)
     conn = await asyncpg.connect(url)
     try:
@@ -374,13 +406,16 @@ async def run_hold(
     finally:
         await conn.close()
     lines = [seed.quote_line(v, 1) for v in per_session]
-    address = json.dumps({**seed.ADDRESS, "country": "IN", "line2": None})
+    address_values = {**seed.ADDRESS, "country": "IN", "line2": None}
+    address = json.dumps(address_values)
     size = min(clients, connections, MAX_CONNECTIONS)
     pool = FairPool([await asyncpg.connect(url) for _ in range(size)])
 
     async def call(i: int) -> str | None:
         conn = await pool.acquire()
         try:
+            if one_statement:
+                return await raw_hold_statement(conn, owners[i].id, lines[i], address_values)
             return await raw_hold(conn, owners[i].id, lines[i], address)
         except _Short:
             return "INSUFFICIENT_STOCK"
@@ -392,7 +427,8 @@ async def run_hold(
     finally:
         await pool.close()
     count, held = await check(url, variant_ids, "hold")
-    return Run("asyncpg hold", kind, result, size, count, initial, held, what="hold")
+    layer = "asyncpg 1-stmt hold" if one_statement else "asyncpg hold"
+    return Run(layer, kind, result, size, count, initial, held, what="hold")
 
 
 async def run_service(url: str, kind: str, clients: int, duration: float, meter: CpuMeter | None) -> Run:

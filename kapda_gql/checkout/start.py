@@ -25,7 +25,7 @@ from kapda_gql.checkout.quote import (
     price_alerts,
     shortage,
 )
-from kapda_gql.core import audit, idempotency
+from kapda_gql.core import idempotency
 from kapda_gql.db.models import CheckoutSession
 from kapda_gql.db.sql import violated_constraint
 from kapda_gql.db.uow import LeanUnit, UnitOfWork
@@ -139,46 +139,39 @@ async def _start(
     cart_price_ttl_seconds: int,
 ) -> CheckoutSession:
     async def quote(tx: LeanUnit) -> CheckoutSession:
-        # A first look without locks: most of a crowd racing for the last units fails here,
-        # never queueing on the hot variant rows.
+        # Outside a transaction: the cart is read (a first look without locks: most of a crowd
+        # racing for the last units fails here, never queueing on the hot variant rows), then one
+        # statement, atomic on its own, replaces the open session and holds the units
+        # (store.start_session), so no lock is held across a round trip.
         lines = quote_lines(await store.cart_rows(tx, user_id), cart_price_ttl_seconds=cart_price_ttl_seconds)
         amount = sum(line.line_total for line in lines)
         if amount <= 0:
             raise BadUserInput("cart", "the cart total must be above zero")
         check_cart_total(amount, "cart")
         changes = adjustments(lines)
-        # Lock order: the sessions (the open one ends, the new one is made), then the variants (the
-        # ended session's and the new lines', in one ascending lock), all in one statement; then
-        # the hold rows.
-        opened = await store.open_session(
-            tx,
+        big = price_alerts(changes)
+        new = store.NewSession(
             user_id=user_id,
             amount=amount,
             currency="INR",
             lines=lines,
             price_adjustments=changes,
+            price_alerts=big,
             shipping_address=address.to_json(),
             expires_at=datetime.now(UTC) + timedelta(seconds=ttl_seconds),
-            lock=[x.variant_id for x in lines] if holds else [],
+            holds=holds,
         )
-        session, ended = opened.session, opened.ended
-        if ended is not None:
-            await store.release(tx, ended, actor.user_id)
-        if holds:
-            short_of = await store.hold(tx, session.id, lines, session.expires_at, actor.user_id)
-            if short_of is not None:
-                raise insufficient(shortage(lines, short_of))  # rolls back: the open session stays
-        big = price_alerts(changes)
+        started = await store.start_session(tx, actor, new)
+        if started.raced:
+            raise _LostRace()
+        if started.session is None:
+            raise insufficient(shortage(lines, started.available))  # nothing changed: the open session stays
         if big:
             log.warning(
                 "price changed over 10%% since added to cart",
-                extra={"checkout": str(session.id), "lines": big},
+                extra={"checkout": str(started.session.id), "lines": big},
             )
-            await audit.record(
-                tx, actor, "checkout.price_mismatch", "CheckoutSession", session.id, {"lines": big}
-            )
-        await tx.commit()
-        return session
+        return started.session
 
     session = await _replacing(uow, quote)
     try:
@@ -207,14 +200,21 @@ async def _start(
 _REPLACE_ATTEMPTS = 8
 
 
+class _LostRace(Exception):
+    """Another startCheckout of this customer committed first, seen as a shortage (store.Started)."""
+
+
 async def _replacing(
     uow: UnitOfWork, quote: Callable[[LeanUnit], Awaitable[CheckoutSession]]
 ) -> CheckoutSession:
     """Run the quote; when another startCheckout of this customer committed its session first (the
-    one-open-session index says so), run it again, replacing that one."""
+    one-open-session index says so, or its holds were counted as another customer's), run it
+    again, replacing that one."""
     for _ in range(_REPLACE_ATTEMPTS):
         try:
-            return await uow.run_lean(quote)
+            return await uow.run_lean(quote, read=True)
+        except _LostRace:
+            continue
         except IntegrityError as error:
             if violated_constraint(error) != store.OPEN_SESSION_TAKEN:
                 raise

@@ -25,6 +25,7 @@ from kapda_gql.core import audit, idempotency, locks
 from kapda_gql.db.models import CheckoutSession, Order
 from kapda_gql.db.sql import Query
 from kapda_gql.db.uow import Unit
+from kapda_gql.domain import stock
 from kapda_gql.domain.enums import CheckoutStatus, CommissionStatus, OrderStatus, PaymentStatus
 from kapda_gql.domain.ledger import StockReason
 from kapda_gql.domain.lifecycles import CHECKOUT
@@ -114,16 +115,18 @@ async def cart_rows(tx: Unit, user_id: int) -> list[CartRow]:
 
 
 @dataclass(frozen=True, slots=True)
-class Opened:
-    """A new open session, and the open sessions it replaced (their holds still to release)."""
+class Started:
+    """What the startCheckout statement did: the new open session, its units held and the
+    customer's earlier open session ended; or, when some line's units are not there, nothing at
+    all, and each line's sellable units (``available``)."""
 
-    session: CheckoutSession
-    ended: Ended | None
+    session: CheckoutSession | None
+    available: dict[int, int]
+    # Nothing changed because another startCheckout of this customer committed its session while
+    # this one waited for the lock (its holds counted as another's): run it again, replacing that one.
+    raced: bool = False
 
 
-# What ended sessions held, read by the statement that ended them. Lock order: the sessions here,
-# then (locks.variants) their variants, and only then the hold rows (``release``).
-_ENDED_HOLDS = " SELECT ended.id, h.variant_id FROM ended LEFT JOIN stock_holds h ON h.session_id = ended.id"
 # What the new session's row holds that its INSERT does not send (defaults: created_at, the
 # columns still empty); the rest is the caller's own values, not read back (the quote's JSON).
 _SENT = (
@@ -138,78 +141,150 @@ _SENT = (
     "expires_at",
 )
 _UNSENT = [c for c in _SESSION_COLUMNS if c not in _SENT]
-_LOCK_AFTER_INSERT = locks.variants_part(
-    "SELECT unnest(:lock_ids::bigint[]) UNION SELECT variant_id FROM ended_holds",
-    "(SELECT count(*) FROM made) = 1",
+_UNSENT_WIDTH = len(_UNSENT)
+_CREATED = _UNSENT.index("created_at")  # always set on a new row: None when none was made
+# The customer's open sessions are locked first and their holds read, then the variants (the new
+# lines' and those holds'), which reads both: a locking CTE runs when its rows are first read.
+_LOCK_LINES = locks.variants_part(
+    "SELECT unnest(:ids::bigint[]) UNION SELECT variant_id FROM mine_holds",
+    "(SELECT count(*) FROM mine_holds) >= 0",
 )
-# One statement takes startCheckout's rows in the lock order: the customer's open sessions end
-# (replaced: CHECKOUT_EXPIRED for a payment that still comes), the new session is inserted (after
-# them: the INSERT reads ``ended``, so the old row is no longer OPEN when the partial unique index
-# checks the new one), then the variants are locked (the new lines' and the ended holds', after the
-# insert, which ``locked`` reads). The holds themselves are read and taken in the next statement.
-_OPEN_SESSION = Query(
+_HOLD_PARTS = movements.cte(
+    "hold_moved",
+    "held_changed",
+    reason=StockReason.HOLD,
+    delta="0",
+    held_delta="held_changed.quantity",
+    stock_after="held_changed.stock",
+    checkout_session_id=":id",
+    actor_id=":actor_id",
+)
+_ENDED_RELEASE_PARTS = movements.cte(
+    "release_moved",
+    "released_changed",
+    reason=StockReason.RELEASE,
+    delta="0",
+    held_delta="-released_changed.quantity",
+    stock_after="released_changed.stock",
+    checkout_session_id="released_changed.session_id",
+    actor_id=":actor_id",
+)
+# startCheckout in one statement, atomic on its own (no BEGIN, no COMMIT), so the hot variant rows
+# are locked only while the database runs it, never across a round trip to this process. In the
+# lock order: the customer's open sessions (locked as they are), then the variants. Then, with
+# the lines' units counted after the lock (``held_after_lock_sql``; the customer's own live holds
+# are theirs to replace), all or nothing: when every line's units are there, the open sessions
+# end (CHECKOUT_EXPIRED for a payment that still comes) and their holds go back (RELEASE), the new
+# session goes in (after the ended ones: the partial unique index sees them ended; a new row,
+# which nobody can be waiting on but a concurrent startCheckout of this customer at the index),
+# its holds with their HOLD movements, and the price-alert audit entry when there is one; when
+# some line's are not, nothing changes and each line's sellable units come back.
+START = Query(
     f"""
-    WITH ended AS (
+    WITH mine AS (
+        SELECT id FROM checkout_sessions WHERE user_id = :user_id AND status = :open FOR UPDATE
+    ), mine_holds AS (
+        SELECT h.session_id, h.variant_id, h.quantity, h.expires_at > now() AS live
+        FROM stock_holds h WHERE h.session_id IN (SELECT id FROM mine)
+    ), locked AS ({_LOCK_LINES}
+    ), wanted AS (
+        SELECT w.id, w.q, l.stock,
+               l.stock - {stock.held_after_lock_sql("l")}
+                       + (SELECT coalesce(sum(m.quantity), 0) FROM mine_holds m WHERE m.variant_id = l.id AND m.live)
+               AS available
+        FROM unnest(:ids::bigint[], :quantities::int[]) AS w(id, q) JOIN locked l ON l.id = w.id
+    ), verdict AS (
+        SELECT count(*) = :line_count AND coalesce(bool_and(q <= available), true) AS ok FROM wanted
+    ), ended AS (
         UPDATE checkout_sessions SET status = :failed, failure_code = :code, failure_detail = :detail::jsonb
-        WHERE user_id = :user_id AND status = :open RETURNING id
-    ), ended_holds AS ({_ENDED_HOLDS}
-    ), made AS (
+        WHERE id IN (SELECT id FROM mine) AND (SELECT ok FROM verdict) RETURNING id
+    ), released AS (
+        DELETE FROM stock_holds h WHERE h.session_id IN (SELECT id FROM ended)
+        RETURNING h.session_id, h.variant_id, h.quantity
+    ), released_changed AS (
+        SELECT r.session_id, r.variant_id AS id, r.quantity, l.stock FROM released r JOIN locked l ON l.id = r.variant_id
+    ), {_ENDED_RELEASE_PARTS}, made AS (
         INSERT INTO checkout_sessions AS s (id, user_id, amount, currency, lines, price_adjustments,
                                             shipping_address, status, expires_at)
         SELECT :id, :user_id, :amount, :currency, :lines::jsonb, :price_adjustments::jsonb,
                :shipping_address::jsonb, :open, :expires_at
-        WHERE (SELECT count(*) FROM ended) >= 0
+        WHERE (SELECT ok FROM verdict) AND (SELECT count(*) FROM ended) >= 0
         RETURNING {", ".join(f"s.{c}" for c in _UNSENT)}
-    ), locked AS ({_LOCK_AFTER_INSERT})
-    SELECT made.*,
-           (SELECT array_agg(DISTINCT id) FROM ended_holds),
-           (SELECT array_agg(DISTINCT variant_id) FROM ended_holds WHERE variant_id IS NOT NULL),
-           (SELECT count(*) FROM locked)
-    FROM made
+    ), held AS (
+        INSERT INTO stock_holds (session_id, variant_id, quantity, expires_at)
+        SELECT :id, id, q, :expires_at FROM wanted WHERE EXISTS (SELECT 1 FROM made)
+        RETURNING variant_id, quantity
+    ), held_changed AS (
+        SELECT held.variant_id AS id, held.quantity, wanted.stock FROM held JOIN wanted ON wanted.id = held.variant_id
+    ), {_HOLD_PARTS}, audit AS (
+        {audit.entry_part("CAST(:id AS text)", "made WHERE :audit_wanted::boolean")}
+    )
+    SELECT made.*, (SELECT array_agg(id ORDER BY id) FROM wanted), (SELECT array_agg(available ORDER BY id) FROM wanted),
+           (SELECT array_agg(id) FROM mine)
+    FROM (SELECT 1) AS one LEFT JOIN made ON true
     """
 )
-_UNSENT_WIDTH = len(_UNSENT)
+_OPEN_OF_USER = Query("SELECT id FROM checkout_sessions WHERE user_id = :user_id AND status = :open")
 
 
-async def open_session(
-    tx: Unit,
-    *,
-    user_id: int,
-    amount: int,
-    currency: str,
-    lines: Sequence[QuoteLine],
-    price_adjustments: list[dict[str, int]],
-    shipping_address: dict[str, Any],
-    expires_at: datetime,
-    lock: Sequence[int],
-) -> Opened:
-    """End the customer's open sessions, insert the new one, and lock the variants in ``lock`` and
-    those the ended sessions hold (their holds stay until ``release``)."""
-    sent: dict[str, Any] = {
-        "id": uuid.uuid4(),
-        "user_id": user_id,
-        "amount": amount,
-        "currency": currency,
-        "lines": [line.to_json() for line in lines],
-        "price_adjustments": price_adjustments,
-        "shipping_address": shipping_address,
-        "status": _OPEN,
-        "expires_at": expires_at,
-    }
-    bound = {
-        **sent,
-        "lines": json.dumps(sent["lines"]),
-        "price_adjustments": json.dumps(price_adjustments),
-        "shipping_address": json.dumps(shipping_address),
-        "lock_ids": list(lock),
-        **_ENDING,
-    }
-    row = await _fetchrow(tx, _OPEN_SESSION, **bound)
-    values = list(row)
-    session = instance(CheckoutSession, {**sent, **dict(zip(_UNSENT, values[:_UNSENT_WIDTH], strict=True))})
-    ended_ids, ended_variants = values[_UNSENT_WIDTH], values[_UNSENT_WIDTH + 1]
-    ended = Ended(sorted(ended_ids), sorted(int(v) for v in ended_variants or ())) if ended_ids else None
-    return Opened(session, ended)
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    """What startCheckout's statement makes: the session's quote, and whether it holds its lines."""
+
+    user_id: int
+    amount: int
+    currency: str
+    lines: Sequence[QuoteLine]
+    price_adjustments: list[dict[str, int]]
+    price_alerts: list[Any]  # the adjustments worth an audit entry (quote.price_alerts)
+    shipping_address: dict[str, Any]
+    expires_at: datetime
+    holds: bool
+
+    def values(self, actor: Actor) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The new row's own values, and every value ``START`` binds (the bench runs it raw too)."""
+        sent: dict[str, Any] = {
+            "id": uuid.uuid4(),
+            "user_id": self.user_id,
+            "amount": self.amount,
+            "currency": self.currency,
+            "lines": [line.to_json() for line in self.lines],
+            "price_adjustments": self.price_adjustments,
+            "shipping_address": self.shipping_address,
+            "status": _OPEN,
+            "expires_at": self.expires_at,
+        }
+        held = self.lines if self.holds else ()
+        alerts = {"lines": self.price_alerts}
+        bound = {
+            **sent,
+            "lines": json.dumps(sent["lines"]),
+            "price_adjustments": json.dumps(self.price_adjustments),
+            "shipping_address": json.dumps(self.shipping_address),
+            "ids": [x.variant_id for x in held],
+            "quantities": [x.quantity for x in held],
+            "line_count": len(held),
+            "actor_id": actor.user_id,
+            "audit_wanted": bool(self.price_alerts),
+            **audit.entry_values(actor, "checkout.price_mismatch", "CheckoutSession", alerts),
+            **_ENDING,
+        }
+        return sent, bound
+
+
+async def start_session(tx: Unit, actor: Actor, new: NewSession) -> Started:
+    """The ``START`` statement: replace the customer's open session with a new one holding every
+    line's units (with ``holds``; else holding none), or change nothing when they are not there."""
+    sent, bound = new.values(actor)
+    values = list(await _fetchrow(tx, START, **bound))
+    available = dict(zip(values[_UNSENT_WIDTH] or (), values[_UNSENT_WIDTH + 1] or (), strict=True))
+    if values[_CREATED] is None:
+        seen = set(values[_UNSENT_WIDTH + 2] or ())
+        now_open = await _OPEN_OF_USER.fetch(tx, user_id=new.user_id, open=_OPEN)
+        raced = any(row[0] not in seen for row in now_open)
+        return Started(None, {int(k): max(int(v), 0) for k, v in available.items()}, raced)
+    made = dict(zip(_UNSENT, values[:_UNSENT_WIDTH], strict=True))
+    return Started(instance(CheckoutSession, {**sent, **made}), {})
 
 
 # The Razorpay order goes on the session, and the key's answer (when there is a key) is stored, in
@@ -294,6 +369,9 @@ def _ended(rows: Sequence[Any]) -> Ended | None:
     return Ended(sorted({r[0] for r in rows}), sorted({int(r[1]) for r in rows if r[1] is not None}))
 
 
+# What ended sessions held, read by the statement that ended them. Lock order: the sessions here,
+# then (locks.variants) their variants, and only then the hold rows (``release``).
+_ENDED_HOLDS = " SELECT ended.id, h.variant_id FROM ended LEFT JOIN stock_holds h ON h.session_id = ended.id"
 _ENDED_DETAIL = json.dumps({"code": "CHECKOUT_EXPIRED"})
 _CANCEL = Query(
     f"""
@@ -350,58 +428,6 @@ async def release(tx: Unit, ended: Ended, actor_id: int | None) -> list[Released
     """Delete the ended sessions' holds, each a RELEASE movement; their variants are locked."""
     values = {"session_ids": ended.session_ids, "actor_id": actor_id}
     return _released(await tx.sql.fetch(_RELEASE.sql, *_RELEASE.args(values)))
-
-
-# After locks.variants has locked the lines' variants (so this statement's snapshot sees every
-# hold committed before it): each line's sellable units, and the holds, all or none, each a HOLD
-# movement (on hand unchanged).
-_HOLD = Query(
-    """
-    WITH wanted AS (
-        SELECT w.id, w.q, v.stock, v.stock - (SELECT coalesce(sum(h.quantity), 0) FROM stock_holds h
-                                              WHERE h.variant_id = v.id AND h.expires_at > now()) AS available
-        FROM unnest(:ids::bigint[], :quantities::int[]) AS w(id, q) JOIN variants v ON v.id = w.id
-    ), held AS (
-        INSERT INTO stock_holds (session_id, variant_id, quantity, expires_at)
-        SELECT :session_id, id, q, :expires_at FROM wanted
-        WHERE NOT EXISTS (SELECT 1 FROM wanted WHERE q > available)
-        RETURNING variant_id, quantity
-    ), changed AS (
-        SELECT held.variant_id AS id, held.quantity, wanted.stock FROM held JOIN wanted ON wanted.id = held.variant_id
-    ), """
-    + movements.cte(
-        "moved",
-        "changed",
-        reason=StockReason.HOLD,
-        delta="0",
-        held_delta="changed.quantity",
-        stock_after="changed.stock",
-        checkout_session_id=":session_id",
-        actor_id=":actor_id",
-    )
-    + " SELECT id, q, available, (SELECT count(*) FROM held) FROM wanted ORDER BY id"
-)
-
-
-async def hold(
-    tx: Unit, session_id: uuid.UUID, lines: Sequence[QuoteLine], expires_at: datetime, actor_id: int | None
-) -> dict[int, int] | None:
-    """Hold every line's units; None when held, else each variant's sellable units (nothing held)."""
-    rows = await tx.sql.fetch(
-        _HOLD.sql,
-        *_HOLD.args(
-            {
-                "ids": [x.variant_id for x in lines],
-                "quantities": [x.quantity for x in lines],
-                "session_id": session_id,
-                "expires_at": expires_at,
-                "actor_id": actor_id,
-            }
-        ),
-    )
-    if rows and int(rows[0][3]) == len(lines):
-        return None
-    return {int(r[0]): max(int(r[2]), 0) for r in rows}
 
 
 # The sweep only tidies: a lapsed hold already holds nothing for any reader. It ends such holds

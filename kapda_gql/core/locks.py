@@ -5,6 +5,10 @@
 A transaction that needs several of these rows locks them in this order, so two of them never wait
 on each other in a circle (a deadlock PostgreSQL would end by failing one). Which paths take what:
 
+- startCheckout (checkout/store.py ``START``, one statement outside a transaction): the
+  customer's open sessions, then the variants (``variants_part``), then the new session's row,
+  which nobody can be waiting on but a concurrent startCheckout of the same customer at the
+  one-open-session index (it holds no row this one needs: it fails there and runs again);
 - checkout completion: the session (the ``UPDATE ... WHERE status = 'OPEN'`` that closes it), then
   the payment (its INSERT, which the unique index on the Razorpay payment id serializes), then the
   variants, last and right before COMMIT, so the hot rows are held as briefly as can be;
@@ -61,8 +65,8 @@ def variants_part(ids: str, after: str) -> str:
     the rows before the variants in the lock order itself: ``ids`` selects the ids to lock, and
     ``after`` is a condition that reads what must be locked first. A data-modifying CTE runs when
     its rows are first read, so reading them here takes those rows before these (same lock order,
-    one round trip). The caller reads the stock it needs in a later statement: this one's snapshot
-    predates any wait for the lock."""
+    one round trip). This statement's snapshot predates any wait for the lock: the caller counts
+    the holds in a later statement, or here through ``domain.stock.held_after_lock_sql``."""
     return f"SELECT id, stock FROM variants WHERE id IN ({ids}) AND ({after}) ORDER BY id FOR NO KEY UPDATE"  # noqa: S608 (the callers' constant fragments)
 
 

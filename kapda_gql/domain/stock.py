@@ -118,3 +118,14 @@ def held_sql(alias: str) -> str:
 
 def sellable_sql(alias: str) -> str:
     return f"greatest({alias}.stock - {held_sql(alias)}, 0)"
+
+
+# The same sum for a statement that has just locked the variant row ``{v}`` and counts its holds
+# in the same statement: ``HELD_SQL`` there would read the snapshot taken before the lock's wait
+# and miss the holds its previous holder committed. The function (migration 0009) counts with a
+# fresh snapshot; its body is ``HELD_SQL``'s, which a test checks.
+HELD_AFTER_LOCK_SQL = "live_held_units({v}.id)"
+
+
+def held_after_lock_sql(alias: str) -> str:
+    return HELD_AFTER_LOCK_SQL.format(v=alias)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
+
 from kapda_gql.checkout import store
 from tests.support.assertions import code
 from tests.support.documents import START
@@ -255,3 +257,88 @@ async def test_held_units_become_sold_and_set_stock_keeps_them_held(
     # stock + held + sold = what was put on the shelf (5, then 10 sellable on top of the 2 held).
     sold = await db.fetchval("SELECT sum(quantity) FROM order_items WHERE variant_id = $1", vid)
     assert staff["stock"] + staff["held"] + sold == 12
+
+
+async def _held_elsewhere(db: Any, user_id: int, variant_id: int, quantity: int, stock_after: int) -> None:
+    """Another customer's open session holding ``quantity``, written as startCheckout writes it."""
+    session_id = await db.fetchval(
+        "INSERT INTO checkout_sessions (id, user_id, amount, currency, lines, price_adjustments,"
+        " shipping_address, status, expires_at) VALUES (gen_random_uuid(), $1, 49900, 'INR', '[]', '[]',"
+        " '{}', 'OPEN', now() + interval '15 minutes') RETURNING id",
+        user_id,
+    )
+    await db.execute(
+        "INSERT INTO stock_holds (session_id, variant_id, quantity, expires_at)"
+        " VALUES ($1, $2, $3, now() + interval '15 minutes')",
+        session_id,
+        variant_id,
+        quantity,
+    )
+    await db.execute(
+        "INSERT INTO stock_movements (variant_id, reason, delta, held_delta, stock_after, checkout_session_id)"
+        " VALUES ($1, 'HOLD', 0, $2, $3, $4)",
+        variant_id,
+        quantity,
+        stock_after,
+        session_id,
+    )
+
+
+async def _waiting_for_a_lock(db: Any, seconds: float = 10.0) -> None:
+    for _ in range(int(seconds / 0.01)):
+        if await db.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted"):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("no startCheckout ever waited for the variant's lock")
+
+
+async def test_a_checkout_that_waited_for_the_lock_counts_the_holds_its_holder_committed(
+    api: Any, make_user: Any, make_product: Any, db: Any, database_url: str
+) -> None:
+    """startCheckout locks, counts and holds in one statement: a statement that waited for a row
+    lock reads other tables from its snapshot taken before the wait, so the holds committed by
+    the lock's holder are counted with a fresh one (migration 0009). Counted stale, this customer
+    would get 2 of the 3 units the other customer's 2-unit hold leaves 1 of."""
+    _, _, customer, vid = await _one(api, make_user, make_product, db, stock=3, quantity=2)
+    other = await make_user()
+    holder = await asyncpg.connect(database_url)
+    try:
+        async with holder.transaction():
+            await holder.execute("SELECT id FROM variants WHERE id = $1 FOR NO KEY UPDATE", vid)
+            await _held_elsewhere(holder, other.id, vid, 2, 3)
+            answer = asyncio.create_task(api(START, token=customer.token))
+            await _waiting_for_a_lock(db)
+        result = await answer
+    finally:
+        await holder.close()
+    assert code(result) == "INSUFFICIENT_STOCK", result
+    assert result["errors"][0]["extensions"]["lines"] == [
+        {"variantId": str(vid), "requested": 2, "available": 1}
+    ]
+    assert await db.fetchval("SELECT sum(quantity) FROM stock_holds WHERE variant_id = $1", vid) == 2
+    assert await db.fetchval("SELECT count(*) FROM checkout_sessions WHERE user_id = $1", customer.id) == 0
+
+
+async def test_a_shortage_while_replacing_leaves_the_open_session_and_its_holds_as_they_were(
+    api: Any, make_user: Any, make_product: Any, db: Any
+) -> None:
+    _, _, customer, vid = await _one(api, make_user, make_product, db, stock=3, quantity=2)
+    first = await start(api, customer.token)
+    await _held_elsewhere(db, (await make_user()).id, vid, 1, 3)
+    # 3 wanted: its own 2 held units are its to replace, the third is the other customer's.
+    await db.execute(
+        "UPDATE cart_lines SET quantity = 3 WHERE cart_id = (SELECT id FROM carts WHERE user_id = $1)",
+        customer.id,
+    )
+    result = await api(START, token=customer.token)
+    assert code(result) == "INSUFFICIENT_STOCK", result
+    assert result["errors"][0]["extensions"]["lines"] == [
+        {"variantId": str(vid), "requested": 3, "available": 2}
+    ]
+    rows = await db.fetch("SELECT id::text, status FROM checkout_sessions WHERE user_id = $1", customer.id)
+    assert dict(rows) == {first["id"]: "OPEN"}
+    held = await db.fetch(
+        "SELECT session_id::text, quantity FROM stock_holds WHERE variant_id = $1 ORDER BY 2", vid
+    )
+    assert [h[1] for h in held] == [1, 2] and held[1][0] == first["id"]
+    assert await _movements(db, vid, "RELEASE") == []
