@@ -342,3 +342,39 @@ async def test_a_shortage_while_replacing_leaves_the_open_session_and_its_holds_
     )
     assert [h[1] for h in held] == [1, 2] and held[1][0] == first["id"]
     assert await _movements(db, vid, "RELEASE") == []
+
+
+async def test_with_holds_off_a_checkout_holds_nothing_and_still_gives_back_what_an_earlier_one_held(
+    api: Any, serve: Any, settings: Any, make_user: Any, make_product: Any, db: Any
+) -> None:
+    """KAPDA_STOCK_HOLDS=off: startCheckout takes nothing (stock is taken at checkout), and a
+    session opened while holds were on still gives its units back, once, when it is replaced."""
+    _, product, customer, vid = await _one(api, make_user, make_product, db, stock=2, quantity=2)
+    first = await start(api, customer.token)  # holds on: both units held
+    other = await make_user()
+    await fill_cart(db, other.id, [(vid, 2)])
+    served = serve(settings.with_overrides(stock_holds=False))
+    async with served.client() as client:
+
+        async def start_off(token: str) -> dict[str, Any]:
+            r = await client.post(
+                "/graphql", json={"query": START}, headers={"Authorization": f"Bearer {token}"}
+            )
+            body = r.json()
+            assert "errors" not in body, body
+            return dict(body["data"]["startCheckout"])
+
+        second = await start_off(customer.token)
+        # Nothing held now, so another customer may start on the same two units.
+        third = await start_off(other.token)
+    sessions = dict(
+        await db.fetch(
+            "SELECT id::text, status FROM checkout_sessions WHERE user_id = ANY($1::bigint[])",
+            [customer.id, other.id],
+        )
+    )
+    assert sessions == {first["id"]: "FAILED", second["id"]: "OPEN", third["id"]: "OPEN"}
+    assert await db.fetchval("SELECT count(*) FROM stock_holds WHERE variant_id = $1", vid) == 0
+    assert [tuple(m) for m in await _movements(db, vid, "RELEASE")] == [(0, -2, 2)]
+    assert len(await _movements(db, vid, "HOLD")) == 1
+    assert (await _variant(api, product["id"]))["stock"] == 2
