@@ -159,16 +159,23 @@ _HOLD_PARTS = movements.cte(
     checkout_session_id=":id",
     actor_id=":actor_id",
 )
-_ENDED_RELEASE_PARTS = movements.cte(
-    "release_moved",
-    "released_changed",
-    reason=StockReason.RELEASE,
-    delta="0",
-    held_delta="-released_changed.quantity",
-    stock_after="released_changed.stock",
-    checkout_session_id="released_changed.session_id",
-    actor_id=":actor_id",
-)
+
+
+def _release_movements(name: str, source: str) -> str:
+    """A RELEASE movement for each hold in ``source`` (session_id, id, quantity, stock) that an
+    ending session gave back, written by whoever deleted the hold row."""
+    return movements.cte(
+        name,
+        source,
+        reason=StockReason.RELEASE,
+        delta="0",
+        held_delta=f"-{source}.quantity",
+        stock_after=f"{source}.stock",
+        checkout_session_id=f"{source}.session_id",
+        actor_id=":actor_id",
+    )
+
+
 # startCheckout in one statement, atomic on its own (no BEGIN, no COMMIT), so the hot variant rows
 # are locked only while the database runs it, never across a round trip to this process. In the
 # lock order: the customer's open sessions (locked as they are), then the variants. Then, with
@@ -203,7 +210,7 @@ START = Query(
         RETURNING h.session_id, h.variant_id, h.quantity
     ), released_changed AS (
         SELECT r.session_id, r.variant_id AS id, r.quantity, l.stock FROM released r JOIN locked l ON l.id = r.variant_id
-    ), {_ENDED_RELEASE_PARTS}, made AS (
+    ), {_release_movements("release_moved", "released_changed")}, made AS (
         INSERT INTO checkout_sessions AS s (id, user_id, amount, currency, lines, price_adjustments,
                                             shipping_address, status, expires_at)
         SELECT :id, :user_id, :amount, :currency, :lines::jsonb, :price_adjustments::jsonb,
@@ -384,16 +391,7 @@ _CANCEL = Query(
 # The holds of ended sessions, deleted once (whoever deletes a row writes its RELEASE), after
 # their variants were locked: so ``stock_after`` (on hand, which a release leaves as it is) is
 # read from rows nobody else can change until we commit.
-_RELEASE_PARTS = movements.cte(
-    "moved",
-    "changed",
-    reason=StockReason.RELEASE,
-    delta="0",
-    held_delta="-changed.quantity",
-    stock_after="changed.stock",
-    checkout_session_id="changed.session_id",
-    actor_id=":actor_id",
-)
+_RELEASE_PARTS = _release_movements("moved", "changed")
 _RELEASE = Query(
     """
     WITH released AS (
