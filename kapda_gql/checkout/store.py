@@ -262,7 +262,7 @@ class NewSession:
             "expires_at": self.expires_at,
         }
         held = self.lines if self.holds else ()
-        alerts = {"lines": self.price_alerts}
+        alerts = {"lines": self.price_alerts} if self.price_alerts else None  # no entry, nothing to encode
         bound = {
             **sent,
             "lines": json.dumps(sent["lines"]),
@@ -284,12 +284,12 @@ async def start_session(tx: Unit, actor: Actor, new: NewSession) -> Started:
     line's units (with ``holds``; else holding none), or change nothing when they are not there."""
     sent, bound = new.values(actor)
     values = list(await _fetchrow(tx, START, **bound))
-    available = dict(zip(values[_UNSENT_WIDTH] or (), values[_UNSENT_WIDTH + 1] or (), strict=True))
     if values[_CREATED] is None:
+        available = zip(values[_UNSENT_WIDTH] or (), values[_UNSENT_WIDTH + 1] or (), strict=True)
         seen = set(values[_UNSENT_WIDTH + 2] or ())
         now_open = await _OPEN_OF_USER.fetch(tx, user_id=new.user_id, open=_OPEN)
         raced = any(row[0] not in seen for row in now_open)
-        return Started(None, {int(k): max(int(v), 0) for k, v in available.items()}, raced)
+        return Started(None, {int(k): max(int(v), 0) for k, v in available}, raced)
     made = dict(zip(_UNSENT, values[:_UNSENT_WIDTH], strict=True))
     return Started(instance(CheckoutSession, {**sent, **made}), {})
 
