@@ -175,3 +175,26 @@ async def test_field_middleware_sees_every_field() -> None:
     result = await schema.execute("{ good { item { title } } }")
     assert result.errors is None
     assert result.data == {"good": {"item": {"title": "KURTA"}}}
+
+
+async def test_strings_ids_and_booleans_skip_the_serializer_they_would_pass_through() -> None:
+    """A str of String or ID and a bool of Boolean are what graphql-core's serializer would return
+    unchanged, so the shortcut returns them as they are; every other leaf is still completed."""
+    from kapda_gql.graphql import schema as schema_module
+
+    completed: list[Any] = []
+
+    class Counting(schema_module._Executor):
+        def complete_leaf_value(self, return_type: Any, result: Any) -> Any:
+            completed.append(result)
+            return super().complete_leaf_value(return_type, result)
+
+    schema = KapdaSchema(query=Query, scalar_overrides=SCALARS, execution_context_class=Counting)
+    result = await schema.execute("{ good { item { title code live count fit price } } }")
+    assert result.errors is None
+    assert result.data == {
+        "good": {
+            "item": {"title": "kurta", "code": "7", "live": True, "count": 3, "fit": "SLIM", "price": 12.5}
+        }
+    }
+    assert completed == [3, Fit.SLIM, 12.5]
