@@ -1,4 +1,4 @@
-"""A page of plain attributes executed by our schema, for counting what its leaves cost.
+"""A catalog-shaped page of plain attributes executed by our schema, for counting what its leaves cost.
 
 `python -m bench.leaves N` executes the document N times (after a warm-up of 5). Run it under
 callgrind at two N and take the difference, for a count of instructions per execute that this
@@ -15,43 +15,24 @@ import sys
 
 import strawberry
 
+from bench.plain import Designer, Money, Product, Variant
 from kapda_gql.graphql.common import SCALARS
 from kapda_gql.graphql.schema import KapdaSchema
 
 
-@strawberry.type
-class Variant:
-    id: strawberry.ID
-    sku: str
-    size: str | None
-    color: str | None
-    stock: int
-    live: bool
+def _variant(i: int, j: int) -> Variant:
+    price = Money(amount=129900, currency="INR")
+    return Variant(id=strawberry.ID(f"{i}-{j}"), sku=f"K-{i}-{j}", size="M", color=None, stock=3, price=price)
 
 
-@strawberry.type
-class Product:
-    id: strawberry.ID
-    slug: str
-    title: str
-    description: str
-    category: str
-    in_stock: bool
-    variants: list[Variant]
-
-
+# The plain Strawberry server's own types (bench/plain.py), in the shape of a catalog page.
 PAGE = [
     Product(
         id=strawberry.ID(str(i)),
-        slug=f"kurta-{i}",
         title="Kurta",
-        description="Cotton",
-        category="Kurta",
-        in_stock=True,
-        variants=[
-            Variant(id=strawberry.ID(str(j)), sku=f"K-{i}-{j}", size="M", color=None, stock=3, live=True)
-            for j in range(4)
-        ],
+        price=Money(amount=129900, currency="INR"),
+        designer=Designer(id=strawberry.ID(str(i % 5)), name="Studio"),
+        variants=[_variant(i, j) for j in range(4)],
     )
     for i in range(20)
 ]
@@ -64,9 +45,8 @@ class Query:
         return PAGE
 
 
-DOCUMENT = (
-    "{ products { id slug title description category inStock variants { id sku size color stock live } } }"
-)
+DOCUMENT = """{ products { id title price { amount currency } designer { id name }
+  variants { id sku size color stock price { amount currency } } } }"""
 
 
 async def main(n: int) -> None:
