@@ -188,8 +188,7 @@ def _release_movements(name: str, source: str) -> str:
 # some line's are not, nothing changes and each line's sellable units come back.
 START = Query(
     f"""
-    WITH mine AS (
-        SELECT id FROM checkout_sessions WHERE user_id = :user_id AND status = :open FOR UPDATE
+    WITH mine AS ({locks.open_sessions_part(":user_id", ":open")}
     ), mine_holds AS (
         SELECT h.session_id, h.variant_id, h.quantity, h.expires_at > now() AS live
         FROM stock_holds h WHERE h.session_id IN (SELECT id FROM mine)

@@ -25,7 +25,8 @@ out of order; it needs no lock of its own first.
 
 The functions here are the only ``SELECT ... FOR UPDATE`` statements outside the stock-taking
 statements themselves: any module that locks a row calls them (they work in either kind of unit),
-or, to lock in the statement that takes the rows before them, embeds ``variants_part``.
+or, to lock in the statement that takes the rows before them, embeds ``open_sessions_part`` and
+``variants_part``.
 """
 
 from __future__ import annotations
@@ -58,6 +59,12 @@ _UNNAMED_REFUNDS = (
     "WHERE payment_id = $1 AND status = $2 AND razorpay_refund_id IS NULL AND amount = $3 "
     "ORDER BY id FOR UPDATE"
 )
+
+
+def open_sessions_part(user_id: str, open_status: str) -> str:
+    """The lock of a customer's open checkout sessions, first in the lock order, as a part of a
+    larger statement (a CTE's body); ``user_id`` and ``open_status`` are the caller's markers."""
+    return f"SELECT id FROM checkout_sessions WHERE user_id = {user_id} AND status = {open_status} FOR UPDATE"  # noqa: S608 (the callers' markers)
 
 
 def variants_part(ids: str, after: str) -> str:

@@ -258,7 +258,7 @@ class _Executor(StrawberryGraphQLCoreExecutionContext):
         read, kind, non_null, unchanged = leaf
         try:
             result = read(source)
-            if type(result) is unchanged:  # what complete_leaf_value would return (~half a page's leaves)
+            if type(result) is unchanged:  # what complete_leaf_value would return; never when None
                 return result
             if self.is_awaitable(result):
                 return super().execute_field(parent_type, source, field_details_list, path, position_context)
